@@ -1,0 +1,232 @@
+//! Turns a parsed command line into work: one function per command.
+
+use std::io::IsTerminal;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::cli::{Cli, Command, LoadArgs, RunArgs};
+use crate::load::{run_load, LoadConfig};
+use crate::models::{Model, MODELS};
+use crate::report::env::Env;
+use crate::report::result::{ResultFile, Scenario};
+use crate::report::table;
+use crate::run::{self, RunIdentity, RunOptions};
+use crate::serve::{serve, ServeOptions};
+use crate::{sys, Error};
+
+/// Runs a command; returns the exit code for a command that finished.
+pub fn execute(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Models { json } => models(json),
+        Command::Serve(a) => serve(&ServeOptions {
+            model: a.model,
+            workload: a.workload,
+            listen: a.listen,
+            threads: a.handler.threads,
+            cpus: a.cpus,
+            work_us: a.handler.work_us,
+            block_us: a.handler.block_us,
+            message_size: a.message_size,
+            duration: a.duration,
+        }),
+        Command::Load(a) => load(&a),
+        Command::Run(a) => run::run(&run_options(a)?),
+    }
+}
+
+fn models(json: bool) -> anyhow::Result<i32> {
+    if json {
+        let list: Vec<serde_json::Value> = MODELS
+            .iter()
+            .map(|m| {
+                let why = (m.availability)().err();
+                serde_json::json!({
+                    "name": m.name,
+                    "available": why.is_none(),
+                    "unavailable_reason": why,
+                    "summary": m.summary,
+                    "example": m.example,
+                    "threads": m.threads.describe(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    let width = MODELS.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    for m in MODELS {
+        let status = match (m.availability)() {
+            Ok(()) => "available".to_string(),
+            Err(why) => format!("UNAVAILABLE: {why}"),
+        };
+        println!("{:width$}  {status}", m.name);
+        println!("{:width$}  {} (like {})", "", m.summary, m.example);
+        println!("{:width$}  --threads: {}", "", m.threads.describe());
+    }
+    Ok(0)
+}
+
+fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
+    let models: Vec<&'static Model> = if a.all {
+        let mut chosen = Vec::new();
+        for m in MODELS {
+            match (m.availability)() {
+                Ok(()) => chosen.push(m),
+                Err(why) => eprintln!("note: skipping {}: {why}", m.name),
+            }
+        }
+        chosen
+    } else {
+        let mut chosen: Vec<&'static Model> = Vec::new();
+        for m in a.model {
+            if !chosen.iter().any(|c| c.name == m.name) {
+                chosen.push(m);
+            }
+        }
+        chosen
+    };
+    check_shape(a.shape.connections, a.handler.threads, a.client_threads)?;
+    Ok(RunOptions {
+        models,
+        workload: a.shape.workload,
+        connections: a.shape.connections,
+        client_threads: a.client_threads,
+        duration: a.shape.duration,
+        warmup: a.shape.warmup,
+        payload: a.shape.payload,
+        repeat: a.repeat as usize,
+        threads: a.handler.threads,
+        server_cpus: a.server_cpus,
+        client_cpus: a.client_cpus,
+        work_us: a.handler.work_us,
+        block_us: a.handler.block_us,
+        out: a.out,
+        quiet: a.shape.quiet,
+    })
+}
+
+fn check_shape(
+    connections: usize,
+    threads: Option<usize>,
+    client_threads: Option<usize>,
+) -> Result<(), Error> {
+    if connections == 0 {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    if threads == Some(0) || client_threads == Some(0) {
+        return Err(Error::Usage(
+            "a thread count must be at least 1 (or leave it out for the default)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, Error> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "cannot use `{target}` as --target: {why} (write it as HOST:PORT, like 127.0.0.1:7000)"
+        ))
+    };
+    let mut addrs = target.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| bad("it resolves to no address".into()))
+}
+
+fn load(a: &LoadArgs) -> anyhow::Result<i32> {
+    let target = resolve(&a.target)?;
+    check_shape(a.shape.connections, None, a.threads)?;
+    let stop = run::stop_on_signals()?;
+    let client_cpus = match &a.cpus {
+        Some(cpus) => cpus.len(),
+        None => sys::allowed_cpus().map_or(1, |c| c.len()),
+    };
+    let config = LoadConfig {
+        target,
+        workload: a.shape.workload,
+        connections: a.shape.connections,
+        threads: a.threads.unwrap_or(client_cpus).max(1),
+        duration: a.shape.duration,
+        warmup: a.shape.warmup,
+        payload: a.shape.payload,
+        cpus: a.cpus.clone(),
+        interval: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(10),
+    };
+    let env = Env::capture();
+    if !a.shape.quiet && std::io::stderr().is_terminal() {
+        eprintln!(
+            "driving {target} with {} connections on {} threads: {} warm-up + {} measured",
+            config.connections,
+            config.threads,
+            humantime::format_duration(config.warmup),
+            humantime::format_duration(config.duration)
+        );
+    }
+    let outcome = run_load(&config, stop, &mut |_| {})?;
+    if outcome.connected == 0 {
+        return Err(Error::Environment(format!(
+            "cannot connect to {target}: no connection succeeded (is a server listening there?)"
+        ))
+        .into());
+    }
+    let interrupted = outcome.interrupted;
+    let run = run::to_run(
+        RunIdentity {
+            model: None,
+            threads: None,
+            repeat_index: 0,
+            server_cpus: Vec::new(),
+        },
+        &config,
+        outcome,
+        None,
+        interrupted.then(|| "interrupted by a signal before the window closed".to_string()),
+    )?;
+    print!("{}", table::render(std::slice::from_ref(&run)));
+    println!(
+        "{} requests in {:.2}s, {} errors {:?}; client CPU busy {:.0}%",
+        run.requests,
+        run.duration_s,
+        run.errors,
+        run.error_kinds,
+        run.client.busy_fraction * 100.0
+    );
+    for w in &run.warnings {
+        eprintln!("warning: {w}");
+    }
+    let code = if interrupted {
+        run::EXIT_INTERRUPTED
+    } else if run.errors > 0 {
+        1
+    } else {
+        0
+    };
+    if let Some(path) = &a.json {
+        let scenario = Scenario {
+            command: "load".into(),
+            models: Vec::new(),
+            target: Some(target.to_string()),
+            workload: config.workload.name().into(),
+            connections: config.connections,
+            client_threads: config.threads,
+            payload: config.payload,
+            pipeline: 1,
+            rate: None,
+            duration_s: config.duration.as_secs_f64(),
+            warmup_s: config.warmup.as_secs_f64(),
+            repeat: 1,
+            server_threads: None,
+            server_cpus: Vec::new(),
+            client_cpus: run.client_cpus.clone(),
+            work_us: 0,
+            block_us: 0,
+            accounting: "off".into(),
+        };
+        let mut file = ResultFile::new(scenario, env);
+        file.runs.push(run);
+        file.write_atomic(path)?;
+        eprintln!("result written to {}", path.display());
+    }
+    Ok(code)
+}

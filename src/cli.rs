@@ -1,0 +1,151 @@
+//! The command line, clap definitions only: what the user typed, parsed and checked value by
+//! value. `app` turns it into work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{parse_cpu_list, parse_duration, parse_size, CpuList};
+use crate::models::{parse_model, Model};
+use crate::protocol::Workload;
+
+pub use crate::app::execute;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    version,
+    about = "Runs the same workload on one server per I/O concurrency model and measures what each costs",
+    after_help = "Start with `bench run --all`; `bench models` lists the models."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every model, whether it can run here, and why not.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve one model until SIGINT/SIGTERM (or --duration); prints a JSON ready line.
+    Serve(ServeArgs),
+    /// Drive load against any echo server and measure it.
+    Load(LoadArgs),
+    /// Start each model as a child process, drive it, and compare.
+    Run(RunArgs),
+}
+
+/// Options of the server's handler, shared by `serve` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct HandlerArgs {
+    /// Parallelism of the model (pool size, reactors...; see `bench models`). Default: the
+    /// number of server CPUs.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Burn this many microseconds of CPU per request in the handler (computation, not sleep).
+    #[arg(long, default_value_t = 0)]
+    pub work_us: u64,
+    /// Block the handler this many microseconds per request (a sleep, like a blocking call).
+    #[arg(long, default_value_t = 0)]
+    pub block_us: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The model to serve (see `bench models`).
+    #[arg(long, value_parser = parse_model)]
+    pub model: &'static Model,
+    #[arg(long, value_enum, default_value_t = Workload::Echo)]
+    pub workload: Workload,
+    /// Address to listen on; port 0 picks a free port (printed in the ready line).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Pin the server to these CPUs (e.g. 0, 0-3, 0,2).
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuList>,
+    /// Stop after this long (e.g. 30s) instead of waiting for SIGINT/SIGTERM.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Size of one echo request, so --work-us/--block-us are charged per request; without it
+    /// they are charged per read.
+    #[arg(long, value_parser = parse_size)]
+    pub message_size: Option<usize>,
+    #[command(flatten)]
+    pub handler: HandlerArgs,
+}
+
+/// Options of the load generator, shared by `load` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct LoadShape {
+    #[arg(long, value_enum, default_value_t = Workload::Echo)]
+    pub workload: Workload,
+    /// Concurrent connections.
+    #[arg(long, short = 'c', default_value_t = 50)]
+    pub connections: usize,
+    /// Measured time (e.g. 10s, 500ms, 2m).
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before measuring, excluded from every figure.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Echo request size in bytes (e.g. 64, 4k, 1m).
+    #[arg(long, default_value = "64", value_parser = parse_size)]
+    pub payload: usize,
+    /// Print nothing while running.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// The server to drive, HOST:PORT (e.g. 127.0.0.1:7000).
+    #[arg(long)]
+    pub target: String,
+    /// Client threads; connections are spread over them. Default: the number of client CPUs.
+    #[arg(long, short = 't')]
+    pub threads: Option<usize>,
+    /// Pin the client threads to these CPUs.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub cpus: Option<CpuList>,
+    /// Also write the result to this JSON file (the same format as `bench run`).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: LoadShape,
+}
+
+#[derive(Debug, Args, Clone)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["model", "all"]))]
+pub struct RunArgs {
+    /// A model to run; repeat the option for several (see `bench models`).
+    #[arg(long, value_parser = parse_model)]
+    pub model: Vec<&'static Model>,
+    /// Run every model available here.
+    #[arg(long)]
+    pub all: bool,
+    /// Runs per model; models are interleaved (A B C A B C) and the table shows medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub repeat: u64,
+    /// CPUs for the server. Default: the first CPU.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub server_cpus: Option<CpuList>,
+    /// CPUs for the load generator. Default: every other CPU.
+    #[arg(long, value_parser = parse_cpu_list)]
+    pub client_cpus: Option<CpuList>,
+    /// Load generator threads. Default: the number of client CPUs.
+    #[arg(long)]
+    pub client_threads: Option<usize>,
+    /// Result file. Default: results/run-<UTC time>.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: LoadShape,
+    #[command(flatten)]
+    pub handler: HandlerArgs,
+}

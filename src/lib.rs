@@ -1,0 +1,28 @@
+//! iomodels: one server per classic I/O concurrency model, one load generator, and the
+//! accounting that says what each model costs.
+//!
+//! The binary `bench` (src/main.rs) only parses the command line and calls [`cli::execute`].
+//! Everything else lives here so that tests can drive it in-process:
+//!
+//! - [`models`]: the model contract and one file per model;
+//! - [`protocol`]: the wire protocols and the shared request handler (`--work-us`, `--block-us`);
+//! - [`serve`]: `bench serve`, a model behind a listener with a ready line and counters;
+//! - [`load`]: the load generator;
+//! - [`run`]: `bench run`, which starts servers as child processes and measures them;
+//! - [`metrics`]: latency histograms, process accounting, CPU placement;
+//! - [`report`]: the result file (the JSON contract) and the printed table.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod load;
+pub mod metrics;
+pub mod models;
+pub mod protocol;
+pub mod report;
+pub mod run;
+pub mod serve;
+pub mod sys;
+
+pub use error::Error;

@@ -1,0 +1,434 @@
+//! One client thread: a mio poller driving its share of the connections, closed loop.
+//!
+//! Each connection sends a request of `payload` bytes, reads the echo, compares every byte with
+//! what it sent, records the round trip, and sends the next. The bytes of request `n` are a
+//! window into a period-251 pattern starting at an offset that depends on the connection and on
+//! `n`, so a server that returns stale, shifted or another connection's bytes is caught.
+//! A connection that fails is counted by kind, closed, and reconnected 10 ms later.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::{ClientCost, Interval, LoadConfig, LoadOutcome, Timeline};
+use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+
+const PERIOD: usize = 251;
+const RETRY_AFTER: Duration = Duration::from_millis(10);
+const SCRATCH: usize = 64 * 1024;
+/// The longest a poll may sleep, so that the end of the run and a stop are noticed promptly.
+const MAX_POLL: Duration = Duration::from_millis(50);
+
+/// The bytes requests are cut from: `payload + PERIOD` bytes of a period-251 sequence.
+pub(super) fn pattern(payload: usize) -> Vec<u8> {
+    (0..payload + PERIOD).map(|i| (i % PERIOD) as u8).collect()
+}
+
+/// Kinds of error, as they appear in `error_kinds`.
+mod kind {
+    pub const CONNECT: &str = "connect";
+    pub const CLOSED: &str = "closed";
+    pub const RESET: &str = "reset";
+    pub const IO: &str = "io";
+    pub const MISMATCH: &str = "mismatch";
+}
+
+enum State {
+    /// Waiting for a non-blocking connect to finish.
+    Connecting { since: Instant },
+    /// Connected; a request is in flight when `in_flight`.
+    Active,
+    /// Failed; reconnect at this time.
+    Retry { at: Instant },
+}
+
+struct Conn {
+    stream: Option<TcpStream>,
+    state: State,
+    seq: u64,
+    in_flight: bool,
+    sent: usize,
+    recvd: usize,
+    started: Instant,
+    completed_in_window: u64,
+}
+
+/// A worker's tally, merged with the others' at the end.
+pub(super) struct Part {
+    histogram: Histogram<u64>,
+    intervals: Vec<(Histogram<u64>, u64)>,
+    requests: u64,
+    errors: BTreeMap<&'static str, u64>,
+    unfinished: u64,
+    starved: u64,
+    connected: u64,
+}
+
+pub(super) struct Worker {
+    target: SocketAddr,
+    payload: usize,
+    pattern: Arc<[u8]>,
+    poll: Poll,
+    conns: Vec<Conn>,
+    scratch: Vec<u8>,
+    part: Part,
+    /// Set once the timeline is known.
+    window_start: Option<Instant>,
+    interval: Duration,
+}
+
+impl Worker {
+    pub(super) fn new(
+        config: &LoadConfig,
+        index: usize,
+        connections: usize,
+        pattern: Arc<[u8]>,
+    ) -> io::Result<Worker> {
+        let now = Instant::now();
+        let conns = (0..connections)
+            .map(|i| Conn {
+                stream: None,
+                state: State::Retry { at: now },
+                // Distinct starting points per connection.
+                seq: ((index * 7919 + i * 104_729) % PERIOD) as u64,
+                in_flight: false,
+                sent: 0,
+                recvd: 0,
+                started: now,
+                completed_in_window: 0,
+            })
+            .collect();
+        Ok(Worker {
+            target: config.target,
+            payload: config.payload,
+            pattern,
+            poll: Poll::new()?,
+            conns,
+            scratch: vec![0u8; SCRATCH.min(config.payload.max(1))],
+            part: Part {
+                histogram: new_histogram(),
+                intervals: Vec::new(),
+                requests: 0,
+                errors: BTreeMap::new(),
+                unfinished: 0,
+                starved: 0,
+                connected: 0,
+            },
+            window_start: None,
+            interval: config.interval,
+        })
+    }
+
+    /// Establishes every connection, waiting at most `timeout`; failures are counted.
+    pub(super) fn connect_all(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.conns.len() {
+            self.start_connect(i, Instant::now());
+        }
+        let mut events = Events::with_capacity(1024);
+        while self
+            .conns
+            .iter()
+            .any(|c| matches!(c.state, State::Connecting { .. }))
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if self.poll.poll(&mut events, Some(deadline - now)).is_err() {
+                continue;
+            }
+            for event in events.iter() {
+                self.on_connect_event(event.token().0, Instant::now(), false);
+            }
+        }
+        let now = Instant::now();
+        for i in 0..self.conns.len() {
+            if matches!(self.conns[i].state, State::Connecting { .. }) {
+                self.fail(i, kind::CONNECT, now);
+            }
+        }
+        self.part.connected = self
+            .conns
+            .iter()
+            .filter(|c| matches!(c.state, State::Active))
+            .count() as u64;
+    }
+
+    /// The closed loop, from the go signal to the end of the timeline (or a stop).
+    pub(super) fn run(mut self, timeline: Timeline, stop: &AtomicBool) -> Part {
+        self.window_start = Some(timeline.window_start);
+        let now = Instant::now();
+        for i in 0..self.conns.len() {
+            if matches!(self.conns[i].state, State::Active) {
+                self.start_request(i, now);
+            }
+        }
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            if now >= timeline.end || stop.load(Ordering::Acquire) {
+                break;
+            }
+            let next_retry = self.retry_due(now);
+            let wait = (timeline.end - now)
+                .min(MAX_POLL)
+                .min(next_retry.map_or(MAX_POLL, |at| at.saturating_duration_since(now)));
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            for event in events.iter() {
+                let i = event.token().0;
+                let now = Instant::now();
+                match self.conns[i].state {
+                    State::Connecting { .. } => self.on_connect_event(i, now, true),
+                    State::Active => self.drive(i, event.is_read_closed() || event.is_error()),
+                    State::Retry { .. } => {}
+                }
+            }
+        }
+        for c in &self.conns {
+            self.part.unfinished += u64::from(c.in_flight);
+            self.part.starved += u64::from(c.completed_in_window == 0);
+        }
+        self.part
+    }
+
+    /// Reconnects connections whose retry time has come; returns the next retry time.
+    fn retry_due(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        for i in 0..self.conns.len() {
+            match self.conns[i].state {
+                State::Retry { at } if at <= now => self.start_connect(i, now),
+                State::Retry { at } => next = Some(next.map_or(at, |n| n.min(at))),
+                State::Connecting { since } if now - since > Duration::from_secs(3) => {
+                    self.fail(i, kind::CONNECT, now)
+                }
+                _ => {}
+            }
+        }
+        next
+    }
+
+    fn start_connect(&mut self, i: usize, now: Instant) {
+        match TcpStream::connect(self.target) {
+            Ok(mut stream) => {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if self
+                    .poll
+                    .registry()
+                    .register(&mut stream, Token(i), interest)
+                    .is_err()
+                {
+                    self.fail(i, kind::CONNECT, now);
+                    return;
+                }
+                let c = &mut self.conns[i];
+                c.stream = Some(stream);
+                c.state = State::Connecting { since: now };
+            }
+            Err(_) => self.fail(i, kind::CONNECT, now),
+        }
+    }
+
+    /// A readiness event on a connecting socket: connected, failed, or not yet.
+    fn on_connect_event(&mut self, i: usize, now: Instant, start: bool) {
+        let Some(stream) = self.conns[i].stream.as_ref() else {
+            return;
+        };
+        match stream.take_error() {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return self.fail(i, kind::CONNECT, now),
+        }
+        match stream.peer_addr() {
+            Ok(_) => {
+                if stream.set_nodelay(true).is_err() {
+                    return self.fail(i, kind::CONNECT, now);
+                }
+                self.conns[i].state = State::Active;
+                if start {
+                    self.start_request(i, now);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+            Err(_) => self.fail(i, kind::CONNECT, now),
+        }
+    }
+
+    fn start_request(&mut self, i: usize, now: Instant) {
+        let c = &mut self.conns[i];
+        c.in_flight = true;
+        c.sent = 0;
+        c.recvd = 0;
+        c.started = now;
+        self.drive(i, false);
+    }
+
+    /// Moves connection `i` as far as the socket allows: writes the rest of the request, reads
+    /// and checks the echo, and on completion records it and starts the next request.
+    fn drive(&mut self, i: usize, peer_closed: bool) {
+        loop {
+            let offset = (self.conns[i].seq % PERIOD as u64) as usize;
+            let expected = &self.pattern[offset..offset + self.payload];
+            let c = &mut self.conns[i];
+            let Some(stream) = c.stream.as_mut() else {
+                return;
+            };
+            if !c.in_flight {
+                return;
+            }
+            while c.sent < expected.len() {
+                match stream.write(&expected[c.sent..]) {
+                    Ok(0) => return self.fail(i, kind::CLOSED, Instant::now()),
+                    Ok(n) => c.sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return self.fail(i, io_kind(&e), Instant::now()),
+                }
+            }
+            while c.recvd < c.sent {
+                let want = (c.sent - c.recvd).min(self.scratch.len());
+                match stream.read(&mut self.scratch[..want]) {
+                    Ok(0) => return self.fail(i, kind::CLOSED, Instant::now()),
+                    Ok(n) => {
+                        if self.scratch[..n] != expected[c.recvd..c.recvd + n] {
+                            return self.fail(i, kind::MISMATCH, Instant::now());
+                        }
+                        c.recvd += n;
+                        // A short read drained the socket; new data raises a new edge.
+                        if n < want && !peer_closed {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return self.fail(i, io_kind(&e), Instant::now()),
+                }
+            }
+            if c.recvd < self.payload {
+                return;
+            }
+            let now = Instant::now();
+            self.complete(i, now);
+            let c = &mut self.conns[i];
+            c.seq += 1;
+            c.sent = 0;
+            c.recvd = 0;
+            c.started = now;
+        }
+    }
+
+    fn complete(&mut self, i: usize, now: Instant) {
+        let window_start = self.window_start.unwrap_or(now);
+        let c = &mut self.conns[i];
+        if now < window_start {
+            return;
+        }
+        let us = now.duration_since(c.started).as_micros() as u64;
+        c.completed_in_window += 1;
+        self.part.requests += 1;
+        record(&mut self.part.histogram, us);
+        let slot = self.interval_slot(now, window_start);
+        record(&mut self.part.intervals[slot].0, us);
+    }
+
+    fn interval_slot(&mut self, now: Instant, window_start: Instant) -> usize {
+        let slot = (now.duration_since(window_start).as_nanos() / self.interval.as_nanos().max(1))
+            as usize;
+        while self.part.intervals.len() <= slot {
+            self.part.intervals.push((new_interval_histogram(), 0));
+        }
+        slot
+    }
+
+    /// Counts an error, closes the connection, and schedules a reconnect.
+    fn fail(&mut self, i: usize, kind: &'static str, now: Instant) {
+        *self.part.errors.entry(kind).or_insert(0) += 1;
+        if let Some(start) = self.window_start.filter(|&s| now >= s) {
+            let slot = self.interval_slot(now, start);
+            self.part.intervals[slot].1 += 1;
+        }
+        let c = &mut self.conns[i];
+        if let Some(mut stream) = c.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        c.in_flight = false;
+        c.state = State::Retry {
+            at: now + RETRY_AFTER,
+        };
+    }
+}
+
+fn io_kind(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => kind::RESET,
+        io::ErrorKind::ConnectionRefused => kind::CONNECT,
+        _ => kind::IO,
+    }
+}
+
+/// Merges the workers' tallies into one outcome.
+pub(super) fn merge(
+    parts: Vec<Part>,
+    window: Duration,
+    client: ClientCost,
+    interrupted: bool,
+    timeline: Timeline,
+) -> LoadOutcome {
+    let mut histogram = new_histogram();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
+    let (mut requests, mut unfinished, mut starved, mut connected) = (0, 0, 0, 0);
+    for part in parts {
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = histogram.add(&part.histogram);
+        for (kind, n) in part.errors {
+            *errors.entry(kind.to_string()).or_insert(0) += n;
+        }
+        for (slot, (h, errs)) in part.intervals.into_iter().enumerate() {
+            if intervals.len() <= slot {
+                intervals.resize_with(slot + 1, || (new_interval_histogram(), 0));
+            }
+            let _ = intervals[slot].0.add(&h);
+            intervals[slot].1 += errs;
+        }
+        requests += part.requests;
+        unfinished += part.unfinished;
+        starved += part.starved;
+        connected += part.connected;
+    }
+    let step = timeline.interval.as_secs_f64();
+    let timeseries = intervals
+        .iter()
+        .enumerate()
+        .map(|(slot, (h, errs))| Interval {
+            t_s: ((slot + 1) as f64 * step * 1000.0).round() / 1000.0,
+            requests: h.len(),
+            errors: *errs,
+            p50_us: h.value_at_quantile(0.5) as f64,
+            p99_us: h.value_at_quantile(0.99) as f64,
+        })
+        .collect();
+    LoadOutcome {
+        histogram,
+        requests,
+        errors,
+        timeseries,
+        window,
+        client,
+        unfinished,
+        starved_connections: starved,
+        connected,
+        interrupted,
+    }
+}

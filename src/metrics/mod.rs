@@ -1,0 +1,4 @@
+//! What is measured: latency histograms and process accounting.
+
+pub mod histogram;
+pub mod process;

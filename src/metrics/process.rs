@@ -1,0 +1,87 @@
+//! Process accounting: CPU time, context switches, memory and threads of a whole process.
+//!
+//! `bench serve` reads its own counters with getrusage(RUSAGE_SELF), which sums every thread the
+//! process ever had, those that already exited included (`/proc/PID/status` would give the main
+//! thread's switches only), plus `/proc/self/status` for the peak RSS and the live threads.
+//! `bench run` asks for a snapshot at each edge of the measured window and subtracts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys;
+
+/// A snapshot of a process's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessCounters {
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    pub voluntary_ctx_switches: u64,
+    pub involuntary_ctx_switches: u64,
+    /// High-water mark of resident memory over the process's life (VmHWM).
+    pub peak_rss_bytes: u64,
+    /// Resident memory now (VmRSS).
+    pub rss_bytes: u64,
+    /// Live threads now.
+    pub threads: u64,
+}
+
+impl ProcessCounters {
+    /// The calling process's counters now.
+    pub fn of_self() -> std::io::Result<Self> {
+        let ru = sys::rusage_self()?;
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        };
+        Ok(ProcessCounters {
+            cpu_user_s: ru.user_s,
+            cpu_sys_s: ru.sys_s,
+            voluntary_ctx_switches: ru.voluntary_ctx_switches,
+            involuntary_ctx_switches: ru.involuntary_ctx_switches,
+            peak_rss_bytes: field("VmHWM:").map_or(ru.max_rss_bytes, |kb| kb * 1024),
+            rss_bytes: field("VmRSS:").unwrap_or(0) * 1024,
+            threads: field("Threads:").unwrap_or(0),
+        })
+    }
+
+    /// What happened between `earlier` and `self`: CPU and switches are differences, memory
+    /// and threads are `self`'s values.
+    pub fn since(&self, earlier: &ProcessCounters) -> ProcessCounters {
+        ProcessCounters {
+            cpu_user_s: (self.cpu_user_s - earlier.cpu_user_s).max(0.0),
+            cpu_sys_s: (self.cpu_sys_s - earlier.cpu_sys_s).max(0.0),
+            voluntary_ctx_switches: self
+                .voluntary_ctx_switches
+                .saturating_sub(earlier.voluntary_ctx_switches),
+            involuntary_ctx_switches: self
+                .involuntary_ctx_switches
+                .saturating_sub(earlier.involuntary_ctx_switches),
+            ..*self
+        }
+    }
+
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_user_s + self.cpu_sys_s
+    }
+
+    pub fn ctx_switches(&self) -> u64 {
+        self.voluntary_ctx_switches + self.involuntary_ctx_switches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_counters() {
+        let c = ProcessCounters::of_self().unwrap();
+        assert!(c.threads >= 1);
+        assert!(c.peak_rss_bytes > 0 && c.rss_bytes > 0);
+        let later = ProcessCounters::of_self().unwrap().since(&c);
+        assert!(later.cpu_s() >= 0.0);
+    }
+}

@@ -1,0 +1,117 @@
+//! `blocking`: one OS thread per accepted connection, blocking sockets.
+//!
+//! The classic Apache worker / Java BIO shape: an acceptor thread blocks in `accept`, and every
+//! connection gets a thread of its own that blocks in `read`, runs the handler, and blocks in
+//! `write`. Simple and fair under blocking handlers; each connection costs a thread (stack,
+//! scheduler work, a context switch per request).
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use super::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
+use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+
+pub const MODEL: Model = Model {
+    name: "blocking",
+    summary: "one blocking thread per connection",
+    example: "Apache prefork/worker, Java BIO",
+    threads: Threads::PerConnection,
+    availability: always_available,
+    start,
+};
+
+struct Blocking {
+    listener: Arc<TcpListener>,
+    registry: Arc<Registry>,
+    live_threads: Arc<WaitGroup>,
+    acceptor: JoinHandle<()>,
+}
+
+fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    let listener = Arc::new(listener);
+    let registry = Arc::new(Registry::default());
+    let live_threads = Arc::new(WaitGroup::default());
+    let acceptor = {
+        let (listener, registry, live_threads) =
+            (listener.clone(), registry.clone(), live_threads.clone());
+        let protocol = config.protocol.clone();
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || {
+                accept_loop(&listener, &registry, |stream| {
+                    let Some(id) = registry.add(&stream) else {
+                        return;
+                    };
+                    let (registry, protocol, guard) =
+                        (registry.clone(), protocol.clone(), live_threads.enter());
+                    let spawned = std::thread::Builder::new()
+                        .name("conn".into())
+                        .stack_size(THREAD_STACK)
+                        .spawn(move || {
+                            let _ = serve_stream(&stream, &protocol);
+                            registry.remove(id);
+                            drop(guard);
+                        });
+                    if let Err(e) = spawned {
+                        // The stream and the guard went down with the closure.
+                        eprintln!("cannot start a thread for a connection: {e}");
+                    }
+                })
+            })?
+    };
+    Ok(Box::new(Blocking {
+        listener,
+        registry,
+        live_threads,
+        acceptor,
+    }))
+}
+
+impl RunningServer for Blocking {
+    fn stop(self: Box<Self>) -> io::Result<()> {
+        self.registry.close_all(&self.listener);
+        self.acceptor
+            .join()
+            .map_err(|_| io::Error::other("the acceptor thread panicked"))?;
+        // Connections accepted while close_all ran were refused by the registry; the rest
+        // were shut down, so their threads return.
+        self.registry.close_all(&self.listener);
+        self.live_threads.wait_empty();
+        Ok(())
+    }
+}
+
+/// Counts live connection threads; `wait_empty` returns when the last one has finished.
+#[derive(Default)]
+struct WaitGroup {
+    count: Mutex<usize>,
+    empty: Condvar,
+}
+
+struct WaitGuard(Arc<WaitGroup>);
+
+impl WaitGroup {
+    fn enter(self: &Arc<Self>) -> WaitGuard {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        WaitGuard(self.clone())
+    }
+
+    fn wait_empty(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count > 0 {
+            count = self.empty.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count -= 1;
+        if *count == 0 {
+            self.0.empty.notify_all();
+        }
+    }
+}

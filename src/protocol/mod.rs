@@ -1,0 +1,75 @@
+//! The wire protocols and the request handler that every model shares.
+//!
+//! A model moves bytes; what the bytes mean is decided here, identically for every model:
+//! a model reads whatever arrived into a buffer, hands it to its connection's [`Session`], and
+//! writes back what the session appended to the output buffer, in order. The session applies the
+//! handler's cost ([`Cost`]: `--work-us`, `--block-us`) once per request.
+
+pub mod cost;
+pub mod echo;
+
+use serde::Serialize;
+
+pub use cost::Cost;
+pub use echo::EchoSession;
+
+/// The workload a server speaks and a client drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// TCP echo: every byte received is sent back.
+    Echo,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+        }
+    }
+}
+
+/// What a model should do with a connection after a session consumed its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Write the output, keep reading.
+    Continue,
+    /// Write the output, then close the connection.
+    Close,
+}
+
+/// Everything a model needs to build sessions: the workload and the handler's cost.
+#[derive(Clone, Debug)]
+pub struct Protocol {
+    pub workload: Workload,
+    /// Size of one echo request in bytes, so that the cost is charged once per request; `None`
+    /// charges it once per read (an outside echo client's message size is unknown).
+    pub message_size: Option<usize>,
+    pub cost: Cost,
+}
+
+impl Protocol {
+    /// A fresh per-connection session.
+    pub fn session(&self) -> Session {
+        match self.workload {
+            Workload::Echo => Session::Echo(EchoSession::new(self.message_size, self.cost.clone())),
+        }
+    }
+}
+
+/// One connection's protocol state. An enum rather than a trait object: no allocation per
+/// connection and no indirect call per read.
+#[derive(Debug)]
+pub enum Session {
+    Echo(EchoSession),
+}
+
+impl Session {
+    /// Consumes all of `input`, appending the reply bytes to `out`.
+    #[inline]
+    pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        match self {
+            Session::Echo(s) => s.on_data(input, out),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The result file: JSON wire types, schema version 1 (schema/result.schema.json).
+//!
+//! Field names are a contract that CI gates and outside scripts rely on (SPEC.md, "Results"):
+//! fields may be added, never renamed or removed without a new `schema_version`. A file is
+//! written atomically (a temporary file in the same folder, then a rename), so a reader never
+//! sees half a file and an interrupted write never destroys an earlier result.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::env::{Env, Tool};
+use crate::load::{ClientCost, Interval};
+use crate::metrics::histogram::LatencySummary;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResultFile {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub env: Env,
+    pub scenario: Scenario,
+    pub runs: Vec<Run>,
+}
+
+/// Every option that shaped the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Scenario {
+    /// `run` or `load`.
+    pub command: String,
+    pub models: Vec<String>,
+    /// For `load`: the target address.
+    pub target: Option<String>,
+    pub workload: String,
+    pub connections: usize,
+    pub client_threads: usize,
+    pub payload: usize,
+    pub pipeline: usize,
+    pub rate: Option<f64>,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub repeat: usize,
+    /// `--threads` as given (null: the number of server CPUs).
+    pub server_threads: Option<usize>,
+    pub server_cpus: Vec<usize>,
+    pub client_cpus: Vec<usize>,
+    pub work_us: u64,
+    pub block_us: u64,
+    pub accounting: String,
+}
+
+/// One measured run of one model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Run {
+    /// Null for `bench load` against an outside server.
+    pub model: Option<String>,
+    pub workload: String,
+    pub connections: usize,
+    pub payload: usize,
+    pub pipeline: usize,
+    pub rate: Option<f64>,
+    /// The model's parallelism (`--threads` after defaults, or fixed by the model); null when
+    /// it depends on the connections (`blocking`: see `server.threads`).
+    pub threads: Option<usize>,
+    pub client_threads: usize,
+    pub repeat_index: usize,
+    pub server_cpus: Vec<usize>,
+    pub client_cpus: Vec<usize>,
+    /// The measured window's real length.
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_kinds: BTreeMap<String, u64>,
+    pub throughput_rps: f64,
+    /// Payload bytes echoed per second (one direction), in MiB/s.
+    pub throughput_mibps: f64,
+    pub latency_us: LatencySummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_uncorrected_us: Option<LatencySummary>,
+    /// The merged latency histogram (µs), HdrHistogram V2 compressed, base64.
+    pub histogram: String,
+    pub timeseries: Vec<Interval>,
+    /// The server's costs over the measured window; null when they could not be read (the
+    /// server died, or an outside server).
+    pub server: Option<ServerCosts>,
+    pub client: ClientCost,
+    pub syscalls: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_unavailable: Option<String>,
+    pub connections_established: u64,
+    /// Requests sent but unanswered when the window closed.
+    pub unfinished_requests: u64,
+    /// Connections that completed no request in the window.
+    pub starved_connections: u64,
+    /// Why the run failed (the server died, it was interrupted); null when it did not.
+    pub failure: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ServerCosts {
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    pub cpu_us_per_request: Option<f64>,
+    pub voluntary_ctx_switches: u64,
+    pub involuntary_ctx_switches: u64,
+    pub ctx_switches_per_request: Option<f64>,
+    pub peak_rss_bytes: u64,
+    /// Live threads in the server process at the window's end, its main and signal threads
+    /// included.
+    pub threads: u64,
+}
+
+impl ResultFile {
+    pub fn new(scenario: Scenario, env: Env) -> Self {
+        ResultFile {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            env,
+            scenario,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Writes the file atomically: a temporary file beside it, synced, then renamed over it.
+    pub fn write_atomic(&self, path: &Path) -> anyhow::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "result.json".into());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let write = || -> anyhow::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            serde_json::to_writer_pretty(&mut file, self)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            crate::Error::Environment(format!(
+                "cannot write the result file {}: {e:#} (pick another path with --out)",
+                path.display()
+            ))
+            .into()
+        })
+    }
+
+    pub fn read(path: &Path) -> anyhow::Result<ResultFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not an iomodels result file (schema version {SCHEMA_VERSION})",
+                path.display()
+            )
+        })
+    }
+}

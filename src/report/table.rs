@@ -1,0 +1,143 @@
+//! The comparison table `bench run` prints: one row per model, medians over repeats.
+
+use std::fmt::Write;
+
+use super::result::Run;
+
+/// Renders the table; with repeats, every figure is the median of that model's runs.
+pub fn render(runs: &[Run]) -> String {
+    let mut models: Vec<&str> = Vec::new();
+    for run in runs {
+        let name = run.model.as_deref().unwrap_or("target");
+        if !models.contains(&name) {
+            models.push(name);
+        }
+    }
+    let header = [
+        "model",
+        "req/s",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "CPU µs/req",
+        "ctxsw/req",
+        "RSS",
+        "errors",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for model in &models {
+        let mine: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.model.as_deref().unwrap_or("target") == *model)
+            .collect();
+        let med = |f: &dyn Fn(&Run) -> Option<f64>| median(mine.iter().filter_map(|r| f(r)));
+        let failed = mine.iter().any(|r| r.failure.is_some());
+        rows.push(vec![
+            format!("{model}{}", if failed { " (failed)" } else { "" }),
+            med(&|r| Some(r.throughput_rps)).map_or("-".into(), fmt_rate),
+            med(&|r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
+            med(&|r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
+            med(&|r| Some(r.latency_us.p999)).map_or("-".into(), fmt_us),
+            med(&|r| Some(r.latency_us.max)).map_or("-".into(), fmt_us),
+            med(&|r| r.server.as_ref()?.cpu_us_per_request)
+                .map_or("-".into(), |v| format!("{v:.1}")),
+            med(&|r| r.server.as_ref()?.ctx_switches_per_request)
+                .map_or("-".into(), |v| format!("{v:.2}")),
+            med(&|r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes),
+            mine.iter().map(|r| r.errors).sum::<u64>().to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            if i == 0 {
+                let _ = write!(out, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "  {}{cell}", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
+    if repeats > 1 {
+        let _ = writeln!(out, "(medians of {repeats} interleaved repeats)");
+    }
+    out
+}
+
+/// The median of some values; `None` when there are none.
+pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
+}
+
+pub fn fmt_us(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.2}s", us / 1e6)
+    } else if us >= 1000.0 {
+        format!("{:.2}ms", us / 1e3)
+    } else {
+        format!("{us:.0}µs")
+    }
+}
+
+pub fn fmt_rate(rps: f64) -> String {
+    if rps >= 10_000.0 {
+        format!("{:.1}k", rps / 1e3)
+    } else {
+        format!("{rps:.0}")
+    }
+}
+
+pub fn fmt_bytes(b: f64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b >= 1024.0 * MIB {
+        format!("{:.2}GiB", b / (1024.0 * MIB))
+    } else {
+        format!("{:.1}MiB", b / MIB)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), Some(2.5));
+        assert_eq!(median(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(fmt_us(52.0), "52µs");
+        assert_eq!(fmt_us(1234.0), "1.23ms");
+        assert_eq!(fmt_rate(123_456.0), "123.5k");
+        assert_eq!(fmt_bytes(3.0 * 1024.0 * 1024.0), "3.0MiB");
+    }
+}

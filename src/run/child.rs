@@ -1,0 +1,255 @@
+//! A `bench serve` child process that cannot outlive the harness.
+//!
+//! Three guarantees, from the gentlest to the bluntest:
+//! 1. [`ServerProcess::stop`] sends SIGTERM to the child's process group and waits for a clean
+//!    exit (the server prints its final counters), then SIGKILL after a grace period;
+//! 2. dropping a [`ServerProcess`] (an early return, an error, a panic that unwinds) kills the
+//!    group with SIGKILL and reaps it;
+//! 3. the child asks the kernel for SIGKILL when the harness's main thread dies
+//!    (PR_SET_PDEATHSIG), which covers a harness killed with SIGKILL itself.
+//!
+//! The child runs in its own process group, so a Ctrl-C on the terminal reaches the harness
+//! only; the harness then stops the child itself, in order.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::metrics::process::ProcessCounters;
+use crate::{sys, Error};
+
+/// How long a server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a server may take to answer a counters request.
+const COUNTERS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a server may take to stop after SIGTERM before it gets SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The last bytes of the child's stderr kept for error messages.
+const STDERR_KEEP: usize = 4096;
+
+pub struct ServerProcess {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    pub addr: SocketAddr,
+    status: Option<ExitStatus>,
+}
+
+impl ServerProcess {
+    /// Starts `bench serve` with `args` and waits for its ready line. `stop` aborts the wait.
+    pub fn spawn(args: &[String], stop: &AtomicBool) -> anyhow::Result<ServerProcess> {
+        let exe = std::env::current_exe().context("cannot find the bench executable")?;
+        let parent = std::process::id() as i32;
+        let mut command = Command::new(exe);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe calls (prctl, sigprocmask, getppid); it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                sys::die_with_parent()?;
+                // The harness may have died between fork and prctl: then nobody would stop us.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                sys::unblock_all_signals()
+            });
+        }
+        let mut child = command
+            .spawn()
+            .context("cannot start `bench serve` as a child process")?;
+        let stdout = child.stdout.take().context("child has no stdout")?;
+        let stderr_pipe = child.stderr.take().context("child has no stderr")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("serve-stdout".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { return };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("cannot start a reader thread")?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        {
+            let stderr = stderr.clone();
+            std::thread::Builder::new()
+                .name("serve-stderr".into())
+                .spawn(move || keep_tail(stderr_pipe, &stderr))
+                .context("cannot start a reader thread")?;
+        }
+        let mut server = ServerProcess {
+            child,
+            lines,
+            stderr,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            status: None,
+        };
+        server.addr = server.wait_ready(stop)?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self, stop: &AtomicBool) -> anyhow::Result<SocketAddr> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if stop.load(Ordering::Acquire) {
+                anyhow::bail!(Error::Measured(
+                    "interrupted before the server was ready".into()
+                ));
+            }
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => {
+                    let value: serde_json::Value = serde_json::from_str(&line)
+                        .with_context(|| format!("the server's ready line is not JSON: {line}"))?;
+                    if let Some(addr) = value.get("listening").and_then(|v| v.as_str()) {
+                        return addr.parse().with_context(|| {
+                            format!("the server's ready line has a bad address: {line}")
+                        });
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(RecvTimeoutError::Timeout) => anyhow::bail!(Error::Measured(format!(
+                    "the server printed no ready line within {}s{}",
+                    READY_TIMEOUT.as_secs(),
+                    self.stderr_note()
+                ))),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.wait_exit(Duration::from_secs(2));
+                    let why = format!(
+                        "the server exited before it was ready ({}){}",
+                        describe(status),
+                        self.stderr_note()
+                    );
+                    // Pass the child's own verdict on: its bad input or missing environment.
+                    let code = status.and_then(|s| s.code());
+                    anyhow::bail!(match code {
+                        Some(2) => Error::Usage(why),
+                        Some(1) => Error::Measured(why),
+                        _ => Error::Environment(why),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Asks the server for its counters now (SIGUSR1) and waits for the answer.
+    pub fn counters(&mut self) -> anyhow::Result<ProcessCounters> {
+        sys::kill(self.pid(), libc::SIGUSR1).context("cannot signal the server")?;
+        let deadline = Instant::now() + COUNTERS_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .map_err(|_| anyhow::anyhow!("the server did not answer a counters request"))?;
+            let mut value: serde_json::Value = serde_json::from_str(&line)
+                .with_context(|| format!("the server printed a line that is not JSON: {line}"))?;
+            if let Some(counters) = value.get_mut("counters") {
+                return serde_json::from_value(counters.take())
+                    .context("the server's counters line is malformed");
+            }
+        }
+    }
+
+    /// `Some(status)` once the server has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Stops the server: SIGTERM to its group, a grace period, then SIGKILL.
+    pub fn stop(mut self) -> Option<ExitStatus> {
+        if self.exited().is_none() {
+            let _ = sys::kill(-self.pid(), libc::SIGTERM);
+        }
+        self.wait_exit(STOP_GRACE)
+    }
+
+    /// Waits up to `grace` for the child to exit, then kills its group and reaps it.
+    fn wait_exit(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + grace;
+        while self.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.status.is_none() {
+            let _ = sys::kill(-self.pid(), libc::SIGKILL);
+            self.status = self.child.wait().ok();
+        }
+        self.status
+    }
+
+    /// The tail of the server's stderr, formatted for an error message.
+    pub fn stderr_note(&self) -> String {
+        // Give the reader thread a moment to drain what the child wrote last.
+        std::thread::sleep(Duration::from_millis(50));
+        let text = self
+            .stderr
+            .lock()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr:\n{text}")
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = sys::kill(-self.pid(), libc::SIGKILL);
+            self.status = self.child.wait().ok();
+        }
+    }
+}
+
+/// "exit code 3" or "killed by signal 9".
+pub fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => s.to_string(),
+        },
+        None => "still running".into(),
+    }
+}
+
+fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            return;
+        }
+        let Ok(mut text) = keep.lock() else { return };
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if text.len() > STDERR_KEEP {
+            let mut cut = text.len() - STDERR_KEEP;
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            text.drain(..cut);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! `bench run`: every requested model, one after another, each in a `bench serve` child pinned
+//! to the server CPUs, measured by the in-process load generator pinned to the client CPUs.
+//!
+//! Per model and repeat: start the server and wait for its ready line; connect; warm up;
+//! snapshot the server's counters as the window opens and closes; stop the server; record.
+//! Repeats interleave models (A B C A B C) so that a slow drift of the machine spreads over
+//! every model instead of landing on one. The result file is rewritten after every run, so an
+//! interrupted or failed session keeps everything measured before it.
+
+mod child;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::CpuList;
+use crate::load::{self, Edge, LoadConfig, LoadOutcome};
+use crate::metrics::histogram::encode;
+use crate::metrics::process::ProcessCounters;
+use crate::models::Model;
+use crate::protocol::Workload;
+use crate::report::env::Env;
+use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
+use crate::report::table;
+use crate::sys;
+
+pub use child::ServerProcess;
+
+/// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Everything `bench run` was asked to do, validated.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub models: Vec<&'static Model>,
+    pub workload: Workload,
+    pub connections: usize,
+    pub client_threads: Option<usize>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub payload: usize,
+    pub repeat: usize,
+    pub threads: Option<usize>,
+    pub server_cpus: Option<CpuList>,
+    pub client_cpus: Option<CpuList>,
+    pub work_us: u64,
+    pub block_us: u64,
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Blocks SIGINT and SIGTERM in every thread and raises the returned flag when one arrives.
+/// Idempotent: the first call installs it, later calls get the same flag.
+pub fn stop_on_signals() -> anyhow::Result<&'static AtomicBool> {
+    static STOP: OnceLock<AtomicBool> = OnceLock::new();
+    if let Some(flag) = STOP.get() {
+        return Ok(flag);
+    }
+    sys::block_handled_signals().context("cannot block signals")?;
+    let flag = STOP.get_or_init(|| AtomicBool::new(false));
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || loop {
+            match sys::wait_signal() {
+                Ok(libc::SIGINT | libc::SIGTERM) => flag.store(true, Ordering::Release),
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(flag)
+}
+
+/// Where the server and the client run.
+struct Placement {
+    server: CpuList,
+    client: CpuList,
+    warnings: Vec<String>,
+}
+
+fn placement(opts: &RunOptions) -> anyhow::Result<Placement> {
+    let allowed = sys::allowed_cpus().context("cannot read this process's CPUs")?;
+    let mut warnings = Vec::new();
+    let server = match &opts.server_cpus {
+        Some(cpus) => cpus.clone(),
+        None => CpuList::new(vec![allowed.first().copied().unwrap_or(0)]),
+    };
+    let client = match &opts.client_cpus {
+        Some(cpus) => cpus.clone(),
+        None => {
+            let rest: Vec<usize> = allowed
+                .iter()
+                .copied()
+                .filter(|c| !server.cpus().contains(c))
+                .collect();
+            if rest.is_empty() {
+                server.clone()
+            } else {
+                CpuList::new(rest)
+            }
+        }
+    };
+    if client.cpus().iter().any(|c| server.cpus().contains(c)) {
+        warnings.push(format!(
+            "server CPUs {server} and client CPUs {client} overlap: the load generator competes \
+             with the server, so the figures understate the server (give them separate CPUs \
+             with --server-cpus and --client-cpus)"
+        ));
+    }
+    Ok(Placement {
+        server,
+        client,
+        warnings,
+    })
+}
+
+/// Runs `bench run`; returns the exit code.
+pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
+    let stop = stop_on_signals()?;
+    for model in &opts.models {
+        model.ensure_available()?;
+    }
+    let place = placement(opts)?;
+    let env = Env::capture();
+    let mut common_warnings = place.warnings.clone();
+    if env.loadavg_at_start[0] > 0.5 * env.cpus as f64 {
+        common_warnings.push(format!(
+            "the machine was busy when the run started (load average {:.2} on {} CPUs): \
+             expect noisy figures; repeat with --repeat and compare medians",
+            env.loadavg_at_start[0], env.cpus
+        ));
+    }
+    let client_threads = opts.client_threads.unwrap_or(place.client.len()).max(1);
+    let scenario = Scenario {
+        command: "run".into(),
+        models: opts.models.iter().map(|m| m.name.to_string()).collect(),
+        target: None,
+        workload: opts.workload.name().into(),
+        connections: opts.connections,
+        client_threads,
+        payload: opts.payload,
+        pipeline: 1,
+        rate: None,
+        duration_s: opts.duration.as_secs_f64(),
+        warmup_s: opts.warmup.as_secs_f64(),
+        repeat: opts.repeat,
+        server_threads: opts.threads,
+        server_cpus: place.server.cpus().to_vec(),
+        client_cpus: place.client.cpus().to_vec(),
+        work_us: opts.work_us,
+        block_us: opts.block_us,
+        accounting: "off".into(),
+    };
+    let out = opts.out.clone().unwrap_or_else(default_out);
+    let mut result = ResultFile::new(scenario, env);
+    let progress = !opts.quiet && std::io::stderr().is_terminal();
+    let total = opts.repeat * opts.models.len();
+    let mut code = 0;
+
+    'outer: for repeat_index in 0..opts.repeat {
+        for model in &opts.models {
+            if stop.load(Ordering::Acquire) {
+                break 'outer;
+            }
+            if progress {
+                eprintln!(
+                    "[{}/{total}] {} (repeat {}/{}): {} warm-up + {} measured",
+                    result.runs.len() + 1,
+                    model.name,
+                    repeat_index + 1,
+                    opts.repeat,
+                    humantime::format_duration(opts.warmup),
+                    humantime::format_duration(opts.duration),
+                );
+            }
+            let mut run = measure(model, repeat_index, opts, &place, client_threads, stop)?;
+            run.warnings.splice(0..0, common_warnings.iter().cloned());
+            if run.failure.is_some() || run.errors > 0 {
+                code = 1;
+            }
+            result.runs.push(run);
+            result.write_atomic(&out)?;
+        }
+    }
+
+    print!("{}", table::render(&result.runs));
+    for run in &result.runs {
+        let who = run.model.as_deref().unwrap_or("target");
+        if let Some(failure) = &run.failure {
+            eprintln!("{who} (repeat {}): FAILED: {failure}", run.repeat_index + 1);
+        }
+        if !run.error_kinds.is_empty() {
+            eprintln!("{who}: errors by kind: {:?}", run.error_kinds);
+        }
+    }
+    let mut seen = Vec::new();
+    for run in &result.runs {
+        for w in &run.warnings {
+            let line = if common_warnings.contains(w) {
+                format!("warning: {w}")
+            } else {
+                format!("warning: {}: {w}", run.model.as_deref().unwrap_or("target"))
+            };
+            if !seen.contains(&line) {
+                eprintln!("{line}");
+                seen.push(line);
+            }
+        }
+    }
+    if result.runs.is_empty() {
+        eprintln!("no run finished: nothing written");
+    } else {
+        eprintln!("result written to {}", out.display());
+    }
+    if stop.load(Ordering::Acquire) {
+        eprintln!("interrupted: the server was stopped; runs finished before it are kept");
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(code)
+}
+
+/// `results/run-<UTC time>.json`.
+fn default_out() -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "")
+        .replace('-', "");
+    PathBuf::from("results").join(format!("run-{}.json", stamp.trim_end_matches('Z')))
+}
+
+/// One model, one repeat.
+fn measure(
+    model: &'static Model,
+    repeat_index: usize,
+    opts: &RunOptions,
+    place: &Placement,
+    client_threads: usize,
+    stop: &AtomicBool,
+) -> anyhow::Result<Run> {
+    let mut args: Vec<String> = [
+        "serve",
+        "--model",
+        model.name,
+        "--workload",
+        opts.workload.name(),
+        "--listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--cpus".into(),
+        place.server.to_string(),
+        "--message-size".into(),
+        opts.payload.to_string(),
+        "--work-us".into(),
+        opts.work_us.to_string(),
+        "--block-us".into(),
+        opts.block_us.to_string(),
+    ]);
+    if let Some(threads) = opts.threads {
+        args.extend(["--threads".into(), threads.to_string()]);
+    }
+    let mut server = ServerProcess::spawn(&args, stop)?;
+    let config = LoadConfig {
+        target: server.addr,
+        workload: opts.workload,
+        connections: opts.connections,
+        threads: client_threads,
+        duration: opts.duration,
+        warmup: opts.warmup,
+        payload: opts.payload,
+        cpus: Some(place.client.clone()),
+        interval: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(10),
+    };
+    let mut snapshots: Vec<ProcessCounters> = Vec::new();
+    let mut snapshot_error: Option<String> = None;
+    let outcome = load::run_load(&config, stop, &mut |_edge: Edge| {
+        if snapshot_error.is_none() {
+            match server.counters() {
+                Ok(c) => snapshots.push(c),
+                Err(e) => snapshot_error = Some(format!("{e:#}")),
+            }
+        }
+    })?;
+    let mut failure = None;
+    if let Some(status) = server.exited() {
+        failure = Some(format!(
+            "the server exited during the run ({}){}",
+            child::describe(Some(status)),
+            server.stderr_note()
+        ));
+    } else if outcome.interrupted {
+        failure = Some("interrupted by a signal before the window closed".into());
+    } else if let Some(e) = snapshot_error {
+        failure = Some(format!("the server's counters could not be read: {e}"));
+    }
+    let status = server.stop();
+    if failure.is_none() && status.is_some_and(|s| !s.success()) {
+        failure = Some(format!(
+            "the server did not stop cleanly ({})",
+            child::describe(status)
+        ));
+    }
+    let server_costs = match snapshots.as_slice() {
+        [start, end] if failure.is_none() => Some(costs(&end.since(start), outcome.requests)),
+        _ => None,
+    };
+    let threads = model
+        .threads
+        .effective(opts.threads.unwrap_or(place.server.len()));
+    to_run(
+        RunIdentity {
+            model: Some(model.name.to_string()),
+            threads,
+            repeat_index,
+            server_cpus: place.server.cpus().to_vec(),
+        },
+        &config,
+        outcome,
+        server_costs,
+        failure,
+    )
+}
+
+fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
+    let per = |v: f64| (requests > 0).then(|| round(v / requests as f64, 3));
+    ServerCosts {
+        cpu_user_s: round(window.cpu_user_s, 3),
+        cpu_sys_s: round(window.cpu_sys_s, 3),
+        cpu_us_per_request: per(window.cpu_s() * 1e6),
+        voluntary_ctx_switches: window.voluntary_ctx_switches,
+        involuntary_ctx_switches: window.involuntary_ctx_switches,
+        ctx_switches_per_request: per(window.ctx_switches() as f64),
+        peak_rss_bytes: window.peak_rss_bytes,
+        threads: window.threads,
+    }
+}
+
+fn round(v: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (v * f).round() / f
+}
+
+/// What identifies a run beyond the load configuration.
+pub struct RunIdentity {
+    pub model: Option<String>,
+    pub threads: Option<usize>,
+    pub repeat_index: usize,
+    pub server_cpus: Vec<usize>,
+}
+
+/// Builds a result-file run from a load outcome (shared by `bench run` and `bench load`).
+pub fn to_run(
+    id: RunIdentity,
+    config: &LoadConfig,
+    outcome: LoadOutcome,
+    server: Option<ServerCosts>,
+    failure: Option<String>,
+) -> anyhow::Result<Run> {
+    let mut warnings = Vec::new();
+    if outcome.client.saturated {
+        warnings.push(format!(
+            "client CPU saturated: the load generator was busy {:.0}% of its CPUs, so the server \
+             may be faster than measured (give the client more CPUs with --client-cpus, or use \
+             fewer connections)",
+            outcome.client.busy_fraction * 100.0
+        ));
+    }
+    if outcome.starved_connections > 0 && outcome.requests > 0 {
+        warnings.push(format!(
+            "{} of {} connections completed no request in the measured window (they waited for \
+             the server the whole time): the latency percentiles describe only the connections \
+             that were served",
+            outcome.starved_connections, config.connections
+        ));
+    }
+    if outcome.requests == 0 && failure.is_none() {
+        warnings.push("no request completed in the measured window".into());
+    }
+    let window_s = outcome.window.as_secs_f64();
+    let errors = outcome.error_count();
+    Ok(Run {
+        model: id.model,
+        workload: config.workload.name().into(),
+        connections: config.connections,
+        payload: config.payload,
+        pipeline: 1,
+        rate: None,
+        threads: id.threads,
+        client_threads: config.threads,
+        repeat_index: id.repeat_index,
+        server_cpus: id.server_cpus,
+        client_cpus: config
+            .cpus
+            .as_ref()
+            .map(|c| c.cpus().to_vec())
+            .unwrap_or_default(),
+        duration_s: round(window_s, 3),
+        warmup_s: config.warmup.as_secs_f64(),
+        requests: outcome.requests,
+        errors,
+        error_kinds: outcome.errors.clone(),
+        throughput_rps: round(outcome.throughput_rps(), 1),
+        throughput_mibps: round(
+            outcome.throughput_rps() * config.payload as f64 / (1024.0 * 1024.0),
+            3,
+        ),
+        latency_us: outcome.latency(),
+        latency_uncorrected_us: None,
+        histogram: encode(&outcome.histogram)?,
+        timeseries: outcome.timeseries,
+        server,
+        client: outcome.client,
+        syscalls: None,
+        syscalls_unavailable: Some(
+            "system call counting is not built yet (planned: perf tracepoints in a separate pass)"
+                .into(),
+        ),
+        connections_established: outcome.connected,
+        unfinished_requests: outcome.unfinished,
+        starved_connections: outcome.starved_connections,
+        failure,
+        warnings,
+    })
+}

@@ -1,0 +1,162 @@
+//! `bench serve`: one model behind a listener, for `bench run` or any outside client.
+//!
+//! The conversation on stdout, one JSON object per line:
+//! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,"pid":..}`;
+//! - on SIGUSR1: `{"counters":{..}}`, the process's counters now (`bench run` asks at each edge
+//!   of the measured window and subtracts);
+//! - on SIGINT, SIGTERM or the end of `--duration`: the model is stopped, then
+//!   `{"stopped":true,"counters":{..}}`.
+//!
+//! Signals are blocked in every thread and taken by one thread in `sigwait`, so no handler ever
+//! interrupts a system call in the measured code.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::config::CpuList;
+use crate::metrics::process::ProcessCounters;
+use crate::models::{Model, ServerConfig};
+use crate::protocol::{Cost, Protocol, Workload};
+use crate::{sys, Error};
+
+/// Test hook: `IOMODELS_FAULT=exit-before-ready` makes `bench serve` fail before its ready line,
+/// so that the harness's handling of that failure is tested. Read once, at start.
+pub const FAULT_ENV: &str = "IOMODELS_FAULT";
+
+/// A connection backlog that a burst of 10,000 connects does not overflow (capped by the
+/// kernel's `net.core.somaxconn`).
+const BACKLOG: i32 = 4096;
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub model: &'static Model,
+    pub workload: Workload,
+    pub listen: SocketAddr,
+    pub threads: Option<usize>,
+    pub cpus: Option<CpuList>,
+    pub work_us: u64,
+    pub block_us: u64,
+    pub message_size: Option<usize>,
+    pub duration: Option<Duration>,
+}
+
+/// Runs `bench serve` to the end; returns the exit code.
+pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
+    sys::block_handled_signals().context("cannot block signals")?;
+    if std::env::var(FAULT_ENV).as_deref() == Ok("exit-before-ready") {
+        anyhow::bail!(Error::Environment(format!(
+            "failing before the ready line because {FAULT_ENV}=exit-before-ready is set \
+             (a test hook: unset it)"
+        )));
+    }
+    opts.model.ensure_available()?;
+    if let Some(cpus) = &opts.cpus {
+        sys::pin_current_thread(cpus.cpus()).map_err(|e| {
+            Error::Environment(format!("cannot pin the server to CPUs {cpus}: {e}"))
+        })?;
+    }
+    let cpu_count = match &opts.cpus {
+        Some(cpus) => cpus.len(),
+        None => sys::allowed_cpus().map_or(1, |c| c.len()),
+    };
+    let threads = opts.threads.unwrap_or(cpu_count).max(1);
+    let listener = bind(opts.listen)?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let config = ServerConfig {
+        protocol: Protocol {
+            workload: opts.workload,
+            message_size: opts.message_size,
+            cost: Cost::new(opts.work_us, opts.block_us),
+        },
+        threads,
+    };
+    let server = (opts.model.start)(listener, &config)
+        .with_context(|| format!("cannot start the {} server", opts.model.name))?;
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(sig) = sys::wait_signal() {
+                if tx.send(sig).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+
+    let ready = json!({
+        "listening": local.to_string(),
+        "model": opts.model.name,
+        "workload": opts.workload.name(),
+        "threads": opts.model.threads.effective(threads),
+        "cpus": opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
+        "pid": std::process::id(),
+    });
+    say(&ready)?;
+
+    let deadline = opts.duration.map(|d| Instant::now() + d);
+    loop {
+        let signal = match deadline {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(sig) => sig,
+                Err(_) => break,
+            },
+            None => match rx.recv() {
+                Ok(sig) => sig,
+                Err(_) => break,
+            },
+        };
+        if signal == libc::SIGUSR1 {
+            say(&json!({ "counters": counters()? }))?;
+        } else {
+            break;
+        }
+    }
+    server
+        .stop()
+        .with_context(|| format!("the {} server did not stop cleanly", opts.model.name))?;
+    say(&json!({ "stopped": true, "counters": counters()? }))?;
+    Ok(0)
+}
+
+/// Binds a listening socket with SO_REUSEADDR and a deep backlog; port 0 picks a free port.
+pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    use socket2::{Domain, Protocol as Proto, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))
+        .context("cannot create a listening socket")?;
+    socket
+        .set_reuse_address(true)
+        .context("cannot set SO_REUSEADDR")?;
+    socket.bind(&addr.into()).map_err(|e| {
+        let fix = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("port {} is in use: pick another with --listen 127.0.0.1:PORT, or port 0 for a free one", addr.port())
+        } else {
+            format!("check the address given to --listen ({e})")
+        };
+        Error::Environment(format!("cannot listen on {addr}: {fix}"))
+    })?;
+    socket
+        .listen(BACKLOG)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket.into())
+}
+
+fn counters() -> anyhow::Result<ProcessCounters> {
+    ProcessCounters::of_self().context("cannot read the server's own counters")
+}
+
+/// Prints one JSON line on stdout and flushes it (stdout is a pipe under `bench run`).
+fn say(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}

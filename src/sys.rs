@@ -1,0 +1,181 @@
+//! The raw system calls the harness needs beyond std: CPU affinity, signal masks, rusage.
+//!
+//! Every call goes through [`syscall!`], which turns -1 into `io::Error::last_os_error()`.
+//! Linux only for now; a Windows counterpart arrives with the IOCP model.
+
+use std::io;
+
+/// Calls a libc function and turns a -1 return into the OS error.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller passes arguments valid for this libc function, as documented at
+        // each use.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
+/// How many CPU numbers this machine has (configured, not only online).
+pub fn max_cpus() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    if n < 1 {
+        1
+    } else {
+        n as usize
+    }
+}
+
+/// The CPUs this process may run on now.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    syscall!(sched_getaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &mut set
+    ))?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's capacity.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Pins the calling thread (and the threads it creates later) to `cpus`.
+pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("CPU {cpu} is out of range"),
+            ));
+        }
+        // SAFETY: `cpu` was checked against the set's capacity just above.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    syscall!(sched_setaffinity(
+        0,
+        std::mem::size_of::<libc::cpu_set_t>(),
+        &set
+    ))?;
+    Ok(())
+}
+
+/// The signals the harness handles itself: stop (INT, TERM) and counters snapshot (USR1).
+pub const HANDLED_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
+
+fn handled_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in HANDLED_SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+    }
+    set
+}
+
+/// Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread and every thread it creates later,
+/// so that only a thread in [`wait_signal`] receives them. No handler runs, so no system call
+/// in a server thread is ever interrupted (no EINTR in the measured code).
+pub fn block_handled_signals() -> io::Result<()> {
+    let set = handled_set();
+    // SAFETY: `set` is a valid, initialised sigset_t; the old mask is not wanted.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Waits for one of the blocked handled signals and returns its number.
+pub fn wait_signal() -> io::Result<libc::c_int> {
+    let set = handled_set();
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` is initialised and `sig` is a valid place for the result.
+    let rc = unsafe { libc::sigwait(&set, &mut sig) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(sig)
+}
+
+/// Sends `sig` to a process (positive pid) or a process group (negative pid).
+pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
+    syscall!(kill(pid, sig)).map(drop)
+}
+
+/// CPU time and context switches of the whole calling process, every thread it ever had
+/// included (getrusage(RUSAGE_SELF) keeps the counts of threads that already exited).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rusage {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub voluntary_ctx_switches: u64,
+    pub involuntary_ctx_switches: u64,
+    pub max_rss_bytes: u64,
+}
+
+pub fn rusage_self() -> io::Result<Rusage> {
+    // SAFETY: rusage is plain data that getrusage fills in.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    syscall!(getrusage(libc::RUSAGE_SELF, &mut ru))?;
+    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    Ok(Rusage {
+        user_s: secs(ru.ru_utime),
+        sys_s: secs(ru.ru_stime),
+        voluntary_ctx_switches: ru.ru_nvcsw as u64,
+        involuntary_ctx_switches: ru.ru_nivcsw as u64,
+        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+    })
+}
+
+/// Asks the kernel to send SIGKILL to the calling process when its parent thread exits. Called
+/// in a freshly forked child, before exec: the last line of defence that no server outlives the
+/// harness, even one killed with SIGKILL.
+pub fn die_with_parent() -> io::Result<()> {
+    syscall!(prctl(
+        libc::PR_SET_PDEATHSIG,
+        libc::SIGKILL as libc::c_ulong,
+        0,
+        0,
+        0
+    ))
+    .map(drop)
+}
+
+/// Unblocks every signal in the calling thread (a forked child must not inherit the harness's
+/// mask: an exec keeps blocked signals blocked).
+pub fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid; sigprocmask is async-signal-safe and fine between fork and exec.
+    let rc = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> String {
+    // SAFETY: utsname is plain data that uname fills in.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if syscall!(uname(&mut uts)).is_err() {
+        return "unknown".into();
+    }
+    // SAFETY: uname NUL-terminates `release` within the array.
+    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) };
+    release.to_string_lossy().into_owned()
+}
