@@ -30,7 +30,8 @@ fn main() {
         None => "unknown".into(),
     };
     println!("cargo:rustc-env=IOMODELS_GIT_COMMIT={commit}");
-    for path in [".git/HEAD", ".git/index", ".git/refs"] {
+    // Any change to the sources can change "-dirty".
+    for path in [".git/HEAD", ".git/index", ".git/refs", "src", "Cargo.toml"] {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }

@@ -219,8 +219,8 @@ fn client_cost(
         0.0
     };
     ClientCost {
-        cpu_user_s: user,
-        cpu_sys_s: sys,
+        cpu_user_s: (user * 1000.0).round() / 1000.0,
+        cpu_sys_s: (sys * 1000.0).round() / 1000.0,
         busy_fraction: (busy * 1000.0).round() / 1000.0,
         saturated: busy > SATURATED_BUSY,
     }

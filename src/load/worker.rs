@@ -79,8 +79,9 @@ pub(super) struct Worker {
     conns: Vec<Conn>,
     scratch: Vec<u8>,
     part: Part,
-    /// Set once the timeline is known.
+    /// Set once the timeline is known: completions count only inside [start, end).
     window_start: Option<Instant>,
+    window_end: Option<Instant>,
     interval: Duration,
 }
 
@@ -122,6 +123,7 @@ impl Worker {
                 connected: 0,
             },
             window_start: None,
+            window_end: None,
             interval: config.interval,
         })
     }
@@ -165,6 +167,7 @@ impl Worker {
     /// The closed loop, from the go signal to the end of the timeline (or a stop).
     pub(super) fn run(mut self, timeline: Timeline, stop: &AtomicBool) -> Part {
         self.window_start = Some(timeline.window_start);
+        self.window_end = Some(timeline.end);
         let now = Instant::now();
         for i in 0..self.conns.len() {
             if matches!(self.conns[i].state, State::Active) {
@@ -331,7 +334,8 @@ impl Worker {
     fn complete(&mut self, i: usize, now: Instant) {
         let window_start = self.window_start.unwrap_or(now);
         let c = &mut self.conns[i];
-        if now < window_start {
+        // Warm-up, or an answer that arrived in the same poll batch after the window closed.
+        if now < window_start || self.window_end.is_some_and(|end| now >= end) {
             return;
         }
         let us = now.duration_since(c.started).as_micros() as u64;
@@ -354,7 +358,8 @@ impl Worker {
     /// Counts an error, closes the connection, and schedules a reconnect.
     fn fail(&mut self, i: usize, kind: &'static str, now: Instant) {
         *self.part.errors.entry(kind).or_insert(0) += 1;
-        if let Some(start) = self.window_start.filter(|&s| now >= s) {
+        let in_window = self.window_end.is_some_and(|end| now < end);
+        if let Some(start) = self.window_start.filter(|&s| now >= s && in_window) {
             let slot = self.interval_slot(now, start);
             self.part.intervals[slot].1 += 1;
         }

@@ -26,18 +26,23 @@ impl EchoSession {
     #[inline]
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         if !self.cost.is_free() {
-            let requests = match self.message_size {
-                Some(size) => {
-                    let total = self.filled + input.len();
-                    self.filled = total % size;
-                    total / size
-                }
-                None => 1,
-            };
+            let requests = self.requests_completed(input.len());
             self.cost.charge(requests);
         }
         out.extend_from_slice(input);
         Flow::Continue
+    }
+
+    /// How many requests the next `len` bytes complete (one per read without a message size).
+    fn requests_completed(&mut self, len: usize) -> usize {
+        match self.message_size {
+            Some(size) => {
+                let total = self.filled + len;
+                self.filled = total % size;
+                total / size
+            }
+            None => 1,
+        }
     }
 }
 
@@ -56,12 +61,19 @@ mod tests {
 
     #[test]
     fn counts_requests_across_reads() {
-        let mut s = EchoSession::new(Some(4), Cost::new(0, 1));
-        let mut out = Vec::new();
-        let start = std::time::Instant::now();
-        s.on_data(b"abc", &mut out); // 0 requests complete
-        s.on_data(b"defghijk", &mut out); // 2 complete, 3 bytes into the next
+        let mut s = EchoSession::new(Some(4), Cost::default());
+        assert_eq!(s.requests_completed(3), 0);
+        assert_eq!(s.requests_completed(8), 2); // completes 1, then 1 more, 3 bytes into a third
         assert_eq!(s.filled, 3);
-        assert!(start.elapsed() >= std::time::Duration::from_micros(2));
+        assert_eq!(s.requests_completed(1), 1);
+        assert_eq!(s.requests_completed(12), 3);
+        assert_eq!(s.filled, 0);
+    }
+
+    #[test]
+    fn without_a_message_size_each_read_is_a_request() {
+        let mut s = EchoSession::new(None, Cost::default());
+        assert_eq!(s.requests_completed(3), 1);
+        assert_eq!(s.requests_completed(100_000), 1);
     }
 }

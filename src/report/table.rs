@@ -23,6 +23,7 @@ pub fn render(runs: &[Run]) -> String {
         "CPU µs/req",
         "ctxsw/req",
         "RSS",
+        "served",
         "errors",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -45,6 +46,9 @@ pub fn render(runs: &[Run]) -> String {
             med(&|r| r.server.as_ref()?.ctx_switches_per_request)
                 .map_or("-".into(), |v| format!("{v:.2}")),
             med(&|r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes),
+            // Connections that completed at least one request in the window, out of all.
+            med(&|r| Some((r.connections as u64).saturating_sub(r.starved_connections) as f64))
+                .map_or("-".into(), |v| format!("{v:.0}/{}", mine[0].connections)),
             mine.iter().map(|r| r.errors).sum::<u64>().to_string(),
         ]);
     }
@@ -125,6 +129,49 @@ pub fn fmt_bytes(b: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(model: &str, rps: f64, starved: u64, repeat_index: usize) -> Run {
+        let json = serde_json::json!({
+            "model": model, "workload": "echo", "connections": 50, "payload": 64, "pipeline": 1,
+            "rate": null, "threads": 1, "client_threads": 1, "repeat_index": repeat_index,
+            "server_cpus": [0], "client_cpus": [1], "duration_s": 1.0, "warmup_s": 0.0,
+            "requests": 100, "errors": 0, "error_kinds": {}, "throughput_rps": rps,
+            "throughput_mibps": 0.0,
+            "latency_us": {"min": 1.0, "mean": 2.0, "p50": 2.0, "p90": 3.0, "p99": 40.0,
+                           "p999": 50.0, "p9999": 60.0, "max": 70.0},
+            "histogram": "", "timeseries": [], "server": null,
+            "client": {"cpu_user_s": 0.0, "cpu_sys_s": 0.0, "busy_fraction": 0.0,
+                       "saturated": false},
+            "syscalls": null, "connections_established": 50, "unfinished_requests": 0,
+            "starved_connections": starved, "failure": null, "warnings": []
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn renders_one_aligned_row_per_model_with_medians() {
+        let runs = [
+            run("reactor", 100.0, 0, 0),
+            run("threadpool", 10.0, 49, 0),
+            run("reactor", 300.0, 0, 1),
+            run("threadpool", 30.0, 49, 1),
+            run("reactor", 200.0, 0, 2),
+            run("threadpool", 20.0, 49, 2),
+        ];
+        let text = render(&runs);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let cols = |l: &str| l.split_whitespace().count();
+        // The header's "CPU µs/req" is two words.
+        assert_eq!(cols(lines[0]), cols(lines[1]) + 1, "{text}");
+        assert_eq!(cols(lines[1]), cols(lines[2]), "{text}");
+        assert!(
+            lines[1].starts_with("reactor") && lines[1].contains(" 200 "),
+            "{text}"
+        );
+        assert!(lines[2].contains(" 1/50 "), "{text}");
+        assert!(lines[3].contains("medians of 3"), "{text}");
+    }
 
     #[test]
     fn medians() {

@@ -227,8 +227,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
 fn default_out() -> PathBuf {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
-        .replace(':', "")
-        .replace('-', "");
+        .replace([':', '-'], "");
     PathBuf::from("results").join(format!("run-{}.json", stamp.trim_end_matches('Z')))
 }
 

@@ -1,0 +1,314 @@
+//! The binary as a user meets it: each error of SPEC.md's list with its exit code and a message
+//! that names the fix, and no server left behind whatever happens to `bench run`.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
+    c.env_remove("IOMODELS_FAULT");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bench().args(args).output().expect("run bench")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn expect(o: &Output, code: i32, needles: &[&str]) {
+    let all = text(o);
+    assert_eq!(o.status.code(), Some(code), "exit code; output:\n{all}");
+    for n in needles {
+        assert!(all.contains(n), "output lacks `{n}`:\n{all}");
+    }
+}
+
+#[test]
+fn unknown_model_exits_2_and_lists_the_models() {
+    let o = run(&["run", "--model", "nosuch"]);
+    expect(
+        &o,
+        2,
+        &["unknown model `nosuch`", "blocking, threadpool, reactor"],
+    );
+    let o = run(&["serve", "--model", "nosuch"]);
+    expect(&o, 2, &["unknown model"]);
+}
+
+#[test]
+fn bad_duration_exits_2_and_shows_the_syntax() {
+    let o = run(&["run", "--model", "reactor", "--duration", "10"]);
+    expect(&o, 2, &["`10` is not a duration", "10s, 500ms or 2m"]);
+    let o = run(&["load", "--target", "127.0.0.1:1", "--warmup", "soon"]);
+    expect(&o, 2, &["is not a duration"]);
+}
+
+#[test]
+fn bad_cpu_list_exits_2_and_shows_the_syntax() {
+    let o = run(&["run", "--model", "reactor", "--server-cpus", "0-x"]);
+    expect(&o, 2, &["0-3 or 0,2"]);
+    let o = run(&["serve", "--model", "reactor", "--cpus", "4096"]);
+    expect(&o, 2, &["does not exist"]);
+}
+
+#[test]
+fn port_in_use_exits_3_and_suggests_another() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(&["serve", "--model", "reactor", "--listen", &addr]);
+    expect(&o, 3, &["is in use", "--listen"]);
+}
+
+#[test]
+fn server_exiting_before_ready_shows_its_stderr() {
+    let o = bench()
+        .args(["run", "--model", "reactor", "-d", "1s", "--quiet"])
+        .env("IOMODELS_FAULT", "exit-before-ready")
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        3,
+        &["exited before it was ready", "exit code 3", "a test hook"],
+    );
+}
+
+#[test]
+fn invalid_echo_bytes_are_counted_and_exit_1() {
+    // An echo server that flips one bit of every read.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || {
+                        buf[n - 1] ^= 1;
+                        s.write_all(&buf[..n]).is_err()
+                    } {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bad.json");
+    let o = run(&[
+        "load",
+        "--target",
+        &addr,
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    expect(&o, 1, &["mismatch"]);
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mismatches = result["runs"][0]["error_kinds"]["mismatch"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(mismatches > 0, "no mismatch counted: {result}");
+}
+
+#[test]
+fn load_against_nothing_exits_3() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = run(&[
+        "load",
+        "--target",
+        &port.to_string(),
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+    ]);
+    expect(&o, 3, &["cannot connect", "is a server listening"]);
+}
+
+/// The `bench serve` children of `pid`, read from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+fn wait_for_child(bench: &Child) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(&pid) = children(bench.id()).first() {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "bench run started no server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+fn wait_gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+fn long_run(out: &std::path::Path) -> Child {
+    bench()
+        .args([
+            "run", "--model", "blocking", "-d", "60s", "--warmup", "1s", "-c", "4", "--quiet",
+        ])
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stop_mid_run(signal: i32) -> (Option<i32>, u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bench = long_run(&dir.path().join("r.json"));
+    let server = wait_for_child(&bench);
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(bench.id() as i32, signal) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = bench.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bench run ignored signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        wait_gone(server),
+        "bench serve {server} outlived bench run (signal {signal})"
+    );
+    (status.code(), server)
+}
+
+#[test]
+fn sigint_mid_run_leaves_no_server() {
+    let (code, _) = stop_mid_run(libc::SIGINT);
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn sigterm_mid_run_leaves_no_server() {
+    let (code, _) = stop_mid_run(libc::SIGTERM);
+    assert_eq!(code, Some(130));
+}
+
+#[test]
+fn sigkill_of_bench_run_still_leaves_no_server() {
+    let (code, _) = stop_mid_run(libc::SIGKILL);
+    assert_eq!(code, None);
+}
+
+#[test]
+fn server_dying_mid_run_fails_the_run_and_keeps_the_partial_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let bench = bench()
+        .args([
+            "run", "--model", "reactor", "-d", "4s", "--warmup", "500ms", "-c", "4", "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = wait_for_child(&bench);
+    std::thread::sleep(Duration::from_millis(2000));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(server as i32, libc::SIGKILL) };
+    let o = bench.wait_with_output().unwrap();
+    expect(
+        &o,
+        1,
+        &["FAILED", "exited during the run", "killed by signal 9"],
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("result file kept")).unwrap();
+    let run = &result["runs"][0];
+    assert!(run["failure"]
+        .as_str()
+        .unwrap_or("")
+        .contains("exited during the run"));
+    assert!(
+        run["requests"].as_u64().unwrap() > 0,
+        "the partial measurement was lost: {run}"
+    );
+    assert!(
+        run["errors"].as_u64().unwrap() > 0,
+        "the dead server caused no client error"
+    );
+}
+
+#[test]
+fn models_json_lists_every_model_with_availability() {
+    let o = run(&["models", "--json"]);
+    expect(&o, 0, &[]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["blocking", "threadpool", "reactor"]);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["available"] == true));
+}

@@ -1,0 +1,212 @@
+//! The integration template: every model in `MODELS`, driven in-process with plain blocking
+//! clients. A new model is covered by adding it to `MODELS`; nothing here names a model.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use iomodels::models::{RunningServer, ServerConfig, MODELS};
+use iomodels::protocol::{Cost, Protocol, Workload};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn start(
+    model: &iomodels::models::Model,
+    cost: Cost,
+    message: usize,
+) -> (SocketAddr, Box<dyn RunningServer>) {
+    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap()).expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    let config = ServerConfig {
+        protocol: Protocol {
+            workload: Workload::Echo,
+            message_size: Some(message),
+            cost,
+        },
+        threads: 4,
+    };
+    let server = (model.start)(listener, &config)
+        .unwrap_or_else(|e| panic!("{}: cannot start: {e}", model.name));
+    (addr, server)
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect to the server");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+fn message(len: usize, salt: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + salt * 7) % 253) as u8)
+        .collect()
+}
+
+/// Sends `msg` from a second thread while reading the echo here (a 1 MiB message does not fit
+/// in the socket buffers, so writing it all before reading would deadlock).
+fn echo(stream: &TcpStream, msg: &[u8]) -> Vec<u8> {
+    let mut writer = stream.try_clone().unwrap();
+    let out = msg.to_vec();
+    let sender = std::thread::spawn(move || writer.write_all(&out));
+    let mut back = vec![0u8; msg.len()];
+    (&*stream)
+        .read_exact(&mut back)
+        .expect("read the whole echo");
+    sender.join().unwrap().expect("write the whole message");
+    back
+}
+
+#[test]
+fn every_model_echoes_1_64_4096_and_1mib_exactly() {
+    for model in MODELS {
+        for len in [1, 64, 4096, 1 << 20] {
+            let (addr, server) = start(model, Cost::default(), len);
+            let stream = connect(addr);
+            for round in 0..3 {
+                let msg = message(len, round);
+                assert!(
+                    echo(&stream, &msg) == msg,
+                    "{}: {len}-byte echo differs",
+                    model.name
+                );
+            }
+            drop(stream);
+            server
+                .stop()
+                .unwrap_or_else(|e| panic!("{}: stop: {e}", model.name));
+        }
+    }
+}
+
+#[test]
+fn every_model_serves_200_connections_at_once() {
+    for model in MODELS {
+        let (addr, server) = start(model, Cost::default(), 64);
+        let conns: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
+        for (i, mut c) in conns.iter().enumerate() {
+            c.write_all(&message(64, i)).unwrap();
+        }
+        // Read in connection order and close each when done, so a pool smaller than 200 moves
+        // on to the queued connections.
+        for (i, mut c) in conns.into_iter().enumerate() {
+            let mut back = [0u8; 64];
+            c.read_exact(&mut back)
+                .unwrap_or_else(|e| panic!("{}: connection {i}: {e}", model.name));
+            assert_eq!(
+                back.to_vec(),
+                message(64, i),
+                "{}: connection {i}",
+                model.name
+            );
+        }
+        server.stop().unwrap();
+    }
+}
+
+#[test]
+fn a_client_leaving_mid_message_does_not_hurt_the_others() {
+    for model in MODELS {
+        let (addr, server) = start(model, Cost::default(), 4096);
+        let good = connect(addr);
+        assert_eq!(echo(&good, &message(4096, 1)), message(4096, 1));
+        // One leaves half-way through a request; one resets the connection (SO_LINGER 0);
+        // one sends a large request and closes without reading the echo.
+        let mut half = connect(addr);
+        half.write_all(&message(4096, 2)[..1000]).unwrap();
+        drop(half);
+        let reset = socket2::Socket::from(connect(addr));
+        reset.set_linger(Some(Duration::ZERO)).unwrap();
+        (&reset).write_all(&message(100, 3)).unwrap();
+        drop(reset);
+        let mut rude = connect(addr);
+        rude.write_all(&message(1 << 20, 4)).unwrap_or(());
+        rude.shutdown(Shutdown::Both).unwrap_or(());
+        drop(rude);
+        for round in 0..20 {
+            let msg = message(4096, round);
+            assert!(
+                echo(&good, &msg) == msg,
+                "{}: echo after a rude client",
+                model.name
+            );
+        }
+        let fresh = connect(addr);
+        assert_eq!(
+            echo(&fresh, &message(4096, 9)),
+            message(4096, 9),
+            "{}",
+            model.name
+        );
+        drop((good, fresh));
+        server.stop().unwrap();
+    }
+}
+
+#[test]
+fn stop_closes_the_listener_and_every_connection() {
+    for model in MODELS {
+        let (addr, server) = start(model, Cost::default(), 64);
+        let mut open = connect(addr);
+        assert_eq!(echo(&open, &message(64, 0)), message(64, 0));
+        server.stop().unwrap();
+        let mut buf = [0u8; 1];
+        let read = open.read(&mut buf);
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "{}: a connection stayed open after stop: {read:?}",
+            model.name
+        );
+        assert!(
+            TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
+            "{}: the listener still accepts after stop",
+            model.name
+        );
+    }
+}
+
+#[test]
+fn work_and_block_are_charged_once_per_request_in_every_model() {
+    for model in MODELS {
+        for (cost, what) in [
+            (Cost::new(2000, 0), "--work-us 2000"),
+            (Cost::new(0, 2000), "--block-us 2000"),
+        ] {
+            let (addr, server) = start(model, cost, 64);
+            let stream = connect(addr);
+            // Ten requests, each split over two writes. (That each is charged exactly once is
+            // a unit test of the echo session; here: every model runs the shared handler.)
+            let start = Instant::now();
+            for round in 0..10 {
+                let msg = message(64, round);
+                let mut w = &stream;
+                w.write_all(&msg[..10]).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+                assert_eq!(echo_rest(&stream, &msg, 10), msg);
+            }
+            let took = start.elapsed();
+            // 10 x 2 ms of handler plus 10 x 1 ms of our own pauses.
+            assert!(
+                took >= Duration::from_millis(29),
+                "{}: {what}: 10 requests took only {took:?}",
+                model.name
+            );
+            assert!(
+                took < Duration::from_millis(200),
+                "{}: {what}: 10 requests took {took:?}",
+                model.name
+            );
+            drop(stream);
+            server.stop().unwrap();
+        }
+    }
+}
+
+/// Sends the rest of `msg` (from `from`) and reads the whole echo.
+fn echo_rest(stream: &TcpStream, msg: &[u8], from: usize) -> Vec<u8> {
+    let mut w = stream;
+    w.write_all(&msg[from..]).unwrap();
+    let mut back = vec![0u8; msg.len()];
+    (&*stream).read_exact(&mut back).unwrap();
+    back
+}

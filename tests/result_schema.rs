@@ -1,0 +1,164 @@
+//! The result file the real binary writes matches schema/result.schema.json and its invariants,
+//! and the schema is strict enough to reject broken files.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+
+fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json");
+    let text = std::fs::read_to_string(&path).expect("cannot read schema/result.schema.json");
+    serde_json::from_str(&text).expect("schema/result.schema.json is not JSON")
+}
+
+/// The validation errors of `instance`, one line each.
+fn errors(instance: &Value) -> Vec<String> {
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema itself is invalid");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
+}
+
+/// One real `bench run --all`, shared by the tests (it takes a few seconds).
+fn result() -> &'static Value {
+    static RESULT: OnceLock<Value> = OnceLock::new();
+    RESULT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("cannot create a temporary folder");
+        let out = dir.path().join("r.json");
+        let run = Command::new(BENCH)
+            .args(["run", "--all", "--duration", "1s", "--warmup", "200ms"])
+            .args(["--connections", "8", "--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .expect("cannot start bench");
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "bench run --all failed ({}):\n{}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let text = std::fs::read_to_string(&out).expect("bench run wrote no result file");
+        serde_json::from_str(&text).expect("the result file is not JSON")
+    })
+}
+
+fn available_models() -> Vec<String> {
+    let out = Command::new(BENCH)
+        .args(["models", "--json"])
+        .output()
+        .expect("cannot start bench models");
+    assert!(out.status.success(), "bench models --json failed");
+    let models: Value = serde_json::from_slice(&out.stdout).expect("bench models --json: not JSON");
+    let mut names: Vec<String> = models
+        .as_array()
+        .expect("bench models --json: not an array")
+        .iter()
+        .filter(|m| m["available"] == Value::Bool(true))
+        .map(|m| {
+            m["name"]
+                .as_str()
+                .expect("a model without a name")
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn f64_of(v: &Value, what: &str) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+#[test]
+fn real_result_matches_schema_and_invariants() {
+    let doc = result();
+    let errs = errors(doc);
+    assert!(
+        errs.is_empty(),
+        "the result file breaks the schema:\n{}",
+        errs.join("\n")
+    );
+
+    assert_eq!(doc["schema_version"], 1);
+    let runs = doc["runs"].as_array().expect("runs is not an array");
+    let mut models: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            r["model"]
+                .as_str()
+                .expect("a run without a model")
+                .to_string()
+        })
+        .collect();
+    models.sort();
+    assert_eq!(models, available_models(), "one run per available model");
+
+    for run in runs {
+        let model = run["model"].as_str().unwrap_or("?");
+        let num = |path: &str| {
+            let v = path.split('.').fold(run, |v, key| &v[key]);
+            f64_of(v, &format!("{model}: {path}"))
+        };
+        assert!(num("requests") > 0.0, "{model}: no requests");
+        assert_eq!(run["errors"], 0, "{model}: errors {}", run["error_kinds"]);
+        assert!(
+            run["failure"].is_null(),
+            "{model}: failed: {}",
+            run["failure"]
+        );
+        assert!(run["server"].is_object(), "{model}: no server costs");
+        assert!(
+            num("server.cpu_user_s") + num("server.cpu_sys_s") > 0.0,
+            "{model}: no server CPU"
+        );
+        let switches =
+            num("server.voluntary_ctx_switches") + num("server.involuntary_ctx_switches");
+        assert!(switches > 0.0, "{model}: no context switches");
+        assert!(num("server.peak_rss_bytes") > 0.0, "{model}: no peak RSS");
+        assert!(num("server.threads") >= 1.0, "{model}: no server threads");
+        let (p50, p99, max) = (
+            num("latency_us.p50"),
+            num("latency_us.p99"),
+            num("latency_us.max"),
+        );
+        assert!(
+            p50 <= p99 && p99 <= max,
+            "{model}: p50 {p50} p99 {p99} max {max}"
+        );
+        let series = run["timeseries"]
+            .as_array()
+            .expect("timeseries is not an array");
+        assert!(!series.is_empty(), "{model}: empty timeseries");
+    }
+}
+
+#[test]
+fn schema_rejects_broken_files() {
+    let valid = result();
+    let broken = |what: &str, edit: &dyn Fn(&mut Value)| {
+        let mut doc = valid.clone();
+        edit(&mut doc);
+        assert!(
+            !errors(&doc).is_empty(),
+            "the schema accepts a file with {what}"
+        );
+    };
+    broken("no runs[0].requests", &|d| {
+        d["runs"][0]
+            .as_object_mut()
+            .expect("runs[0] is not an object")
+            .remove("requests");
+    });
+    broken("schema_version 2", &|d| d["schema_version"] = 2.into());
+    broken("runs[0].requests -1", &|d| {
+        d["runs"][0]["requests"] = (-1).into()
+    });
+}
