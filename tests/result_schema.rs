@@ -162,3 +162,28 @@ fn schema_rejects_broken_files() {
         d["runs"][0]["requests"] = (-1).into()
     });
 }
+
+/// Regression: answers that arrived in the same poll batch just after the window closed were
+/// counted, in an extra time-series slot past `duration_s`.
+#[test]
+fn completions_after_the_window_are_not_counted() {
+    for run in result()["runs"].as_array().expect("runs is not an array") {
+        let model = run["model"].as_str().unwrap_or("?");
+        let series = run["timeseries"].as_array().expect("timeseries");
+        let summed: u64 = series
+            .iter()
+            .map(|i| i["requests"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(
+            summed,
+            run["requests"].as_u64().unwrap_or(0),
+            "{model}: series vs total"
+        );
+        let duration = f64_of(&run["duration_s"], "duration_s");
+        let last = f64_of(&series[series.len() - 1]["t_s"], "t_s");
+        assert!(
+            last <= duration.ceil(),
+            "{model}: a slot at {last}s past a {duration}s window"
+        );
+    }
+}

@@ -79,6 +79,8 @@ pub(super) struct Worker {
     conns: Vec<Conn>,
     scratch: Vec<u8>,
     part: Part,
+    /// Connections not `Active`: only while some exist does the loop look for retries due.
+    inactive: usize,
     /// Set once the timeline is known: completions count only inside [start, end).
     window_start: Option<Instant>,
     window_end: Option<Instant>,
@@ -93,7 +95,7 @@ impl Worker {
         pattern: Arc<[u8]>,
     ) -> io::Result<Worker> {
         let now = Instant::now();
-        let conns = (0..connections)
+        let conns: Vec<Conn> = (0..connections)
             .map(|i| Conn {
                 stream: None,
                 state: State::Retry { at: now },
@@ -111,6 +113,7 @@ impl Worker {
             payload: config.payload,
             pattern,
             poll: Poll::new()?,
+            inactive: conns.len(),
             conns,
             scratch: vec![0u8; SCRATCH.min(config.payload.max(1))],
             part: Part {
@@ -180,7 +183,11 @@ impl Worker {
             if now >= timeline.end || stop.load(Ordering::Acquire) {
                 break;
             }
-            let next_retry = self.retry_due(now);
+            let next_retry = if self.inactive > 0 {
+                self.retry_due(now)
+            } else {
+                None
+            };
             let wait = (timeline.end - now)
                 .min(MAX_POLL)
                 .min(next_retry.map_or(MAX_POLL, |at| at.saturating_duration_since(now)));
@@ -246,6 +253,10 @@ impl Worker {
 
     /// A readiness event on a connecting socket: connected, failed, or not yet.
     fn on_connect_event(&mut self, i: usize, now: Instant, start: bool) {
+        // Later edges of a connection that is already up (the connect phase sees them too).
+        if !matches!(self.conns[i].state, State::Connecting { .. }) {
+            return;
+        }
         let Some(stream) = self.conns[i].stream.as_ref() else {
             return;
         };
@@ -259,6 +270,7 @@ impl Worker {
                     return self.fail(i, kind::CONNECT, now);
                 }
                 self.conns[i].state = State::Active;
+                self.inactive -= 1;
                 if start {
                     self.start_request(i, now);
                 }
@@ -364,6 +376,9 @@ impl Worker {
             self.part.intervals[slot].1 += 1;
         }
         let c = &mut self.conns[i];
+        if matches!(c.state, State::Active) {
+            self.inactive += 1;
+        }
         if let Some(mut stream) = c.stream.take() {
             let _ = self.poll.registry().deregister(&mut stream);
         }
