@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, LoadArgs, RunArgs};
+use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
 use crate::load::{run_load, LoadConfig};
 use crate::models::{Model, MODELS};
 use crate::report::env::Env;
@@ -85,7 +85,7 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         }
         chosen
     };
-    check_shape(a.shape.connections, a.handler.threads, a.client_threads)?;
+    check_shape(&a.shape, a.handler.threads, a.client_threads)?;
     Ok(RunOptions {
         models,
         workload: a.shape.workload,
@@ -106,11 +106,16 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
 }
 
 fn check_shape(
-    connections: usize,
+    shape: &LoadShape,
     threads: Option<usize>,
     client_threads: Option<usize>,
 ) -> Result<(), Error> {
-    if connections == 0 {
+    if shape.duration.is_zero() {
+        return Err(Error::Usage(
+            "--duration must be longer than zero (e.g. 10s)".into(),
+        ));
+    }
+    if shape.connections == 0 {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
     if threads == Some(0) || client_threads == Some(0) {
@@ -135,7 +140,7 @@ fn resolve(target: &str) -> Result<SocketAddr, Error> {
 
 fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     let target = resolve(&a.target)?;
-    check_shape(a.shape.connections, None, a.threads)?;
+    check_shape(&a.shape, None, a.threads)?;
     let stop = run::stop_on_signals()?;
     let client_cpus = match &a.cpus {
         Some(cpus) => cpus.len(),
@@ -197,7 +202,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     }
     let code = if interrupted {
         run::EXIT_INTERRUPTED
-    } else if run.errors > 0 {
+    } else if run.errors > 0 || run.warmup_errors > 0 {
         1
     } else {
         0

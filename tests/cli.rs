@@ -312,3 +312,151 @@ fn models_json_lists_every_model_with_availability() {
         .iter()
         .all(|m| m["available"] == true));
 }
+
+/// Limits the descriptors of a child to `n` (set between fork and exec).
+fn with_fd_limit(cmd: &mut Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Regressions: the reactor stopped accepting for good after EMFILE (its edge was spent), and
+/// the blocking models used two descriptors per connection and dropped connections silently.
+#[test]
+fn every_model_serves_everyone_after_running_out_of_descriptors() {
+    for model in ["blocking", "threadpool", "reactor"] {
+        let mut cmd = bench();
+        cmd.args([
+            "serve",
+            "--model",
+            model,
+            "--threads",
+            "4",
+            "--duration",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        with_fd_limit(&mut cmd, 32);
+        let mut server = cmd.spawn().unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&ready).expect("ready line");
+        let addr: std::net::SocketAddr = v["listening"].as_str().unwrap().parse().unwrap();
+        // More clients than the server has descriptors: the rest wait in the backlog.
+        let mut waiting: Vec<std::net::TcpStream> = (0..48)
+            .map(|i| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(&[i as u8]).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !waiting.is_empty() && Instant::now() < deadline {
+            // Served clients leave, freeing descriptors for the ones in the backlog.
+            waiting.retain_mut(|s| {
+                let mut b = [0u8; 1];
+                !matches!(s.read(&mut b), Ok(1))
+            });
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let left = waiting.len();
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(left, 0, "{model}: {left} of 48 clients never served");
+    }
+}
+
+/// Regression: a load thread that failed before the connect barrier left `bench load` hanging
+/// for ever, deaf to SIGTERM.
+#[test]
+fn load_that_cannot_set_up_exits_instead_of_hanging() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    for limit in [5, 6, 7] {
+        let mut cmd = bench();
+        cmd.args([
+            "load",
+            "--target",
+            &addr,
+            "-c",
+            "4",
+            "--threads",
+            "2",
+            "-d",
+            "1s",
+        ])
+        .args(["--warmup", "0s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        with_fd_limit(&mut cmd, limit);
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("bench load with {limit} descriptors hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            !status.success(),
+            "with {limit} descriptors it cannot succeed"
+        );
+    }
+}
+
+/// Regression: connections a `threadpool` never served did not show in the latency figures,
+/// which then looked better than every other model's.
+#[test]
+fn starved_connections_show_in_the_latency_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = bench()
+        .args([
+            "run",
+            "--model",
+            "threadpool",
+            "--threads",
+            "1",
+            "-c",
+            "4",
+            "-d",
+            "1s",
+        ])
+        .args(["--warmup", "200ms", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &["3 of 4 connections completed no request"]);
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let run = &result["runs"][0];
+    assert_eq!(run["starved_connections"], 3, "{run}");
+    assert!(run["unfinished_requests"].as_u64().unwrap() >= 3, "{run}");
+    // They waited the warm-up and the whole window at least.
+    let max = run["latency_us"]["max"].as_f64().unwrap();
+    assert!(
+        max >= 1_200_000.0,
+        "max latency {max} µs hides the starved connections"
+    );
+}

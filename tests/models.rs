@@ -210,3 +210,36 @@ fn echo_rest(stream: &TcpStream, msg: &[u8], from: usize) -> Vec<u8> {
     (&*stream).read_exact(&mut back).unwrap();
     back
 }
+
+/// Regression: the reactor dropped the reply bytes it had not yet written when it read EOF.
+#[test]
+fn a_client_that_half_closes_gets_every_byte_back() {
+    for model in MODELS {
+        let (addr, server) = start(model, Cost::default(), 64);
+        let stream = connect(addr);
+        let msg = message(8 << 20, 5);
+        let mut writer = stream.try_clone().unwrap();
+        let out = msg.clone();
+        let sender = std::thread::spawn(move || {
+            writer.write_all(&out)?;
+            writer.shutdown(Shutdown::Write)
+        });
+        // Read slowly, so that the server still has reply bytes queued when it reads EOF.
+        let mut back = Vec::with_capacity(msg.len());
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            let n = (&stream)
+                .read(&mut chunk)
+                .unwrap_or_else(|e| panic!("{}: reading to EOF: {e}", model.name));
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&chunk[..n]);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        sender.join().unwrap().expect("send and half-close");
+        assert_eq!(back.len(), msg.len(), "{}: bytes lost at EOF", model.name);
+        assert!(back == msg, "{}: bytes differ", model.name);
+        server.stop().unwrap();
+    }
+}

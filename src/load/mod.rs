@@ -12,8 +12,8 @@ mod worker;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -78,12 +78,16 @@ pub struct ClientCost {
 pub struct LoadOutcome {
     pub histogram: Histogram<u64>,
     pub requests: u64,
+    /// Errors from the window's opening on, by kind.
     pub errors: BTreeMap<String, u64>,
+    /// Errors during the connect phase and warm-up, by kind.
+    pub warmup_errors: BTreeMap<String, u64>,
     pub timeseries: Vec<Interval>,
     /// The measured window's real length.
     pub window: Duration,
     pub client: ClientCost,
-    /// Requests sent but not answered when the window closed.
+    /// Requests sent but not answered when the window closed (their ages at the close are in
+    /// the histogram, as lower bounds).
     pub unfinished: u64,
     /// Connections that completed no request in the window.
     pub starved_connections: u64,
@@ -124,40 +128,58 @@ pub fn run_load(
 ) -> anyhow::Result<LoadOutcome> {
     let threads = config.threads.clamp(1, config.connections.max(1));
     let pattern: Arc<[u8]> = worker::pattern(config.payload).into();
-    let connected = Arc::new(Barrier::new(threads + 1));
-    let go = Arc::new(Barrier::new(threads + 1));
-    let timeline = Arc::new(OnceLock::<Timeline>::new());
     // Raised when the caller's `stop` cuts the run short; workers otherwise stop at the end.
     let cut = Arc::new(AtomicBool::new(false));
-
+    // Each worker reports once its connections are up (or why it could not start), then waits
+    // for the timeline on its own channel. Channels, not barriers: a worker that fails or
+    // panics during setup cannot leave the others, or this thread, waiting for ever.
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut go = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         // Spread connections evenly: the first `rem` threads take one more.
         let share = config.connections / threads + usize::from(t < config.connections % threads);
-        let (config, pattern) = (config.clone(), pattern.clone());
-        let (connected, go, timeline, cut) =
-            (connected.clone(), go.clone(), timeline.clone(), cut.clone());
+        let (config, pattern, cut, ready) = (
+            config.clone(),
+            pattern.clone(),
+            cut.clone(),
+            ready_tx.clone(),
+        );
+        let (go_tx, go_rx) = mpsc::channel::<Timeline>();
+        go.push(go_tx);
         let handle = std::thread::Builder::new()
             .name(format!("load-{t}"))
-            .spawn(move || {
-                if let Some(cpus) = &config.cpus {
-                    sys::pin_current_thread(cpus.cpus())
-                        .with_context(|| format!("cannot pin the load threads to CPUs {cpus}"))?;
+            .spawn(move || -> anyhow::Result<Option<worker::Part>> {
+                let setup = || -> anyhow::Result<worker::Worker> {
+                    if let Some(cpus) = &config.cpus {
+                        sys::pin_current_thread(cpus.cpus()).with_context(|| {
+                            format!("cannot pin the load threads to CPUs {cpus}")
+                        })?;
+                    }
+                    let mut w = worker::Worker::new(&config, t, share, pattern)
+                        .context("cannot create a poller for the load generator")?;
+                    w.connect_all(config.connect_timeout, &cut);
+                    Ok(w)
+                };
+                let w = match setup() {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("{e:#}")));
+                        return Err(e);
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                match go_rx.recv() {
+                    Ok(timeline) => Ok(Some(w.run(timeline, &cut))),
+                    Err(_) => Ok(None),
                 }
-                let mut w = worker::Worker::new(&config, t, share, pattern)?;
-                w.connect_all(config.connect_timeout);
-                connected.wait();
-                go.wait();
-                let timeline = *timeline
-                    .get()
-                    .expect("timeline is set before the go barrier");
-                Ok::<_, anyhow::Error>(w.run(timeline, &cut))
             })
             .context("cannot start a load thread")?;
         handles.push(handle);
     }
+    drop(ready_tx);
 
-    connected.wait();
+    let setup_failure = wait_ready(&ready_rx, &handles, threads, stop, &cut);
     let start = Instant::now();
     let window_start = start + config.warmup;
     let line = Timeline {
@@ -165,30 +187,41 @@ pub fn run_load(
         end: window_start + config.duration,
         interval: config.interval,
     };
-    timeline.set(line).expect("the timeline is set once");
-    go.wait();
-
     let mut usage = None;
-    let mut interrupted = sleep_until(window_start, stop);
-    if !interrupted {
-        let before = sys::rusage_self().unwrap_or_default();
-        on_edge(Edge::WindowStart);
-        interrupted = sleep_until(line.end, stop);
-        let after = sys::rusage_self().unwrap_or_default();
-        on_edge(Edge::WindowEnd);
-        usage = Some((before, after));
+    let mut interrupted = cut.load(Ordering::Acquire);
+    if setup_failure.is_none() && !interrupted {
+        for tx in &go {
+            let _ = tx.send(line);
+        }
+        interrupted = sleep_until(window_start, stop);
+        if !interrupted {
+            let before = sys::rusage_self().unwrap_or_default();
+            on_edge(Edge::WindowStart);
+            interrupted = sleep_until(line.end, stop);
+            let after = sys::rusage_self().unwrap_or_default();
+            on_edge(Edge::WindowEnd);
+            usage = Some((before, after));
+        }
     }
+    // Workers still waiting for a timeline return at once.
+    drop(go);
     if interrupted {
-        cut.store(true, std::sync::atomic::Ordering::Release);
+        cut.store(true, Ordering::Release);
     }
-    let window_end = Instant::now().min(line.end);
+    let window_end = Instant::now().clamp(window_start, line.end);
 
     let mut parts = Vec::with_capacity(threads);
+    let mut first_error = None;
     for handle in handles {
-        let part = handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
-        parts.push(part);
+        match handle.join() {
+            Ok(Ok(Some(part))) => parts.push(part),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(_) => first_error = first_error.or(Some(anyhow::anyhow!("a load thread panicked"))),
+        }
+    }
+    if let Some(e) = first_error.or(setup_failure.map(|why| anyhow::anyhow!(why))) {
+        return Err(e);
     }
     let (before, after) = usage.unwrap_or_default();
     let window = window_end.saturating_duration_since(window_start);
@@ -202,6 +235,37 @@ pub fn run_load(
         .max(1);
     let client = client_cost(&before, &after, window, client_cpus);
     Ok(worker::merge(parts, window, client, interrupted, line))
+}
+
+/// Waits until every worker has its connections up. Returns why a worker could not start, if
+/// one could not; raises `cut` (so the workers give up connecting) when `stop` is raised.
+fn wait_ready<T>(
+    ready: &mpsc::Receiver<Result<(), String>>,
+    handles: &[std::thread::JoinHandle<T>],
+    threads: usize,
+    stop: &AtomicBool,
+    cut: &AtomicBool,
+) -> Option<String> {
+    let mut up = 0;
+    while up < threads {
+        match ready.recv_timeout(Duration::from_millis(50)) {
+            Ok(Ok(())) => up += 1,
+            Ok(Err(why)) => return Some(why),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Acquire) {
+                    cut.store(true, Ordering::Release);
+                }
+                // A worker that finished without reporting died (a panic) during setup.
+                if handles.iter().filter(|h| h.is_finished()).count() > 0 {
+                    return Some("a load thread died while connecting".into());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Some("every load thread died while connecting".into())
+            }
+        }
+    }
+    None
 }
 
 fn client_cost(
@@ -229,7 +293,7 @@ fn client_cost(
 /// Sleeps until `deadline` in short steps; `true` when `stop` was raised first.
 fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     loop {
-        if stop.load(std::sync::atomic::Ordering::Acquire) {
+        if stop.load(Ordering::Acquire) {
             return true;
         }
         let now = Instant::now();

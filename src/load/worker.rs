@@ -65,7 +65,9 @@ pub(super) struct Part {
     histogram: Histogram<u64>,
     intervals: Vec<(Histogram<u64>, u64)>,
     requests: u64,
+    /// Errors from the window's opening on; `warmup_errors` before it (connect and warm-up).
     errors: BTreeMap<&'static str, u64>,
+    warmup_errors: BTreeMap<&'static str, u64>,
     unfinished: u64,
     starved: u64,
     connected: u64,
@@ -121,6 +123,7 @@ impl Worker {
                 intervals: Vec::new(),
                 requests: 0,
                 errors: BTreeMap::new(),
+                warmup_errors: BTreeMap::new(),
                 unfinished: 0,
                 starved: 0,
                 connected: 0,
@@ -131,8 +134,9 @@ impl Worker {
         })
     }
 
-    /// Establishes every connection, waiting at most `timeout`; failures are counted.
-    pub(super) fn connect_all(&mut self, timeout: Duration) {
+    /// Establishes every connection, waiting at most `timeout` (or until `cut`); failures are
+    /// counted.
+    pub(super) fn connect_all(&mut self, timeout: Duration, cut: &AtomicBool) {
         let deadline = Instant::now() + timeout;
         for i in 0..self.conns.len() {
             self.start_connect(i, Instant::now());
@@ -144,10 +148,11 @@ impl Worker {
             .any(|c| matches!(c.state, State::Connecting { .. }))
         {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || cut.load(Ordering::Acquire) {
                 break;
             }
-            if self.poll.poll(&mut events, Some(deadline - now)).is_err() {
+            let wait = (deadline - now).min(MAX_POLL);
+            if self.poll.poll(&mut events, Some(wait)).is_err() {
                 continue;
             }
             for event in events.iter() {
@@ -202,14 +207,24 @@ impl Worker {
                 let now = Instant::now();
                 match self.conns[i].state {
                     State::Connecting { .. } => self.on_connect_event(i, now, true),
-                    State::Active => self.drive(i, event.is_read_closed() || event.is_error()),
+                    State::Active => {
+                        let closed = event.is_read_closed() || event.is_error();
+                        self.drive(i, event.is_readable() || closed, closed)
+                    }
                     State::Retry { .. } => {}
                 }
             }
         }
         for c in &self.conns {
-            self.part.unfinished += u64::from(c.in_flight);
             self.part.starved += u64::from(c.completed_in_window == 0);
+            // A request still unanswered when the window closed took at least its age then:
+            // recorded as that lower bound, so a server that never answers some connections
+            // cannot hide it behind fast answers to the others.
+            if c.in_flight && c.started < timeline.end {
+                self.part.unfinished += 1;
+                let age = timeline.end.duration_since(c.started).as_micros() as u64;
+                record(&mut self.part.histogram, age);
+            }
         }
         self.part
     }
@@ -286,12 +301,16 @@ impl Worker {
         c.sent = 0;
         c.recvd = 0;
         c.started = now;
-        self.drive(i, false);
+        // Nothing to read yet: the answer's arrival will raise a readable edge.
+        self.drive(i, false, false);
     }
 
     /// Moves connection `i` as far as the socket allows: writes the rest of the request, reads
-    /// and checks the echo, and on completion records it and starts the next request.
-    fn drive(&mut self, i: usize, peer_closed: bool) {
+    /// and checks the echo (only after a readable edge: reading right after sending would
+    /// almost always cost a `recvfrom` that finds nothing), and on completion records it and
+    /// starts the next request, whose answer then waits for the next edge.
+    fn drive(&mut self, i: usize, readable: bool, peer_closed: bool) {
+        let mut may_read = readable;
         loop {
             let offset = (self.conns[i].seq % PERIOD as u64) as usize;
             let expected = &self.pattern[offset..offset + self.payload];
@@ -311,7 +330,7 @@ impl Worker {
                     Err(e) => return self.fail(i, io_kind(&e), Instant::now()),
                 }
             }
-            while c.recvd < c.sent {
+            while may_read && c.recvd < c.sent {
                 let want = (c.sent - c.recvd).min(self.scratch.len());
                 match stream.read(&mut self.scratch[..want]) {
                     Ok(0) => return self.fail(i, kind::CLOSED, Instant::now()),
@@ -335,6 +354,7 @@ impl Worker {
             }
             let now = Instant::now();
             self.complete(i, now);
+            may_read = false;
             let c = &mut self.conns[i];
             c.seq += 1;
             c.sent = 0;
@@ -369,11 +389,18 @@ impl Worker {
 
     /// Counts an error, closes the connection, and schedules a reconnect.
     fn fail(&mut self, i: usize, kind: &'static str, now: Instant) {
-        *self.part.errors.entry(kind).or_insert(0) += 1;
-        let in_window = self.window_end.is_some_and(|end| now < end);
-        if let Some(start) = self.window_start.filter(|&s| now >= s && in_window) {
-            let slot = self.interval_slot(now, start);
-            self.part.intervals[slot].1 += 1;
+        match self.window_start.filter(|&start| now >= start) {
+            Some(start) => {
+                *self.part.errors.entry(kind).or_insert(0) += 1;
+                // An error noticed just after the close belongs to the last interval: errors
+                // are never dropped, and the time series still sums to the total.
+                let at = self
+                    .window_end
+                    .map_or(now, |end| now.min(end - Duration::from_nanos(1)));
+                let slot = self.interval_slot(at, start);
+                self.part.intervals[slot].1 += 1;
+            }
+            None => *self.part.warmup_errors.entry(kind).or_insert(0) += 1,
         }
         let c = &mut self.conns[i];
         if matches!(c.state, State::Active) {
@@ -407,6 +434,7 @@ pub(super) fn merge(
 ) -> LoadOutcome {
     let mut histogram = new_histogram();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut warmup_errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
     let (mut requests, mut unfinished, mut starved, mut connected) = (0, 0, 0, 0);
     for part in parts {
@@ -414,6 +442,9 @@ pub(super) fn merge(
         let _ = histogram.add(&part.histogram);
         for (kind, n) in part.errors {
             *errors.entry(kind.to_string()).or_insert(0) += n;
+        }
+        for (kind, n) in part.warmup_errors {
+            *warmup_errors.entry(kind.to_string()).or_insert(0) += n;
         }
         for (slot, (h, errs)) in part.intervals.into_iter().enumerate() {
             if intervals.len() <= slot {
@@ -443,6 +474,7 @@ pub(super) fn merge(
         histogram,
         requests,
         errors,
+        warmup_errors,
         timeseries,
         window,
         client,

@@ -52,6 +52,8 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
                         .spawn(move || {
                             let _ = serve_stream(&stream, &protocol);
                             registry.remove(id);
+                            // The socket closes before `stop` may return.
+                            drop(stream);
                             drop(guard);
                         });
                     if let Err(e) = spawned {

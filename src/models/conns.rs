@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::protocol::{Flow, Protocol};
 
@@ -41,24 +41,24 @@ pub(super) fn serve_stream(mut stream: &TcpStream, protocol: &Protocol) -> io::R
 }
 
 /// Live connections by id, so that [`Registry::close_all`] can shut each one down and every
-/// thread blocked in `read` on it returns.
+/// thread blocked in `read` on it returns. The registry shares each socket with its thread
+/// (an `Arc`, not a `dup`): one descriptor per connection, as in the servers it stands for.
 #[derive(Default)]
 pub(super) struct Registry {
     stopping: AtomicBool,
     next_id: AtomicU64,
-    live: Mutex<HashMap<u64, TcpStream>>,
+    live: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 impl Registry {
     /// Records a connection; `None` when the server is stopping (the caller drops it).
-    pub(super) fn add(&self, stream: &TcpStream) -> Option<u64> {
-        let clone = stream.try_clone().ok()?;
+    pub(super) fn add(&self, stream: &Arc<TcpStream>) -> Option<u64> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if self.stopping() {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        live.insert(id, clone);
+        live.insert(id, stream.clone());
         Some(id)
     }
 
@@ -91,11 +91,11 @@ impl Registry {
 pub(super) fn accept_loop(
     listener: &TcpListener,
     registry: &Registry,
-    mut dispatch: impl FnMut(TcpStream),
+    mut dispatch: impl FnMut(Arc<TcpStream>),
 ) {
     loop {
         match listener.accept() {
-            Ok((stream, _)) if !registry.stopping() => dispatch(stream),
+            Ok((stream, _)) if !registry.stopping() => dispatch(Arc::new(stream)),
             Ok(_) => return,
             Err(_) if registry.stopping() => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

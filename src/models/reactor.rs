@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,6 +40,8 @@ const SCRATCH: usize = 64 * 1024;
 /// that sends without reading cannot grow the server's memory without bound.
 const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 const EVENTS: usize = 1024;
+/// Pause before retrying an accept that failed for lack of descriptors or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 struct Reactor {
     waker: Arc<Waker>,
@@ -54,6 +57,10 @@ struct Conn {
     written: usize,
     /// Reading stopped because `out` passed the high-water mark.
     read_paused: bool,
+    /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
+    peer_closed: bool,
+    /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
+    closing: bool,
 }
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
@@ -97,12 +104,19 @@ fn event_loop(
     let mut events = Events::with_capacity(EVENTS);
     let mut conns: Slab<Conn> = Slab::new();
     let mut scratch = vec![0u8; SCRATCH];
+    // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
+    // so the loop wakes up on its own to retry instead of waiting for a new connection.
+    let mut accept_retry: Option<Instant> = None;
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+        let timeout = accept_retry.map(|at| at.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
+        }
+        if accept_retry.is_some_and(|at| Instant::now() >= at) {
+            accept_retry = accept_all(&poll, &listener, &mut conns, protocol);
         }
         for event in events.iter() {
             match event.token() {
@@ -111,13 +125,12 @@ fn event_loop(
                         return Ok(());
                     }
                 }
-                LISTENER => accept_all(&poll, &listener, &mut conns, protocol),
+                LISTENER => accept_retry = accept_all(&poll, &listener, &mut conns, protocol),
                 Token(key) => {
                     let Some(conn) = conns.get_mut(key) else {
                         continue;
                     };
-                    let keep = conn.on_event(event, &mut scratch);
-                    if !keep {
+                    if !conn.on_event(event, &mut scratch) {
                         let mut conn = conns.remove(key);
                         let _ = poll.registry().deregister(&mut conn.stream);
                     }
@@ -127,7 +140,14 @@ fn event_loop(
     }
 }
 
-fn accept_all(poll: &Poll, listener: &MioListener, conns: &mut Slab<Conn>, protocol: &Protocol) {
+/// Accepts every pending connection. Returns when to try again if accept failed for lack of
+/// resources (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+fn accept_all(
+    poll: &Poll,
+    listener: &MioListener,
+    conns: &mut Slab<Conn>,
+    protocol: &Protocol,
+) -> Option<Instant> {
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
@@ -147,16 +167,23 @@ fn accept_all(poll: &Poll, listener: &MioListener, conns: &mut Slab<Conn>, proto
                         out: Vec::new(),
                         written: 0,
                         read_paused: false,
+                        peer_closed: false,
+                        closing: false,
                     });
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                // EMFILE and the like: the connection stays in the backlog; a later accept
-                // edge retries it.
+                let starved = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
                 eprintln!("accept failed: {e}");
-                return;
+                // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
+                if starved {
+                    return Some(Instant::now() + ACCEPT_RETRY);
+                }
             }
         }
     }
@@ -168,37 +195,50 @@ impl Conn {
         if event.is_writable() && self.pending() > 0 && !self.flush() {
             return false;
         }
-        let wants_read = event.is_readable() || event.is_read_closed() || event.is_error();
-        if wants_read || (self.read_paused && self.pending() == 0) {
+        // Sticky: a FIN seen once must not be forgotten while reading is paused.
+        self.peer_closed |= event.is_read_closed() || event.is_error();
+        let readable = event.is_readable() || self.peer_closed;
+        if !self.closing && (readable || (self.read_paused && self.pending() == 0)) {
             self.read_paused = false;
-            return self.read_all(scratch, event.is_read_closed() || event.is_error());
+            if !self.read_all(scratch) {
+                return false;
+            }
         }
-        true
+        // A closing connection stays until its last reply bytes are written.
+        !(self.closing && self.pending() == 0)
     }
 
     fn pending(&self) -> usize {
         self.out.len() - self.written
     }
 
-    /// Reads, handles and replies until the socket is drained (or the backlog is too long).
-    fn read_all(&mut self, scratch: &mut [u8], peer_closed: bool) -> bool {
+    /// Reads, handles and replies until the socket is drained, the backlog is too long, or the
+    /// connection is closing; `false` on an error that ends the connection at once.
+    fn read_all(&mut self, scratch: &mut [u8]) -> bool {
         loop {
             let n = match self.stream.read(scratch) {
-                Ok(0) => return false,
+                Ok(0) => {
+                    self.closing = true;
+                    return true;
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
             };
             let flow = self.session.on_data(&scratch[..n], &mut self.out);
-            if !self.flush() || flow == Flow::Close {
+            if !self.flush() {
                 return false;
+            }
+            if flow == Flow::Close {
+                self.closing = true;
+                return true;
             }
             if self.pending() > OUT_HIGH_WATER {
                 self.read_paused = true;
                 return true;
             }
-            if n < scratch.len() && !peer_closed {
+            if n < scratch.len() && !self.peer_closed {
                 return true;
             }
         }

@@ -25,7 +25,7 @@ pub const MODEL: Model = Model {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Mutex<VecDeque<(u64, TcpStream)>>,
+    waiting: Mutex<VecDeque<(u64, Arc<TcpStream>)>>,
     ready: Condvar,
 }
 
@@ -79,7 +79,7 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
 }
 
 impl Queue {
-    fn put(&self, id: u64, stream: TcpStream) {
+    fn put(&self, id: u64, stream: Arc<TcpStream>) {
         self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -88,7 +88,7 @@ impl Queue {
     }
 
     /// The next queued connection; `None` once the server is stopping.
-    fn take(&self, registry: &Registry) -> Option<(u64, TcpStream)> {
+    fn take(&self, registry: &Registry) -> Option<(u64, Arc<TcpStream>)> {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if registry.stopping() {

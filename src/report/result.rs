@@ -74,8 +74,12 @@ pub struct Run {
     pub duration_s: f64,
     pub warmup_s: f64,
     pub requests: u64,
+    /// Errors from the window's opening on (any error makes `bench` exit 1).
     pub errors: u64,
     pub error_kinds: BTreeMap<String, u64>,
+    /// Errors during the connect phase and warm-up: not in `errors`, but they also fail the run.
+    pub warmup_errors: u64,
+    pub warmup_error_kinds: BTreeMap<String, u64>,
     pub throughput_rps: f64,
     /// Payload bytes echoed per second (one direction), in MiB/s.
     pub throughput_mibps: f64,
@@ -93,7 +97,8 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_unavailable: Option<String>,
     pub connections_established: u64,
-    /// Requests sent but unanswered when the window closed.
+    /// Requests sent but unanswered when the window closed; their ages at the close are in
+    /// the histogram and `latency_us` as lower bounds.
     pub unfinished_requests: u64,
     /// Connections that completed no request in the window.
     pub starved_connections: u64,

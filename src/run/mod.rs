@@ -179,7 +179,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             }
             let mut run = measure(model, repeat_index, opts, &place, client_threads, stop)?;
             run.warnings.splice(0..0, common_warnings.iter().cloned());
-            if run.failure.is_some() || run.errors > 0 {
+            if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
                 code = 1;
             }
             result.runs.push(run);
@@ -375,8 +375,7 @@ pub fn to_run(
     if outcome.starved_connections > 0 && outcome.requests > 0 {
         warnings.push(format!(
             "{} of {} connections completed no request in the measured window (they waited for \
-             the server the whole time): the latency percentiles describe only the connections \
-             that were served",
+             the server the whole time); their waits are in the latency figures as lower bounds",
             outcome.starved_connections, config.connections
         ));
     }
@@ -385,6 +384,14 @@ pub fn to_run(
     }
     let window_s = outcome.window.as_secs_f64();
     let errors = outcome.error_count();
+    let warmup_errors: u64 = outcome.warmup_errors.values().sum();
+    if warmup_errors > 0 {
+        warnings.push(format!(
+            "{warmup_errors} errors before the measured window (connect phase and warm-up): \
+             {:?}",
+            outcome.warmup_errors
+        ));
+    }
     Ok(Run {
         model: id.model,
         workload: config.workload.name().into(),
@@ -406,6 +413,8 @@ pub fn to_run(
         requests: outcome.requests,
         errors,
         error_kinds: outcome.errors.clone(),
+        warmup_errors,
+        warmup_error_kinds: outcome.warmup_errors.clone(),
         throughput_rps: round(outcome.throughput_rps(), 1),
         throughput_mibps: round(
             outcome.throughput_rps() * config.payload as f64 / (1024.0 * 1024.0),
