@@ -187,3 +187,21 @@ fn completions_after_the_window_are_not_counted() {
         );
     }
 }
+
+/// Regression: the load generator closed its connections as the window closed, racing the
+/// server's closing snapshot, so `blocking` reported a handful of threads instead of one per
+/// connection.
+#[test]
+fn the_closing_snapshot_sees_every_connection_open() {
+    let runs = result()["runs"].as_array().expect("runs is not an array");
+    let blocking = runs
+        .iter()
+        .find(|r| r["model"] == "blocking")
+        .expect("no blocking run");
+    let threads = f64_of(&blocking["server"]["threads"], "server.threads");
+    let connections = f64_of(&blocking["connections"], "connections");
+    assert!(
+        threads > connections,
+        "blocking had {threads} threads for {connections} connections at the window's close"
+    );
+}

@@ -161,7 +161,7 @@ pub fn run_load(
                     w.connect_all(config.connect_timeout, &cut);
                     Ok(w)
                 };
-                let w = match setup() {
+                let mut w = match setup() {
                     Ok(w) => w,
                     Err(e) => {
                         let _ = ready.send(Err(format!("{e:#}")));
@@ -169,10 +169,16 @@ pub fn run_load(
                     }
                 };
                 let _ = ready.send(Ok(()));
-                match go_rx.recv() {
-                    Ok(timeline) => Ok(Some(w.run(timeline, &cut))),
-                    Err(_) => Ok(None),
-                }
+                let Ok(timeline) = go_rx.recv() else {
+                    return Ok(None);
+                };
+                let part = w.run(timeline, &cut);
+                // Keep the connections open until the closing snapshot of the server has been
+                // taken (the sender is dropped then): closing them at the edge would race
+                // the snapshot (a thread-per-connection server's threads would be exiting).
+                let _ = go_rx.recv();
+                drop(w);
+                Ok(Some(part))
             })
             .context("cannot start a load thread")?;
         handles.push(handle);
@@ -203,7 +209,7 @@ pub fn run_load(
             usage = Some((before, after));
         }
     }
-    // Workers still waiting for a timeline return at once.
+    // Workers still waiting for a timeline return at once; the others close their connections.
     drop(go);
     if interrupted {
         cut.store(true, Ordering::Release);

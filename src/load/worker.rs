@@ -73,6 +73,21 @@ pub(super) struct Part {
     connected: u64,
 }
 
+impl Part {
+    fn new() -> Part {
+        Part {
+            histogram: new_histogram(),
+            intervals: Vec::new(),
+            requests: 0,
+            errors: BTreeMap::new(),
+            warmup_errors: BTreeMap::new(),
+            unfinished: 0,
+            starved: 0,
+            connected: 0,
+        }
+    }
+}
+
 pub(super) struct Worker {
     target: SocketAddr,
     payload: usize,
@@ -118,16 +133,7 @@ impl Worker {
             inactive: conns.len(),
             conns,
             scratch: vec![0u8; SCRATCH.min(config.payload.max(1))],
-            part: Part {
-                histogram: new_histogram(),
-                intervals: Vec::new(),
-                requests: 0,
-                errors: BTreeMap::new(),
-                warmup_errors: BTreeMap::new(),
-                unfinished: 0,
-                starved: 0,
-                connected: 0,
-            },
+            part: Part::new(),
             window_start: None,
             window_end: None,
             interval: config.interval,
@@ -173,7 +179,7 @@ impl Worker {
     }
 
     /// The closed loop, from the go signal to the end of the timeline (or a stop).
-    pub(super) fn run(mut self, timeline: Timeline, stop: &AtomicBool) -> Part {
+    pub(super) fn run(&mut self, timeline: Timeline, stop: &AtomicBool) -> Part {
         self.window_start = Some(timeline.window_start);
         self.window_end = Some(timeline.end);
         let now = Instant::now();
@@ -226,7 +232,7 @@ impl Worker {
                 record(&mut self.part.histogram, age);
             }
         }
-        self.part
+        std::mem::replace(&mut self.part, Part::new())
     }
 
     /// Reconnects connections whose retry time has come; returns the next retry time.
