@@ -33,7 +33,7 @@ fn result() -> &'static Value {
         let out = dir.path().join("r.json");
         let run = Command::new(BENCH)
             .args(["run", "--all", "--duration", "1s", "--warmup", "200ms"])
-            .args(["--connections", "8", "--quiet", "--out"])
+            .args(["--connections", "50", "--quiet", "--out"])
             .arg(&out)
             .output()
             .expect("cannot start bench");
