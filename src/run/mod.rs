@@ -197,19 +197,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             eprintln!("{who}: errors by kind: {:?}", run.error_kinds);
         }
     }
-    let mut seen = Vec::new();
-    for run in &result.runs {
-        for w in &run.warnings {
-            let line = if common_warnings.contains(w) {
-                format!("warning: {w}")
-            } else {
-                format!("warning: {}: {w}", run.model.as_deref().unwrap_or("target"))
-            };
-            if !seen.contains(&line) {
-                eprintln!("{line}");
-                seen.push(line);
-            }
-        }
+    for line in warning_lines(&result.runs, &common_warnings) {
+        eprintln!("{line}");
     }
     if result.runs.is_empty() {
         eprintln!("no run finished: nothing written");
@@ -221,6 +210,41 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(code)
+}
+
+/// The warnings to print under the table: each once, the run-wide ones without a model, and
+/// a model's warning that recurs across repeats (its figures differ) once with a count.
+fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
+    let mut lines = common
+        .iter()
+        .map(|w| format!("warning: {w}"))
+        .collect::<Vec<_>>();
+    // (model, the warning with its digits blanked) -> (first text, repeats it appeared in)
+    let mut grouped: Vec<((String, String), (String, usize))> = Vec::new();
+    for run in runs {
+        let model = run.model.clone().unwrap_or_else(|| "target".into());
+        for w in run.warnings.iter().filter(|w| !common.contains(w)) {
+            let shape: String = w.chars().filter(|c| !c.is_ascii_digit()).collect();
+            let key = (model.clone(), shape);
+            match grouped.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, (_, n))) => *n += 1,
+                None => grouped.push((key, (w.clone(), 1))),
+            }
+        }
+    }
+    for ((model, _), (text, n)) in grouped {
+        let of = runs
+            .iter()
+            .filter(|r| r.model.as_deref() == Some(&model))
+            .count();
+        let times = if of > 1 {
+            format!(" [{n} of {of} repeats; figures from the first]")
+        } else {
+            String::new()
+        };
+        lines.push(format!("warning: {model}: {text}{times}"));
+    }
+    lines
 }
 
 /// `results/run-<UTC time>.json`.
