@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
+use crate::cli::{Cli, Command, LoadArgs, RunArgs};
 use crate::load::{run_load, LoadConfig};
 use crate::models::{Model, MODELS};
 use crate::report::env::Env;
@@ -60,7 +60,7 @@ fn models(json: bool) -> anyhow::Result<i32> {
             Err(why) => format!("UNAVAILABLE: {why}"),
         };
         println!("{:width$}  {status}", m.name);
-        println!("{:width$}  {} (like {})", "", m.summary, m.example);
+        println!("{:width$}  {}; like {}", "", m.summary, m.example);
         println!("{:width$}  --threads: {}", "", m.threads.describe());
     }
     Ok(0)
@@ -85,7 +85,6 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         }
         chosen
     };
-    check_shape(&a.shape, a.handler.threads, a.client_threads)?;
     Ok(RunOptions {
         models,
         workload: a.shape.workload,
@@ -105,27 +104,6 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
     })
 }
 
-fn check_shape(
-    shape: &LoadShape,
-    threads: Option<usize>,
-    client_threads: Option<usize>,
-) -> Result<(), Error> {
-    if shape.duration.is_zero() {
-        return Err(Error::Usage(
-            "--duration must be longer than zero (e.g. 10s)".into(),
-        ));
-    }
-    if shape.connections == 0 {
-        return Err(Error::Usage("--connections must be at least 1".into()));
-    }
-    if threads == Some(0) || client_threads == Some(0) {
-        return Err(Error::Usage(
-            "a thread count must be at least 1 (or leave it out for the default)".into(),
-        ));
-    }
-    Ok(())
-}
-
 fn resolve(target: &str) -> Result<SocketAddr, Error> {
     let bad = |why: String| {
         Error::Usage(format!(
@@ -140,7 +118,11 @@ fn resolve(target: &str) -> Result<SocketAddr, Error> {
 
 fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     let target = resolve(&a.target)?;
-    check_shape(&a.shape, None, a.threads)?;
+    if let Some(cpus) = &a.cpus {
+        // Every thread of the client, the helpers too, so none of them runs beside the server.
+        run::pin_self(cpus)?;
+    }
+    run::ensure_descriptors(a.shape.connections)?;
     let stop = run::stop_on_signals()?;
     let client_cpus = match &a.cpus {
         Some(cpus) => cpus.len(),
@@ -150,7 +132,10 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         target,
         workload: a.shape.workload,
         connections: a.shape.connections,
-        threads: a.threads.unwrap_or(client_cpus).max(1),
+        threads: a
+            .threads
+            .unwrap_or(client_cpus)
+            .clamp(1, a.shape.connections),
         duration: a.shape.duration,
         warmup: a.shape.warmup,
         payload: a.shape.payload,
@@ -159,7 +144,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         connect_timeout: Duration::from_secs(10),
     };
     let env = Env::capture();
-    if !a.shape.quiet && std::io::stderr().is_terminal() {
+    if !a.shape.quiet && std::io::stdout().is_terminal() {
         eprintln!(
             "driving {target} with {} connections on {} threads: {} warm-up + {} measured",
             config.connections,
@@ -187,14 +172,15 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         outcome,
         None,
         interrupted.then(|| "interrupted by a signal before the window closed".to_string()),
+        "--cpus",
     )?;
     print!("{}", table::render(std::slice::from_ref(&run)));
     println!(
-        "{} requests in {:.2}s, {} errors {:?}; client CPU busy {:.0}%",
+        "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%",
         run.requests,
         run.duration_s,
-        run.errors,
-        run.error_kinds,
+        run.errors + run.warmup_errors,
+        table::kinds(&run.error_kinds, &run.warmup_error_kinds),
         run.client.busy_fraction * 100.0
     );
     for w in &run.warnings {

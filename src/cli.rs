@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{parse_cpu_list, parse_duration, parse_size, CpuList};
+use crate::config::{
+    parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_size, CpuList,
+};
 use crate::models::{parse_model, Model};
 use crate::protocol::Workload;
-
-pub use crate::app::execute;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +46,7 @@ pub enum Command {
 pub struct HandlerArgs {
     /// Parallelism of the model (pool size, reactors...; see `bench models`). Default: the
     /// number of server CPUs.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     pub threads: Option<usize>,
     /// Burn this many microseconds of CPU per request in the handler (computation, not sleep).
     #[arg(long, default_value_t = 0)]
@@ -61,6 +61,7 @@ pub struct ServeArgs {
     /// The model to serve (see `bench models`).
     #[arg(long, value_parser = parse_model)]
     pub model: &'static Model,
+    /// The protocol to serve.
     #[arg(long, value_enum, default_value_t = Workload::Echo)]
     pub workload: Workload,
     /// Address to listen on; port 0 picks a free port (printed in the ready line).
@@ -70,7 +71,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_cpu_list)]
     pub cpus: Option<CpuList>,
     /// Stop after this long (e.g. 30s) instead of waiting for SIGINT/SIGTERM.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_positive_duration)]
     pub duration: Option<Duration>,
     /// Size of one echo request, so --work-us/--block-us are charged per request; without it
     /// they are charged per read.
@@ -83,13 +84,14 @@ pub struct ServeArgs {
 /// Options of the load generator, shared by `load` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct LoadShape {
+    /// The protocol to drive.
     #[arg(long, value_enum, default_value_t = Workload::Echo)]
     pub workload: Workload,
     /// Concurrent connections.
-    #[arg(long, short = 'c', default_value_t = 50)]
+    #[arg(long, short = 'c', default_value = "50", value_parser = parse_count)]
     pub connections: usize,
     /// Measured time (e.g. 10s, 500ms, 2m).
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_positive_duration)]
     pub duration: Duration,
     /// Warm-up before measuring, excluded from every figure.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
@@ -108,7 +110,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub target: String,
     /// Client threads; connections are spread over them. Default: the number of client CPUs.
-    #[arg(long, short = 't')]
+    #[arg(long, short = 't', value_parser = parse_count)]
     pub threads: Option<usize>,
     /// Pin the client threads to these CPUs.
     #[arg(long, value_parser = parse_cpu_list)]
@@ -139,7 +141,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_cpu_list)]
     pub client_cpus: Option<CpuList>,
     /// Load generator threads. Default: the number of client CPUs.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     pub client_threads: Option<usize>,
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]

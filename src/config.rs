@@ -74,6 +74,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// Parses a duration that must be longer than zero (a measured window, a run).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "`{text}` is zero: give a duration longer than zero, like 10s"
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a count that must be at least 1 (connections, threads).
+pub fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
 /// Parses a byte count with an optional binary suffix: `64`, `4k`, `1m` (KiB, MiB).
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim().to_ascii_lowercase();
@@ -116,6 +135,20 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("10").unwrap_err().contains("with a unit"));
         assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn positive_values() {
+        assert!(parse_positive_duration("0s")
+            .unwrap_err()
+            .contains("longer than zero"));
+        assert_eq!(
+            parse_positive_duration("1s").unwrap(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(parse_count("3").unwrap(), 3);
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-1").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! iomodels: one server per classic I/O concurrency model, one load generator, and the
 //! accounting that says what each model costs.
 //!
-//! The binary `bench` (src/main.rs) only parses the command line and calls [`cli::execute`].
+//! The binary `bench` (src/main.rs) only parses the command line ([`cli`]) and calls
+//! [`app::execute`].
 //! Everything else lives here so that tests can drive it in-process:
 //!
 //! - [`models`]: the model contract and one file per model;
@@ -9,7 +10,8 @@
 //! - [`serve`]: `bench serve`, a model behind a listener with a ready line and counters;
 //! - [`load`]: the load generator;
 //! - [`run`]: `bench run`, which starts servers as child processes and measures them;
-//! - [`metrics`]: latency histograms, process accounting, CPU placement;
+//! - [`metrics`]: latency histograms, process accounting;
+//! - [`sys`]: the raw system calls (CPU affinity, signals, rusage);
 //! - [`report`]: the result file (the JSON contract) and the printed table.
 
 pub mod app;

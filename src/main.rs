@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() {
     let cli = iomodels::cli::Cli::parse();
-    match iomodels::cli::execute(cli) {
+    match iomodels::app::execute(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -1,6 +1,8 @@
 //! The raw system calls the harness needs beyond std: CPU affinity, signal masks, rusage.
 //!
-//! Every call goes through [`syscall!`], which turns -1 into `io::Error::last_os_error()`.
+//! Calls that report failure as -1 and errno go through [`syscall!`], which turns -1 into
+//! `io::Error::last_os_error()`; the pthread ones return the error number and are checked
+//! where they are made.
 //! Linux only for now; a Windows counterpart arrives with the IOCP model.
 
 use std::io;
@@ -23,6 +25,17 @@ macro_rules! syscall {
 pub fn max_cpus() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    if n < 1 {
+        1
+    } else {
+        n as usize
+    }
+}
+
+/// How many CPUs are online on this machine, whatever this process is pinned to.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n < 1 {
         1
     } else {
@@ -157,15 +170,35 @@ pub fn die_with_parent() -> io::Result<()> {
 pub fn unblock_all_signals() -> io::Result<()> {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is valid; sigprocmask is async-signal-safe and fine between fork and exec.
-    let rc = unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    // SAFETY: `set` is a valid sigset_t to initialise.
+    unsafe { libc::sigemptyset(&mut set) };
+    // sigprocmask is async-signal-safe: fine between fork and exec.
+    syscall!(sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())).map(drop)
+}
+
+/// Shuts a socket down in both directions: on a listening socket this wakes a thread blocked
+/// in `accept` (Linux returns EINVAL to it).
+pub fn shutdown_socket(fd: std::os::fd::RawFd) -> io::Result<()> {
+    syscall!(shutdown(fd, libc::SHUT_RDWR)).map(drop)
+}
+
+/// Raises the soft open-file limit to the hard one; returns the limit now in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        if syscall!(setrlimit(libc::RLIMIT_NOFILE, &raised)).is_ok() {
+            lim = raised;
+        }
     }
-    Ok(())
+    Ok(lim.rlim_cur)
 }
 
 /// The running kernel's release (`uname -r`).

@@ -460,3 +460,92 @@ fn starved_connections_show_in_the_latency_tail() {
         "max latency {max} µs hides the starved connections"
     );
 }
+
+/// Starts `bench serve` and returns it with its ready line parsed.
+fn serve(
+    extra: &[&str],
+) -> (
+    Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    serde_json::Value,
+) {
+    let mut child = bench()
+        .args(["serve", "--model", "reactor"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("ready line is JSON");
+    (child, out, ready)
+}
+
+fn last_line(out: std::io::BufReader<std::process::ChildStdout>) -> serde_json::Value {
+    let lines: Vec<String> = std::io::BufRead::lines(out).map_while(Result::ok).collect();
+    serde_json::from_str(lines.last().expect("no final line")).expect("final line is JSON")
+}
+
+#[test]
+fn serve_prints_its_counters_and_exits_0_on_sigterm_and_at_the_end_of_duration() {
+    let (mut child, out, ready) = serve(&[]);
+    assert!(
+        ready["listening"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{ready}"
+    );
+    assert_eq!(ready["model"], "reactor");
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = last_line(out);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(end["stopped"], true, "{end}");
+    assert!(
+        end["counters"]["peak_rss_bytes"].as_u64().unwrap() > 0,
+        "{end}"
+    );
+
+    let started = Instant::now();
+    let (mut child, out, _) = serve(&["--duration", "500ms"]);
+    let end = last_line(out);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(end["stopped"], true, "{end}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "--duration did not stop it"
+    );
+}
+
+#[test]
+fn an_unwritable_result_path_fails_before_measuring() {
+    let started = Instant::now();
+    let o = run(&[
+        "run",
+        "--model",
+        "reactor",
+        "-d",
+        "30s",
+        "--out",
+        "/proc/no/such/r.json",
+    ]);
+    expect(&o, 3, &["cannot write the result file", "--out"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it measured first"
+    );
+}
+
+#[test]
+fn zero_threads_or_connections_are_refused_naming_the_flag() {
+    let o = run(&["serve", "--model", "reactor", "--threads", "0"]);
+    expect(&o, 2, &["--threads", "at least 1"]);
+    let o = run(&["run", "--all", "--client-threads", "0"]);
+    expect(&o, 2, &["--client-threads", "at least 1"]);
+    let o = run(&["load", "--target", "127.0.0.1:1", "-c", "0"]);
+    expect(&o, 2, &["--connections", "at least 1"]);
+}

@@ -191,8 +191,9 @@ fn work_and_block_are_charged_once_per_request_in_every_model() {
                 "{}: {what}: 10 requests took only {took:?}",
                 model.name
             );
+            // Generous for a loaded machine, yet under a charge per byte (64 x 10 x 2 ms = 1.28 s).
             assert!(
-                took < Duration::from_millis(200),
+                took < Duration::from_millis(1000),
                 "{}: {what}: 10 requests took {took:?}",
                 model.name
             );

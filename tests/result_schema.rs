@@ -205,3 +205,33 @@ fn the_closing_snapshot_sees_every_connection_open() {
         "blocking had {threads} threads for {connections} connections at the window's close"
     );
 }
+
+/// The stored histogram is the full merged one: it decodes, and holds one value per answered
+/// request plus one per stalled request.
+#[test]
+fn the_histogram_holds_every_recorded_request() {
+    for run in result()["runs"].as_array().expect("runs is not an array") {
+        let model = run["model"].as_str().unwrap_or("?");
+        let text = run["histogram"]
+            .as_str()
+            .expect("histogram is not a string");
+        let h = iomodels::metrics::histogram::decode(text)
+            .unwrap_or_else(|e| panic!("{model}: histogram does not decode: {e}"));
+        let expected =
+            run["requests"].as_u64().unwrap() + run["stalled_requests"].as_u64().unwrap();
+        assert_eq!(h.len(), expected, "{model}: histogram count");
+        assert_eq!(
+            h.max() as f64,
+            f64_of(&run["latency_us"]["max"], "max"),
+            "{model}"
+        );
+    }
+}
+
+/// Regression: once the harness pinned itself to the client CPUs, `env.cpus` reported the one
+/// CPU it could use instead of the machine's.
+#[test]
+fn env_reports_the_machines_cpus_not_the_harness_pinning() {
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(result()["env"]["cpus"].as_u64().unwrap() as usize, online);
+}

@@ -56,11 +56,13 @@ pub enum Edge {
 /// One interval of the time series.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Interval {
+    /// The interval's end, seconds after the window opened (the last one ends with it).
     pub t_s: f64,
     pub requests: u64,
     pub errors: u64,
-    pub p50_us: f64,
-    pub p99_us: f64,
+    /// Null for an interval in which no request completed.
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
 }
 
 /// The client's own cost over the measured window.
@@ -82,13 +84,16 @@ pub struct LoadOutcome {
     pub errors: BTreeMap<String, u64>,
     /// Errors during the connect phase and warm-up, by kind.
     pub warmup_errors: BTreeMap<String, u64>,
+    /// The OS's message for the first error of each kind (connect: "Too many open files"...).
+    pub first_errors: BTreeMap<String, String>,
     pub timeseries: Vec<Interval>,
     /// The measured window's real length.
     pub window: Duration,
     pub client: ClientCost,
-    /// Requests sent but not answered when the window closed (their ages at the close are in
-    /// the histogram, as lower bounds).
+    /// Requests sent but not answered when the window closed.
     pub unfinished: u64,
+    /// Those of them older than every answered request: in the histogram at their age then.
+    pub stalled: u64,
     /// Connections that completed no request in the window.
     pub starved_connections: u64,
     /// Connections established in the connect phase.

@@ -68,7 +68,10 @@ pub(super) struct Part {
     /// Errors from the window's opening on; `warmup_errors` before it (connect and warm-up).
     errors: BTreeMap<&'static str, u64>,
     warmup_errors: BTreeMap<&'static str, u64>,
-    unfinished: u64,
+    /// The first OS error message of each kind, to tell a user what actually failed.
+    first_errors: BTreeMap<&'static str, String>,
+    /// Ages (µs) of the requests still unanswered when the loop stopped.
+    unfinished: Vec<u64>,
     starved: u64,
     connected: u64,
 }
@@ -81,7 +84,8 @@ impl Part {
             requests: 0,
             errors: BTreeMap::new(),
             warmup_errors: BTreeMap::new(),
-            unfinished: 0,
+            first_errors: BTreeMap::new(),
+            unfinished: Vec::new(),
             starved: 0,
             connected: 0,
         }
@@ -221,15 +225,13 @@ impl Worker {
                 }
             }
         }
+        // Ages are taken at the close, or when a stop cut the run short.
+        let stopped = Instant::now().min(timeline.end);
         for c in &self.conns {
             self.part.starved += u64::from(c.completed_in_window == 0);
-            // A request still unanswered when the window closed took at least its age then:
-            // recorded as that lower bound, so a server that never answers some connections
-            // cannot hide it behind fast answers to the others.
-            if c.in_flight && c.started < timeline.end {
-                self.part.unfinished += 1;
-                let age = timeline.end.duration_since(c.started).as_micros() as u64;
-                record(&mut self.part.histogram, age);
+            if c.in_flight && c.started < stopped {
+                let age = stopped.duration_since(c.started).as_micros() as u64;
+                self.part.unfinished.push(age);
             }
         }
         std::mem::replace(&mut self.part, Part::new())
@@ -268,7 +270,7 @@ impl Worker {
                 c.stream = Some(stream);
                 c.state = State::Connecting { since: now };
             }
-            Err(_) => self.fail(i, kind::CONNECT, now),
+            Err(e) => self.fail_with(i, kind::CONNECT, now, &e),
         }
     }
 
@@ -283,7 +285,7 @@ impl Worker {
         };
         match stream.take_error() {
             Ok(None) => {}
-            Ok(Some(_)) | Err(_) => return self.fail(i, kind::CONNECT, now),
+            Ok(Some(e)) | Err(e) => return self.fail_with(i, kind::CONNECT, now, &e),
         }
         match stream.peer_addr() {
             Ok(_) => {
@@ -297,7 +299,7 @@ impl Worker {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
-            Err(_) => self.fail(i, kind::CONNECT, now),
+            Err(e) => self.fail_with(i, kind::CONNECT, now, &e),
         }
     }
 
@@ -333,7 +335,7 @@ impl Worker {
                     Ok(n) => c.sent += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.fail(i, io_kind(&e), Instant::now()),
+                    Err(e) => return self.fail_with(i, io_kind(&e), Instant::now(), &e),
                 }
             }
             while may_read && c.recvd < c.sent {
@@ -352,7 +354,7 @@ impl Worker {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.fail(i, io_kind(&e), Instant::now()),
+                    Err(e) => return self.fail_with(i, io_kind(&e), Instant::now(), &e),
                 }
             }
             if c.recvd < self.payload {
@@ -393,6 +395,15 @@ impl Worker {
         slot
     }
 
+    /// [`fail`](Self::fail), keeping the OS's words for the first error of its kind.
+    fn fail_with(&mut self, i: usize, kind: &'static str, now: Instant, e: &io::Error) {
+        self.part
+            .first_errors
+            .entry(kind)
+            .or_insert_with(|| e.to_string());
+        self.fail(i, kind, now);
+    }
+
     /// Counts an error, closes the connection, and schedules a reconnect.
     fn fail(&mut self, i: usize, kind: &'static str, now: Instant) {
         match self.window_start.filter(|&start| now >= start) {
@@ -431,6 +442,12 @@ fn io_kind(e: &io::Error) -> &'static str {
 }
 
 /// Merges the workers' tallies into one outcome.
+///
+/// Unanswered requests older than the slowest answered one (`stalled`) go into the histogram at
+/// their age, a lower bound of their latency: without them a server that never answers some
+/// connections would show only its fast answers to the others. Younger ones say nothing the
+/// answered requests do not, and would only drag the low percentiles down (in a closed loop
+/// every connection has one in flight when the window closes), so they are only counted.
 pub(super) fn merge(
     parts: Vec<Part>,
     window: Duration,
@@ -441,8 +458,10 @@ pub(super) fn merge(
     let mut histogram = new_histogram();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut warmup_errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
-    let (mut requests, mut unfinished, mut starved, mut connected) = (0, 0, 0, 0);
+    let mut ages: Vec<u64> = Vec::new();
+    let (mut requests, mut starved, mut connected) = (0, 0, 0);
     for part in parts {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = histogram.add(&part.histogram);
@@ -452,6 +471,9 @@ pub(super) fn merge(
         for (kind, n) in part.warmup_errors {
             *warmup_errors.entry(kind.to_string()).or_insert(0) += n;
         }
+        for (kind, text) in part.first_errors {
+            first_errors.entry(kind.to_string()).or_insert(text);
+        }
         for (slot, (h, errs)) in part.intervals.into_iter().enumerate() {
             if intervals.len() <= slot {
                 intervals.resize_with(slot + 1, || (new_interval_histogram(), 0));
@@ -459,21 +481,39 @@ pub(super) fn merge(
             let _ = intervals[slot].0.add(&h);
             intervals[slot].1 += errs;
         }
+        ages.extend(part.unfinished);
         requests += part.requests;
-        unfinished += part.unfinished;
         starved += part.starved;
         connected += part.connected;
     }
+    let slowest = if histogram.is_empty() {
+        0
+    } else {
+        histogram.max()
+    };
+    let mut stalled = 0;
+    for &age in ages.iter().filter(|&&age| age > slowest) {
+        record(&mut histogram, age);
+        stalled += 1;
+    }
+    // Every interval of the window, the empty ones too (a stall must show as a gap with no
+    // requests, not vanish); the last one ends where the window did.
     let step = timeline.interval.as_secs_f64();
+    let window_s = window.as_secs_f64();
+    let slots = intervals.len().max((window_s / step).ceil() as usize);
+    intervals.resize_with(slots, || (new_interval_histogram(), 0));
     let timeseries = intervals
         .iter()
         .enumerate()
-        .map(|(slot, (h, errs))| Interval {
-            t_s: ((slot + 1) as f64 * step * 1000.0).round() / 1000.0,
-            requests: h.len(),
-            errors: *errs,
-            p50_us: h.value_at_quantile(0.5) as f64,
-            p99_us: h.value_at_quantile(0.99) as f64,
+        .map(|(slot, (h, errs))| {
+            let quantile = |q| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64);
+            Interval {
+                t_s: (((slot + 1) as f64 * step).min(window_s) * 1000.0).round() / 1000.0,
+                requests: h.len(),
+                errors: *errs,
+                p50_us: quantile(0.5),
+                p99_us: quantile(0.99),
+            }
         })
         .collect();
     LoadOutcome {
@@ -481,10 +521,12 @@ pub(super) fn merge(
         requests,
         errors,
         warmup_errors,
+        first_errors,
         timeseries,
         window,
         client,
-        unfinished,
+        unfinished: ages.len() as u64,
+        stalled,
         starved_connections: starved,
         connected,
         interrupted,

@@ -7,7 +7,7 @@ use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// The highest latency recorded exactly; longer ones are clamped to it (and counted as such).
+/// The highest latency the histograms hold; longer ones are recorded as this value.
 pub const MAX_US: u64 = 60_000_000;
 
 pub fn new_histogram() -> Histogram<u64> {

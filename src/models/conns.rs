@@ -81,9 +81,9 @@ impl Registry {
             let _ = stream.shutdown(Shutdown::Both);
         }
         drop(live);
-        // On Linux, shutdown(2) on a listening socket makes a blocked accept(2) return EINVAL.
-        // SAFETY: the fd belongs to `listener`, which is alive for the whole call.
-        unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+        // Wakes the acceptor; if this failed, the listener is unusable anyway and its thread
+        // returns on the next accept error.
+        let _ = crate::sys::shutdown_socket(listener.as_raw_fd());
     }
 }
 
@@ -93,15 +93,23 @@ pub(super) fn accept_loop(
     registry: &Registry,
     mut dispatch: impl FnMut(Arc<TcpStream>),
 ) {
+    // Whether the last accept failed: a shortage (EMFILE) is reported once, not every retry.
+    let mut failing = false;
     loop {
         match listener.accept() {
-            Ok((stream, _)) if !registry.stopping() => dispatch(Arc::new(stream)),
+            Ok((stream, _)) if !registry.stopping() => {
+                failing = false;
+                dispatch(Arc::new(stream))
+            }
             Ok(_) => return,
             Err(_) if registry.stopping() => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                // EMFILE and the like: say so once per burst and let the backlog wait.
-                eprintln!("accept failed: {e}");
+                // The connection waits in the backlog until a descriptor is free again.
+                if !failing {
+                    eprintln!("accept failed, retrying every 10 ms: {e}");
+                    failing = true;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }

@@ -116,7 +116,7 @@ fn event_loop(
             return Err(e);
         }
         if accept_retry.is_some_and(|at| Instant::now() >= at) {
-            accept_retry = accept_all(&poll, &listener, &mut conns, protocol);
+            accept_retry = accept_all(&poll, &listener, &mut conns, protocol, true);
         }
         for event in events.iter() {
             match event.token() {
@@ -125,7 +125,10 @@ fn event_loop(
                         return Ok(());
                     }
                 }
-                LISTENER => accept_retry = accept_all(&poll, &listener, &mut conns, protocol),
+                LISTENER => {
+                    let retrying = accept_retry.is_some();
+                    accept_retry = accept_all(&poll, &listener, &mut conns, protocol, retrying);
+                }
                 Token(key) => {
                     let Some(conn) = conns.get_mut(key) else {
                         continue;
@@ -147,6 +150,7 @@ fn accept_all(
     listener: &MioListener,
     conns: &mut Slab<Conn>,
     protocol: &Protocol,
+    retrying: bool,
 ) -> Option<Instant> {
     loop {
         match listener.accept() {
@@ -179,11 +183,15 @@ fn accept_all(
                     e.raw_os_error(),
                     Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                 );
-                eprintln!("accept failed: {e}");
                 // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
                 if starved {
+                    // Reported once per shortage, not on every retry.
+                    if !retrying {
+                        eprintln!("accept failed, retrying every 10 ms: {e}");
+                    }
                     return Some(Instant::now() + ACCEPT_RETRY);
                 }
+                eprintln!("accept failed: {e}");
             }
         }
     }

@@ -5,51 +5,31 @@
 //! model's own) and a preempted thread does not finish its work early.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default)]
 pub struct Cost {
     work_iters: u64,
     block: Option<Duration>,
-    work_us: u64,
-    block_us: u64,
-    /// Shared so that cloning a cost into every connection costs nothing.
-    _calibration: Option<Arc<Calibration>>,
-}
-
-#[derive(Debug)]
-struct Calibration {
-    iters_per_us: f64,
 }
 
 impl Cost {
     /// A cost of `work_us` microseconds of CPU and `block_us` microseconds blocked per request.
     /// Calibrates the work loop (about 30 ms) when `work_us` > 0.
     pub fn new(work_us: u64, block_us: u64) -> Cost {
-        let calibration = (work_us > 0).then(|| Arc::new(calibrate()));
-        let work_iters = calibration
-            .as_ref()
-            .map_or(0, |c| (c.iters_per_us * work_us as f64).round() as u64);
+        let work_iters = if work_us > 0 {
+            (iters_per_us() * work_us as f64).round() as u64
+        } else {
+            0
+        };
         Cost {
             work_iters,
             block: (block_us > 0).then(|| Duration::from_micros(block_us)),
-            work_us,
-            block_us,
-            _calibration: calibration,
         }
     }
 
     pub fn is_free(&self) -> bool {
         self.work_iters == 0 && self.block.is_none()
-    }
-
-    pub fn work_us(&self) -> u64 {
-        self.work_us
-    }
-
-    pub fn block_us(&self) -> u64 {
-        self.block_us
     }
 
     /// Charges the cost of `requests` requests on the calling thread.
@@ -81,8 +61,9 @@ fn burn(iters: u64) -> u64 {
     black_box(x)
 }
 
-/// Iterations per microsecond, the fastest of five timed batches (the others were preempted).
-fn calibrate() -> Calibration {
+/// Iterations per microsecond, from the fastest of five timed batches (the others were
+/// preempted or ran on a cold cache).
+fn iters_per_us() -> f64 {
     const BATCH: u64 = 2_000_000;
     burn(BATCH / 4);
     let best = (0..5)
@@ -94,9 +75,7 @@ fn calibrate() -> Calibration {
         .min()
         .unwrap_or(Duration::from_millis(1))
         .max(Duration::from_nanos(1));
-    Calibration {
-        iters_per_us: BATCH as f64 / (best.as_nanos() as f64 / 1000.0),
-    }
+    BATCH as f64 / (best.as_nanos() as f64 / 1000.0)
 }
 
 #[cfg(test)]

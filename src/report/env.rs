@@ -52,7 +52,8 @@ impl Env {
             kernel: sys::kernel_release(),
             os,
             cpu_model,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // The machine's, not this process's: the harness pins itself to the client CPUs.
+            cpus: sys::online_cpus(),
             rustc: env!("IOMODELS_RUSTC").into(),
             loadavg_at_start: loadavg(),
             hostname: read("/proc/sys/kernel/hostname").trim().to_string(),

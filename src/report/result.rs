@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::env::{Env, Tool};
@@ -97,9 +96,12 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_unavailable: Option<String>,
     pub connections_established: u64,
-    /// Requests sent but unanswered when the window closed; their ages at the close are in
-    /// the histogram and `latency_us` as lower bounds.
+    /// Requests sent but unanswered when the window closed.
     pub unfinished_requests: u64,
+    /// Those unanswered requests older than every answered one: recorded in `histogram` and
+    /// `latency_us` at their age when the window closed, a lower bound of their latency. The
+    /// histogram holds `requests + stalled_requests` values.
+    pub stalled_requests: u64,
     /// Connections that completed no request in the window.
     pub starved_connections: u64,
     /// Why the run failed (the server died, it was interrupted); null when it did not.
@@ -132,19 +134,18 @@ impl ResultFile {
         }
     }
 
+    /// Fails now, before anything is measured, when `path` cannot be written: creates its
+    /// folder and a temporary file beside it, then removes the file.
+    pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+        let tmp = temp_beside(path)?;
+        std::fs::File::create(&tmp)
+            .and_then(|_| std::fs::remove_file(&tmp))
+            .map_err(|e| cannot_write(path, &e.into()))
+    }
+
     /// Writes the file atomically: a temporary file beside it, synced, then renamed over it.
     pub fn write_atomic(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "result.json".into());
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = temp_beside(path)?;
         let write = || -> anyhow::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;
             serde_json::to_writer_pretty(&mut file, self)?;
@@ -155,22 +156,29 @@ impl ResultFile {
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            crate::Error::Environment(format!(
-                "cannot write the result file {}: {e:#} (pick another path with --out)",
-                path.display()
-            ))
-            .into()
+            cannot_write(path, &e)
         })
     }
+}
 
-    pub fn read(path: &Path) -> anyhow::Result<ResultFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is not an iomodels result file (schema version {SCHEMA_VERSION})",
-                path.display()
-            )
-        })
-    }
+/// A temporary file name in `path`'s folder (created if missing), so the rename is atomic.
+fn temp_beside(path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| cannot_write(path, &e.into()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "result.json".into());
+    Ok(dir.join(format!(".{name}.{}.tmp", std::process::id())))
+}
+
+fn cannot_write(path: &Path, e: &anyhow::Error) -> anyhow::Error {
+    crate::Error::Environment(format!(
+        "cannot write the result file {}: {e:#} (pick another path with --out)",
+        path.display()
+    ))
+    .into()
 }

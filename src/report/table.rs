@@ -4,7 +4,93 @@ use std::fmt::Write;
 
 use super::result::Run;
 
-/// Renders the table; with repeats, every figure is the median of that model's runs.
+/// One column: its header, whether it shows the server's own costs (absent for an outside
+/// server), and how a model's runs become its cell.
+struct Column {
+    header: &'static str,
+    server: bool,
+    cell: fn(&[&Run]) -> String,
+}
+
+fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
+    median(runs.iter().filter_map(|r| f(r)))
+}
+
+const COLUMNS: &[Column] = &[
+    Column {
+        header: "req/s",
+        server: false,
+        cell: |r| med(r, |r| Some(r.throughput_rps)).map_or("-".into(), fmt_rate),
+    },
+    Column {
+        header: "p50",
+        server: false,
+        cell: |r| med(r, |r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
+    },
+    Column {
+        header: "p99",
+        server: false,
+        cell: |r| med(r, |r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
+    },
+    Column {
+        header: "p99.9",
+        server: false,
+        cell: |r| med(r, |r| Some(r.latency_us.p999)).map_or("-".into(), fmt_us),
+    },
+    Column {
+        header: "max",
+        server: false,
+        cell: |r| med(r, |r| Some(r.latency_us.max)).map_or("-".into(), fmt_us),
+    },
+    Column {
+        header: "CPU µs/req",
+        server: true,
+        cell: |r| {
+            med(r, |r| r.server.as_ref()?.cpu_us_per_request)
+                .map_or("-".into(), |v| format!("{v:.1}"))
+        },
+    },
+    Column {
+        header: "ctxsw/req",
+        server: true,
+        cell: |r| {
+            med(r, |r| r.server.as_ref()?.ctx_switches_per_request)
+                .map_or("-".into(), |v| format!("{v:.2}"))
+        },
+    },
+    Column {
+        header: "RSS",
+        server: true,
+        cell: |r| {
+            med(r, |r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes)
+        },
+    },
+    // Connections that completed at least one request in the window, out of all.
+    Column {
+        header: "served",
+        server: false,
+        cell: |r| {
+            med(r, |r| {
+                Some(r.connections.saturating_sub(r.starved_connections as usize) as f64)
+            })
+            .map_or("-".into(), |v| format!("{v:.0}/{}", r[0].connections))
+        },
+    },
+    // Every error fails the run, so this is the sum over repeats, warm-up included.
+    Column {
+        header: "errors",
+        server: false,
+        cell: |r| {
+            r.iter()
+                .map(|r| r.errors + r.warmup_errors)
+                .sum::<u64>()
+                .to_string()
+        },
+    },
+];
+
+/// Renders the table; with repeats, every figure but `errors` (a sum) is the median of that
+/// model's runs. The server's columns are left out when no run has the server's costs.
 pub fn render(runs: &[Run]) -> String {
     let mut models: Vec<&str> = Vec::new();
     for run in runs {
@@ -13,44 +99,24 @@ pub fn render(runs: &[Run]) -> String {
             models.push(name);
         }
     }
-    let header = [
-        "model",
-        "req/s",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "CPU µs/req",
-        "ctxsw/req",
-        "RSS",
-        "served",
-        "errors",
-    ];
+    let with_server = runs.iter().any(|r| r.server.is_some());
+    let columns: Vec<&Column> = COLUMNS
+        .iter()
+        .filter(|c| with_server || !c.server)
+        .collect();
+    let header: Vec<&str> = std::iter::once("model")
+        .chain(columns.iter().map(|c| c.header))
+        .collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for model in &models {
         let mine: Vec<&Run> = runs
             .iter()
             .filter(|r| r.model.as_deref().unwrap_or("target") == *model)
             .collect();
-        let med = |f: &dyn Fn(&Run) -> Option<f64>| median(mine.iter().filter_map(|r| f(r)));
         let failed = mine.iter().any(|r| r.failure.is_some());
-        rows.push(vec![
-            format!("{model}{}", if failed { " (failed)" } else { "" }),
-            med(&|r| Some(r.throughput_rps)).map_or("-".into(), fmt_rate),
-            med(&|r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
-            med(&|r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
-            med(&|r| Some(r.latency_us.p999)).map_or("-".into(), fmt_us),
-            med(&|r| Some(r.latency_us.max)).map_or("-".into(), fmt_us),
-            med(&|r| r.server.as_ref()?.cpu_us_per_request)
-                .map_or("-".into(), |v| format!("{v:.1}")),
-            med(&|r| r.server.as_ref()?.ctx_switches_per_request)
-                .map_or("-".into(), |v| format!("{v:.2}")),
-            med(&|r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes),
-            // Connections that completed at least one request in the window, out of all.
-            med(&|r| Some((r.connections as u64).saturating_sub(r.starved_connections) as f64))
-                .map_or("-".into(), |v| format!("{v:.0}/{}", mine[0].connections)),
-            mine.iter().map(|r| r.errors).sum::<u64>().to_string(),
-        ]);
+        let mut row = vec![format!("{model}{}", if failed { " (failed)" } else { "" })];
+        row.extend(columns.iter().map(|c| (c.cell)(&mine)));
+        rows.push(row);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
@@ -73,13 +139,31 @@ pub fn render(runs: &[Run]) -> String {
         }
         out.push('\n');
     };
-    line(header.to_vec(), &mut out);
+    line(header.clone(), &mut out);
     for row in &rows {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
     let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
     if repeats > 1 {
-        let _ = writeln!(out, "(medians of {repeats} interleaved repeats)");
+        let _ = writeln!(
+            out,
+            "(medians of {repeats} interleaved repeats; errors summed)"
+        );
+    }
+    out
+}
+
+/// Error counts as ` kind=n ...`, warm-up ones marked: ` mismatch=3 warm-up:connect=1`.
+pub fn kinds(
+    window: &std::collections::BTreeMap<String, u64>,
+    warmup: &std::collections::BTreeMap<String, u64>,
+) -> String {
+    let mut out = String::new();
+    for (kind, n) in window {
+        let _ = write!(out, " {kind}={n}");
+    }
+    for (kind, n) in warmup {
+        let _ = write!(out, " warm-up:{kind}={n}");
     }
     out
 }
@@ -143,7 +227,7 @@ mod tests {
             "histogram": "", "timeseries": [], "server": null,
             "client": {"cpu_user_s": 0.0, "cpu_sys_s": 0.0, "busy_fraction": 0.0,
                        "saturated": false},
-            "syscalls": null, "connections_established": 50, "unfinished_requests": 0,
+            "syscalls": null, "connections_established": 50, "unfinished_requests": 0, "stalled_requests": 0,
             "starved_connections": starved, "failure": null, "warnings": []
         });
         serde_json::from_value(json).unwrap()
@@ -163,8 +247,12 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
         let cols = |l: &str| l.split_whitespace().count();
-        // The header's "CPU µs/req" is two words.
-        assert_eq!(cols(lines[0]), cols(lines[1]) + 1, "{text}");
+        // No run has server costs: the server's columns are left out.
+        assert!(
+            !lines[0].contains("CPU") && !lines[0].contains("RSS"),
+            "{text}"
+        );
+        assert_eq!(cols(lines[0]), cols(lines[1]), "{text}");
         assert_eq!(cols(lines[1]), cols(lines[2]), "{text}");
         assert!(
             lines[1].starts_with("reactor") && lines[1].contains(" 200 "),
@@ -172,6 +260,13 @@ mod tests {
         );
         assert!(lines[2].contains(" 1/50 "), "{text}");
         assert!(lines[3].contains("medians of 3"), "{text}");
+        assert_eq!(
+            kinds(
+                &[("mismatch".into(), 3)].into(),
+                &[("connect".into(), 1)].into()
+            ),
+            " mismatch=3 warm-up:connect=1"
+        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct ServerProcess {
     stderr: Arc<Mutex<String>>,
     pub addr: SocketAddr,
     status: Option<ExitStatus>,
+    /// The `bench` arguments it was started with, for messages.
+    args: Vec<String>,
 }
 
 impl ServerProcess {
@@ -97,6 +99,7 @@ impl ServerProcess {
             stderr,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             status: None,
+            args: args.to_vec(),
         };
         server.addr = server.wait_ready(stop)?;
         Ok(server)
@@ -121,9 +124,11 @@ impl ServerProcess {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-                Err(RecvTimeoutError::Timeout) => anyhow::bail!(Error::Measured(format!(
-                    "the server printed no ready line within {}s{}",
+                Err(RecvTimeoutError::Timeout) => anyhow::bail!(Error::Environment(format!(
+                    "the server printed no ready line within {}s (start it by hand with the same \
+                     options, `bench {}`, to see where it stops){}",
                     READY_TIMEOUT.as_secs(),
+                    self.args.join(" "),
                     self.stderr_note()
                 ))),
                 Err(RecvTimeoutError::Disconnected) => {

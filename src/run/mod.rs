@@ -26,7 +26,7 @@ use crate::protocol::Workload;
 use crate::report::env::Env;
 use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
 use crate::report::table;
-use crate::sys;
+use crate::{sys, Error};
 
 pub use child::ServerProcess;
 
@@ -120,11 +120,17 @@ fn placement(opts: &RunOptions) -> anyhow::Result<Placement> {
 
 /// Runs `bench run`; returns the exit code.
 pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
-    let stop = stop_on_signals()?;
     for model in &opts.models {
         model.ensure_available()?;
     }
     let place = placement(opts)?;
+    // The whole harness (its helper threads too) stays off the server's CPUs; each server
+    // re-pins itself to the server CPUs.
+    pin_self(&place.client)?;
+    ensure_descriptors(opts.connections)?;
+    let stop = stop_on_signals()?;
+    let out = opts.out.clone().unwrap_or_else(default_out);
+    ResultFile::check_writable(&out)?;
     let env = Env::capture();
     let mut common_warnings = place.warnings.clone();
     if env.loadavg_at_start[0] > 0.5 * env.cpus as f64 {
@@ -134,7 +140,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             env.loadavg_at_start[0], env.cpus
         ));
     }
-    let client_threads = opts.client_threads.unwrap_or(place.client.len()).max(1);
+    // More threads than connections would idle: the count recorded is the count that ran.
+    let client_threads = opts
+        .client_threads
+        .unwrap_or(place.client.len())
+        .clamp(1, opts.connections);
     let scenario = Scenario {
         command: "run".into(),
         models: opts.models.iter().map(|m| m.name.to_string()).collect(),
@@ -155,11 +165,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         block_us: opts.block_us,
         accounting: "off".into(),
     };
-    let out = opts.out.clone().unwrap_or_else(default_out);
     let mut result = ResultFile::new(scenario, env);
-    let progress = !opts.quiet && std::io::stderr().is_terminal();
+    let progress = !opts.quiet && std::io::stdout().is_terminal();
     let total = opts.repeat * opts.models.len();
     let mut code = 0;
+    let mut fatal = None;
 
     'outer: for repeat_index in 0..opts.repeat {
         for model in &opts.models {
@@ -177,7 +187,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     humantime::format_duration(opts.duration),
                 );
             }
-            let mut run = measure(model, repeat_index, opts, &place, client_threads, stop)?;
+            let mut run = match measure(model, repeat_index, opts, &place, client_threads, stop) {
+                Ok(run) => run,
+                // A signal during the server's start: the interrupted path below.
+                Err(_) if stop.load(Ordering::Acquire) => break 'outer,
+                // The server could not start: report what was measured before, then this.
+                Err(e) => {
+                    fatal = Some(e);
+                    break 'outer;
+                }
+            };
             run.warnings.splice(0..0, common_warnings.iter().cloned());
             if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
                 code = 1;
@@ -187,14 +206,20 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         }
     }
 
-    print!("{}", table::render(&result.runs));
+    if !result.runs.is_empty() {
+        print!("{}", table::render(&result.runs));
+    }
     for run in &result.runs {
         let who = run.model.as_deref().unwrap_or("target");
         if let Some(failure) = &run.failure {
             eprintln!("{who} (repeat {}): FAILED: {failure}", run.repeat_index + 1);
         }
-        if !run.error_kinds.is_empty() {
-            eprintln!("{who}: errors by kind: {:?}", run.error_kinds);
+        if run.errors + run.warmup_errors > 0 {
+            eprintln!(
+                "{who} (repeat {}): errors by kind:{}",
+                run.repeat_index + 1,
+                table::kinds(&run.error_kinds, &run.warmup_error_kinds)
+            );
         }
     }
     for line in warning_lines(&result.runs, &common_warnings) {
@@ -205,11 +230,44 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
     } else {
         eprintln!("result written to {}", out.display());
     }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
     if stop.load(Ordering::Acquire) {
         eprintln!("interrupted: the server was stopped; runs finished before it are kept");
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(code)
+}
+
+/// Pins the calling process's threads (present and future) to `cpus`; the error lists the
+/// CPUs this process may use.
+pub fn pin_self(cpus: &CpuList) -> anyhow::Result<()> {
+    sys::pin_current_thread(cpus.cpus()).map_err(|e| {
+        let allowed = sys::allowed_cpus()
+            .map(|c| CpuList::new(c).to_string())
+            .unwrap_or_else(|_| "?".into());
+        Error::Environment(format!(
+            "cannot pin to CPUs {cpus} ({e}): this process may use CPUs {allowed}; pick from those"
+        ))
+        .into()
+    })
+}
+
+/// Raises the open-file limit to its hard maximum, and fails with the fix when even that is
+/// too low for `connections` (each needs a descriptor, plus a few for the harness itself).
+pub fn ensure_descriptors(connections: usize) -> anyhow::Result<()> {
+    const SPARE: u64 = 64;
+    let limit = sys::raise_nofile_limit().context("cannot read the open-file limit")?;
+    let needed = connections as u64 + SPARE;
+    if limit < needed {
+        anyhow::bail!(Error::Environment(format!(
+            "{connections} connections need about {needed} open files, but this process may \
+             open only {limit} (the hard limit): raise it (ulimit -Hn, or limits.conf) or use \
+             fewer connections"
+        )));
+    }
+    Ok(())
 }
 
 /// The warnings to print under the table: each once, the run-wide ones without a model, and
@@ -247,9 +305,9 @@ fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
     lines
 }
 
-/// `results/run-<UTC time>.json`.
+/// `results/run-<UTC time, to the millisecond>.json`, relative to the current folder.
 fn default_out() -> PathBuf {
-    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "");
     PathBuf::from("results").join(format!("run-{}.json", stamp.trim_end_matches('Z')))
@@ -349,6 +407,7 @@ fn measure(
         outcome,
         server_costs,
         failure,
+        "--client-cpus",
     )
 }
 
@@ -386,13 +445,14 @@ pub fn to_run(
     outcome: LoadOutcome,
     server: Option<ServerCosts>,
     failure: Option<String>,
+    client_cpus_flag: &str,
 ) -> anyhow::Result<Run> {
     let mut warnings = Vec::new();
     if outcome.client.saturated {
         warnings.push(format!(
             "client CPU saturated: the load generator was busy {:.0}% of its CPUs, so the server \
-             may be faster than measured (give the client more CPUs with --client-cpus, or use \
-             fewer connections)",
+             may be faster than measured (give the client more CPUs with {client_cpus_flag}, \
+             or use fewer connections)",
             outcome.client.busy_fraction * 100.0
         ));
     }
@@ -405,6 +465,9 @@ pub fn to_run(
     }
     if outcome.requests == 0 && failure.is_none() {
         warnings.push("no request completed in the measured window".into());
+    }
+    for (kind, text) in &outcome.first_errors {
+        warnings.push(format!("the first {kind} error said: {text}"));
     }
     let window_s = outcome.window.as_secs_f64();
     let errors = outcome.error_count();
@@ -457,6 +520,7 @@ pub fn to_run(
         ),
         connections_established: outcome.connected,
         unfinished_requests: outcome.unfinished,
+        stalled_requests: outcome.stalled,
         starved_connections: outcome.starved_connections,
         failure,
         warnings,
