@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, ServerConfig};
+use crate::models::{Model, RunningServer, ServerConfig};
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::{sys, Error};
 
@@ -30,7 +30,7 @@ pub const FAULT_ENV: &str = "IOMODELS_FAULT";
 
 /// A connection backlog that a burst of 10,000 connects does not overflow (capped by the
 /// kernel's `net.core.somaxconn`).
-const BACKLOG: i32 = 4096;
+pub const BACKLOG: i32 = 4096;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -65,7 +65,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         None => sys::allowed_cpus().map_or(1, |c| c.len()),
     };
     let threads = opts.threads.unwrap_or(cpu_count).max(1);
-    let listener = bind(opts.listen)?;
+    let listener = bind(opts.listen, opts.model.reuse_port)?;
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -115,26 +115,33 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
             },
         };
         if signal == libc::SIGUSR1 {
-            say(&json!({ "counters": counters()? }))?;
+            say(&json!({ "counters": counters(server.as_ref())? }))?;
         } else {
             break;
         }
     }
+    let last = counters(server.as_ref())?;
     server
         .stop()
         .with_context(|| format!("the {} server did not stop cleanly", opts.model.name))?;
-    say(&json!({ "stopped": true, "counters": counters()? }))?;
+    say(&json!({ "stopped": true, "counters": last }))?;
     Ok(0)
 }
 
-/// Binds a listening socket with SO_REUSEADDR and a deep backlog; port 0 picks a free port.
-pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+/// Binds a listening socket with SO_REUSEADDR (and SO_REUSEPORT when asked) and a deep
+/// backlog; port 0 picks a free port.
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<TcpListener> {
     use socket2::{Domain, Protocol as Proto, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))
         .context("cannot create a listening socket")?;
     socket
         .set_reuse_address(true)
         .context("cannot set SO_REUSEADDR")?;
+    if reuse_port {
+        socket
+            .set_reuse_port(true)
+            .context("cannot set SO_REUSEPORT")?;
+    }
     socket.bind(&addr.into()).map_err(|e| {
         let fix = if e.kind() == std::io::ErrorKind::AddrInUse {
             format!("port {} is in use: pick another with --listen 127.0.0.1:PORT, or port 0 for a free one", addr.port())
@@ -149,8 +156,15 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(socket.into())
 }
 
-fn counters() -> anyhow::Result<ProcessCounters> {
-    ProcessCounters::of_self().context("cannot read the server's own counters")
+/// The process's counters, and the model's spread of connections over its loops if it has
+/// several.
+fn counters(server: &dyn RunningServer) -> anyhow::Result<serde_json::Value> {
+    let process = ProcessCounters::of_self().context("cannot read the server's own counters")?;
+    let mut value = serde_json::to_value(process)?;
+    if let Some(spread) = server.connections_per_loop() {
+        value["connections_per_loop"] = json!(spread);
+    }
+    Ok(value)
 }
 
 /// Prints one JSON line on stdout and flushes it (stdout is a pipe under `bench run`).

@@ -305,12 +305,29 @@ fn models_json_lists_every_model_with_availability() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["blocking", "threadpool", "reactor"]);
-    assert!(list
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|m| m["available"] == true));
+    for expected in [
+        "blocking",
+        "threadpool",
+        "reactor",
+        "multi-reactor",
+        "reuseport",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for m in list.as_array().unwrap() {
+        assert!(
+            m["available"].is_boolean() && m["threads"].is_string(),
+            "{m}"
+        );
+        assert_eq!(
+            m["available"] == false,
+            m["unavailable_reason"].is_string(),
+            "{m}"
+        );
+    }
 }
 
 /// Limits the descriptors of a child to `n` (set between fork and exec).
@@ -548,4 +565,44 @@ fn zero_threads_or_connections_are_refused_naming_the_flag() {
     expect(&o, 2, &["--client-threads", "at least 1"]);
     let o = run(&["load", "--target", "127.0.0.1:1", "-c", "0"]);
     expect(&o, 2, &["--connections", "at least 1"]);
+}
+
+#[test]
+fn serve_reports_how_connections_spread_over_its_reactors() {
+    for model in ["reuseport", "multi-reactor"] {
+        let mut child = bench()
+            .args(["serve", "--model", model, "--threads", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let addr = ready["listening"].as_str().unwrap().to_string();
+        let clients: Vec<std::net::TcpStream> = (0..20)
+            .map(|i| {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.write_all(&[i]).unwrap();
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).unwrap();
+                s
+            })
+            .collect();
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let end = last_line(out);
+        drop(clients);
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        let spread: Vec<u64> =
+            serde_json::from_value(end["counters"]["connections_per_loop"].clone())
+                .unwrap_or_else(|_| panic!("{model}: no connections_per_loop in {end}"));
+        assert_eq!(spread.len(), 2, "{model}: {spread:?}");
+        assert_eq!(spread.iter().sum::<u64>(), 20, "{model}: {spread:?}");
+        assert!(
+            spread.iter().all(|&n| n > 0),
+            "{model}: a reactor got nothing: {spread:?}"
+        );
+    }
 }

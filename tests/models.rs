@@ -15,7 +15,8 @@ fn start(
     cost: Cost,
     message: usize,
 ) -> (SocketAddr, Box<dyn RunningServer>) {
-    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap()).expect("bind 127.0.0.1:0");
+    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap(), model.reuse_port)
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         protocol: Protocol {
@@ -242,5 +243,38 @@ fn a_client_that_half_closes_gets_every_byte_back() {
         assert_eq!(back.len(), msg.len(), "{}: bytes lost at EOF", model.name);
         assert!(back == msg, "{}: bytes differ", model.name);
         server.stop().unwrap();
+    }
+}
+
+/// The models with several event loops spread connections over them (reuseport: by the
+/// kernel's hash; multi-reactor: round-robin), and say so.
+#[test]
+fn models_with_several_loops_spread_connections_over_them() {
+    for model in MODELS {
+        let (addr, server) = start(model, Cost::default(), 64);
+        if server.connections_per_loop().is_none() {
+            server.stop().unwrap();
+            continue;
+        }
+        let conns: Vec<TcpStream> = (0..64).map(|_| connect(addr)).collect();
+        for (i, c) in conns.iter().enumerate() {
+            assert_eq!(echo(c, &message(64, i)), message(64, i), "{}", model.name);
+        }
+        let spread = server.connections_per_loop().unwrap_or_default();
+        drop(conns);
+        server.stop().unwrap();
+        assert_eq!(
+            spread.len(),
+            4,
+            "{}: one count per loop (--threads 4)",
+            model.name
+        );
+        assert_eq!(spread.iter().sum::<u64>(), 64, "{}: {spread:?}", model.name);
+        let busy = spread.iter().filter(|&&n| n > 0).count();
+        assert!(
+            busy >= 2,
+            "{}: every connection on one loop: {spread:?}",
+            model.name
+        );
     }
 }

@@ -18,6 +18,7 @@ pub const MODEL: Model = Model {
     summary: "one blocking thread per connection",
     example: "Apache prefork/worker, Java BIO",
     threads: Threads::PerConnection,
+    reuse_port: false,
     availability: always_available,
     start,
 };

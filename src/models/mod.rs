@@ -17,7 +17,10 @@
 
 mod blocking;
 mod conns;
+mod event_loop;
+mod multi_reactor;
 mod reactor;
+mod reuseport;
 mod threadpool;
 
 use std::io;
@@ -26,7 +29,13 @@ use std::net::TcpListener;
 use crate::protocol::Protocol;
 
 /// Every model this build knows, in the order `bench run --all` runs them.
-pub const MODELS: &[Model] = &[blocking::MODEL, threadpool::MODEL, reactor::MODEL];
+pub const MODELS: &[Model] = &[
+    blocking::MODEL,
+    threadpool::MODEL,
+    reactor::MODEL,
+    multi_reactor::MODEL,
+    reuseport::MODEL,
+];
 
 /// One I/O concurrency model.
 #[derive(Debug)]
@@ -39,6 +48,9 @@ pub struct Model {
     pub example: &'static str,
     /// What `--threads N` means for this model.
     pub threads: Threads,
+    /// The listener `start` receives has SO_REUSEPORT set, so the model can bind more sockets
+    /// to the same port (nginx-style workers).
+    pub reuse_port: bool,
     /// `Err(reason)` when the model cannot run here.
     pub availability: fn() -> Result<(), String>,
     pub start: fn(TcpListener, &ServerConfig) -> io::Result<Box<dyn RunningServer>>,
@@ -51,8 +63,8 @@ pub enum Threads {
     PerConnection,
     /// Ignored: always one thread.
     One,
-    /// The size of a worker pool.
-    Pool,
+    /// A count of the model's own threads, described by the text (e.g. "pool size").
+    Count(&'static str),
 }
 
 impl Threads {
@@ -62,7 +74,7 @@ impl Threads {
         match self {
             Threads::PerConnection => None,
             Threads::One => Some(1),
-            Threads::Pool => Some(requested.max(1)),
+            Threads::Count(_) => Some(requested.max(1)),
         }
     }
 
@@ -70,7 +82,7 @@ impl Threads {
         match self {
             Threads::PerConnection => "ignored (one thread per connection)",
             Threads::One => "ignored (always 1)",
-            Threads::Pool => "pool size",
+            Threads::Count(what) => what,
         }
     }
 }
@@ -87,6 +99,12 @@ pub struct ServerConfig {
 pub trait RunningServer: Send {
     /// Stops every thread of the model, closes every socket, joins the threads.
     fn stop(self: Box<Self>) -> io::Result<()>;
+
+    /// For models with several event loops: how many connections each has taken on so far,
+    /// so that a user (and a test) can see how the load was spread.
+    fn connections_per_loop(&self) -> Option<Vec<u64>> {
+        None
+    }
 }
 
 impl Model {

@@ -18,7 +18,8 @@ pub const MODEL: Model = Model {
     name: "threadpool",
     summary: "fixed pool of blocking workers, accepted connections queued",
     example: "Tomcat BIO connector",
-    threads: Threads::Pool,
+    threads: Threads::Count("pool size"),
+    reuse_port: false,
     availability: always_available,
     start,
 };

@@ -1,0 +1,350 @@
+//! One reactor thread: a mio poller (epoll, edge-triggered) and the connections it owns.
+//!
+//! Shared by the models that differ only in how connections reach a reactor: `reactor` (one
+//! loop accepting on the listener), `reuseport` (one loop per SO_REUSEPORT listener), and
+//! `multi-reactor` (a main loop accepts and hands each connection to a sub-reactor's inbox).
+//!
+//! Redis's shape: the thread waits for readiness, reads what is ready, runs the handler, and
+//! writes the reply straight away; only a reply the socket could not take at once waits for a
+//! writable event. Edge-triggered registration: a connection is registered once, for reads and
+//! writes, and never re-armed. A read shorter than the buffer means the socket's receive queue
+//! is empty, and new data will raise a new edge, so the loop stops there instead of paying one
+//! more `read` for `EAGAIN` per request (unless the peer also closed: that edge has already
+//! fired).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream as StdStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener as MioListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::protocol::{Flow, Protocol, Session};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// The one read buffer every connection of a loop shares (Redis reads 16 KiB, Netty adapts up
+/// to 64 KiB).
+const SCRATCH: usize = 64 * 1024;
+/// A reply backlog above this stops reading from that connection until it drains, so a client
+/// that sends without reading cannot grow the server's memory without bound.
+const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+const EVENTS: usize = 1024;
+/// Pause before retrying an accept that failed for lack of descriptors or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// A running reactor thread.
+pub(super) struct Loop {
+    shared: Arc<Shared>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+/// What a loop shares with the threads that talk to it.
+struct Shared {
+    waker: Waker,
+    stop: AtomicBool,
+    /// Connections handed over by another thread (multi-reactor), taken on the next wake-up.
+    inbox: Mutex<Vec<StdStream>>,
+    /// Connections this loop has taken on since it started.
+    connections: AtomicU64,
+}
+
+impl Loop {
+    /// Starts a reactor thread named `name`. With a listener it accepts for itself; without,
+    /// it serves what [`Loop::hand_over`] gives it.
+    pub(super) fn spawn(
+        name: String,
+        listener: Option<TcpListener>,
+        protocol: &Protocol,
+    ) -> io::Result<Loop> {
+        let poll = Poll::new()?;
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                let mut l = MioListener::from_std(l);
+                poll.registry()
+                    .register(&mut l, LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            waker: Waker::new(poll.registry(), WAKER)?,
+            stop: AtomicBool::new(false),
+            inbox: Mutex::new(Vec::new()),
+            connections: AtomicU64::new(0),
+        });
+        let thread = {
+            let (shared, protocol) = (shared.clone(), protocol.clone());
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run(poll, listener, &protocol, &shared))?
+        };
+        Ok(Loop { shared, thread })
+    }
+
+    /// Gives the loop a connection accepted elsewhere; it registers it on its next wake-up.
+    pub(super) fn hand_over(&self, stream: StdStream) -> io::Result<()> {
+        self.shared
+            .inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stream);
+        self.shared.waker.wake()
+    }
+
+    /// Connections this loop has taken on so far.
+    pub(super) fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Asks the loop to stop; [`Loop::join`] waits for it.
+    pub(super) fn signal_stop(&self) -> io::Result<()> {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.waker.wake()
+    }
+
+    /// Waits for the thread; every socket it owned is closed when this returns.
+    pub(super) fn join(self) -> io::Result<()> {
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("a reactor thread panicked"))?
+    }
+
+    /// Stops several loops: all are signalled first, so they wind down together.
+    pub(super) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
+        let mut first_error = None;
+        for l in &loops {
+            if let Err(e) = l.signal_stop() {
+                first_error.get_or_insert(e);
+            }
+        }
+        for l in loops {
+            if let Err(e) = l.join() {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    session: Session,
+    /// Reply bytes not yet written, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    /// Reading stopped because `out` passed the high-water mark.
+    read_paused: bool,
+    /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
+    peer_closed: bool,
+    /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
+    closing: bool,
+}
+
+fn run(
+    mut poll: Poll,
+    listener: Option<MioListener>,
+    protocol: &Protocol,
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut events = Events::with_capacity(EVENTS);
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut scratch = vec![0u8; SCRATCH];
+    // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
+    // so the loop wakes up on its own to retry instead of waiting for a new connection.
+    let mut accept_retry: Option<Instant> = None;
+    loop {
+        let timeout = accept_retry.map(|at| at.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if let Some(l) = &listener {
+            if accept_retry.is_some_and(|at| Instant::now() >= at) {
+                accept_retry = accept_all(&poll, l, &mut conns, protocol, shared, true);
+            }
+        }
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {
+                    if shared.stop.load(Ordering::Acquire) {
+                        return Ok(());
+                    }
+                    let handed: Vec<StdStream> = std::mem::take(
+                        &mut *shared.inbox.lock().unwrap_or_else(|e| e.into_inner()),
+                    );
+                    for stream in handed {
+                        if stream.set_nonblocking(true).is_ok() {
+                            adopt(
+                                &poll,
+                                TcpStream::from_std(stream),
+                                &mut conns,
+                                protocol,
+                                shared,
+                            );
+                        }
+                    }
+                }
+                LISTENER => {
+                    if let Some(l) = &listener {
+                        let retrying = accept_retry.is_some();
+                        accept_retry = accept_all(&poll, l, &mut conns, protocol, shared, retrying);
+                    }
+                }
+                Token(key) => {
+                    let Some(conn) = conns.get_mut(key) else {
+                        continue;
+                    };
+                    if !conn.on_event(event, &mut scratch) {
+                        let mut conn = conns.remove(key);
+                        let _ = poll.registry().deregister(&mut conn.stream);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Registers a new connection with this loop (TCP_NODELAY, a fresh session).
+fn adopt(
+    poll: &Poll,
+    mut stream: TcpStream,
+    conns: &mut Slab<Conn>,
+    protocol: &Protocol,
+    shared: &Shared,
+) {
+    if stream.set_nodelay(true).is_err() {
+        return;
+    }
+    let entry = conns.vacant_entry();
+    let token = Token(entry.key());
+    if poll
+        .registry()
+        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        .is_ok()
+    {
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        entry.insert(Conn {
+            stream,
+            session: protocol.session(),
+            out: Vec::new(),
+            written: 0,
+            read_paused: false,
+            peer_closed: false,
+            closing: false,
+        });
+    }
+}
+
+/// Accepts every pending connection. Returns when to try again if accept failed for lack of
+/// resources (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+fn accept_all(
+    poll: &Poll,
+    listener: &MioListener,
+    conns: &mut Slab<Conn>,
+    protocol: &Protocol,
+    shared: &Shared,
+    retrying: bool,
+) -> Option<Instant> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => adopt(poll, stream, conns, protocol, shared),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let starved = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
+                if starved {
+                    // Reported once per shortage, not on every retry.
+                    if !retrying {
+                        eprintln!("accept failed, retrying every 10 ms: {e}");
+                    }
+                    return Some(Instant::now() + ACCEPT_RETRY);
+                }
+                eprintln!("accept failed: {e}");
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Handles one readiness event; `false` when the connection is finished.
+    fn on_event(&mut self, event: &mio::event::Event, scratch: &mut [u8]) -> bool {
+        if event.is_writable() && self.pending() > 0 && !self.flush() {
+            return false;
+        }
+        // Sticky: a FIN seen once must not be forgotten while reading is paused.
+        self.peer_closed |= event.is_read_closed() || event.is_error();
+        let readable = event.is_readable() || self.peer_closed;
+        if !self.closing && (readable || (self.read_paused && self.pending() == 0)) {
+            self.read_paused = false;
+            if !self.read_all(scratch) {
+                return false;
+            }
+        }
+        // A closing connection stays until its last reply bytes are written.
+        !(self.closing && self.pending() == 0)
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.written
+    }
+
+    /// Reads, handles and replies until the socket is drained, the backlog is too long, or the
+    /// connection is closing; `false` on an error that ends the connection at once.
+    fn read_all(&mut self, scratch: &mut [u8]) -> bool {
+        loop {
+            let n = match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.closing = true;
+                    return true;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            };
+            let flow = self.session.on_data(&scratch[..n], &mut self.out);
+            if !self.flush() {
+                return false;
+            }
+            if flow == Flow::Close {
+                self.closing = true;
+                return true;
+            }
+            if self.pending() > OUT_HIGH_WATER {
+                self.read_paused = true;
+                return true;
+            }
+            if n < scratch.len() && !self.peer_closed {
+                return true;
+            }
+        }
+    }
+
+    /// Writes as much of the backlog as the socket takes; `false` on a write error.
+    fn flush(&mut self) -> bool {
+        while self.pending() > 0 {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return false,
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        self.out.clear();
+        self.written = 0;
+        true
+    }
+}

@@ -1,0 +1,68 @@
+//! `reuseport`: `--threads` independent reactors, each accepting on its own SO_REUSEPORT
+//! listener bound to the same port.
+//!
+//! nginx's workers without `accept_mutex`: the kernel spreads incoming connections over the
+//! listeners by a hash of the connection's addresses, so no thread hands connections to
+//! another and no lock is shared; each reactor is the single-thread `reactor` loop. Good: it
+//! scales with cores and keeps a connection on one thread for life. Bad: the spread is by hash,
+//! not by load, so with few connections a reactor can get more than its share while another
+//! idles, and a slow handler still stalls every connection of its reactor.
+
+use std::io;
+use std::net::TcpListener;
+
+use socket2::{Domain, Protocol as Proto, Socket, Type};
+
+use super::event_loop::Loop;
+use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+
+pub const MODEL: Model = Model {
+    name: "reuseport",
+    summary: "N independent reactors, each accepting on its own SO_REUSEPORT listener",
+    example: "nginx workers (without accept_mutex)",
+    threads: Threads::Count("reactors"),
+    reuse_port: true,
+    availability: always_available,
+    start,
+};
+
+struct ReusePort(Vec<Loop>);
+
+fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    for _ in 1..config.threads.max(1) {
+        listeners.push(sibling(addr)?);
+    }
+    let mut loops = Vec::with_capacity(listeners.len());
+    for (i, l) in listeners.into_iter().enumerate() {
+        match Loop::spawn(format!("reactor-{i}"), Some(l), &config.protocol) {
+            Ok(l) => loops.push(l),
+            Err(e) => {
+                let _ = Loop::stop_all(loops);
+                return Err(e);
+            }
+        }
+    }
+    Ok(Box::new(ReusePort(loops)))
+}
+
+/// Another listener on `addr`, in the same SO_REUSEPORT group as the one `serve` bound.
+fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(crate::serve::BACKLOG)?;
+    Ok(socket.into())
+}
+
+impl RunningServer for ReusePort {
+    fn stop(self: Box<Self>) -> io::Result<()> {
+        Loop::stop_all(self.0)
+    }
+
+    fn connections_per_loop(&self) -> Option<Vec<u64>> {
+        Some(self.0.iter().map(Loop::connections).collect())
+    }
+}
