@@ -311,6 +311,7 @@ fn models_json_lists_every_model_with_availability() {
         "reactor",
         "multi-reactor",
         "reuseport",
+        "tokio",
     ] {
         assert!(
             names.contains(&expected),
@@ -352,7 +353,14 @@ fn with_fd_limit(cmd: &mut Command, n: u64) {
 /// the blocking models used two descriptors per connection and dropped connections silently.
 #[test]
 fn every_model_serves_everyone_after_running_out_of_descriptors() {
-    for model in ["blocking", "threadpool", "reactor"] {
+    for model in [
+        "blocking",
+        "threadpool",
+        "reactor",
+        "multi-reactor",
+        "reuseport",
+        "tokio",
+    ] {
         let mut cmd = bench();
         cmd.args([
             "serve",

@@ -22,6 +22,7 @@ mod multi_reactor;
 mod reactor;
 mod reuseport;
 mod threadpool;
+mod tokio_rt;
 
 use std::io;
 use std::net::TcpListener;
@@ -35,6 +36,7 @@ pub const MODELS: &[Model] = &[
     reactor::MODEL,
     multi_reactor::MODEL,
     reuseport::MODEL,
+    tokio_rt::MODEL,
 ];
 
 /// One I/O concurrency model.
