@@ -235,3 +235,27 @@ fn env_reports_the_machines_cpus_not_the_harness_pinning() {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(result()["env"]["cpus"].as_u64().unwrap() as usize, online);
 }
+
+/// Models with several loops record how their connections spread, and every connection of
+/// the run is counted once.
+#[test]
+fn connections_per_loop_accounts_for_every_connection() {
+    for run in result()["runs"].as_array().expect("runs is not an array") {
+        let Some(spread) = run["server"]["connections_per_loop"].as_array() else {
+            continue;
+        };
+        let total: u64 = spread.iter().map(|n| n.as_u64().unwrap_or(0)).sum();
+        assert_eq!(
+            total,
+            run["connections"].as_u64().unwrap(),
+            "{}",
+            run["model"]
+        );
+        assert_eq!(
+            spread.len() as u64,
+            run["threads"].as_u64().unwrap(),
+            "{}",
+            run["model"]
+        );
+    }
+}

@@ -121,6 +121,10 @@ pub struct ServerCosts {
     /// Live threads in the server process at the window's end, its main and signal threads
     /// included.
     pub threads: u64,
+    /// For models with several event loops: the connections each had taken on by the
+    /// window's end (how the kernel's hash or the acceptor spread them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_per_loop: Option<Vec<u64>>,
 }
 
 impl ResultFile {

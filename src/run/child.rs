@@ -154,8 +154,9 @@ impl ServerProcess {
         self.child.id() as i32
     }
 
-    /// Asks the server for its counters now (SIGUSR1) and waits for the answer.
-    pub fn counters(&mut self) -> anyhow::Result<ProcessCounters> {
+    /// Asks the server for its counters now (SIGUSR1) and waits for the answer: the process's
+    /// counters, and for models with several loops the connections each has taken on.
+    pub fn counters(&mut self) -> anyhow::Result<(ProcessCounters, Option<Vec<u64>>)> {
         sys::kill(self.pid(), libc::SIGUSR1).context("cannot signal the server")?;
         let deadline = Instant::now() + COUNTERS_TIMEOUT;
         loop {
@@ -167,8 +168,10 @@ impl ServerProcess {
             let mut value: serde_json::Value = serde_json::from_str(&line)
                 .with_context(|| format!("the server printed a line that is not JSON: {line}"))?;
             if let Some(counters) = value.get_mut("counters") {
-                return serde_json::from_value(counters.take())
-                    .context("the server's counters line is malformed");
+                let spread = serde_json::from_value(counters["connections_per_loop"].take()).ok();
+                let process = serde_json::from_value(counters.take())
+                    .context("the server's counters line is malformed")?;
+                return Ok((process, spread));
             }
         }
     }

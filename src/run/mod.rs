@@ -360,7 +360,7 @@ fn measure(
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
     };
-    let mut snapshots: Vec<ProcessCounters> = Vec::new();
+    let mut snapshots: Vec<(ProcessCounters, Option<Vec<u64>>)> = Vec::new();
     let mut snapshot_error: Option<String> = None;
     let outcome = load::run_load(&config, stop, &mut |_edge: Edge| {
         if snapshot_error.is_none() {
@@ -390,7 +390,10 @@ fn measure(
         ));
     }
     let server_costs = match snapshots.as_slice() {
-        [start, end] if failure.is_none() => Some(costs(&end.since(start), outcome.requests)),
+        [(start, _), (end, spread)] if failure.is_none() => Some(ServerCosts {
+            connections_per_loop: spread.clone(),
+            ..costs(&end.since(start), outcome.requests)
+        }),
         _ => None,
     };
     let threads = model
@@ -422,6 +425,7 @@ fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
         ctx_switches_per_request: per(window.ctx_switches() as f64),
         peak_rss_bytes: window.peak_rss_bytes,
         threads: window.threads,
+        connections_per_loop: None,
     }
 }
 
