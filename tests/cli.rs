@@ -311,6 +311,7 @@ fn models_json_lists_every_model_with_availability() {
         "reactor",
         "multi-reactor",
         "reuseport",
+        "proactor-emulated",
         "tokio",
     ] {
         assert!(
@@ -359,6 +360,7 @@ fn every_model_serves_everyone_after_running_out_of_descriptors() {
         "reactor",
         "multi-reactor",
         "reuseport",
+        "proactor-emulated",
         "tokio",
     ] {
         let mut cmd = bench();

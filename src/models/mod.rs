@@ -19,6 +19,7 @@ mod blocking;
 mod conns;
 mod event_loop;
 mod multi_reactor;
+mod proactor_emulated;
 mod reactor;
 mod reuseport;
 mod threadpool;
@@ -36,6 +37,7 @@ pub const MODELS: &[Model] = &[
     reactor::MODEL,
     multi_reactor::MODEL,
     reuseport::MODEL,
+    proactor_emulated::MODEL,
     tokio_rt::MODEL,
 ];
 

@@ -48,7 +48,7 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
 }
 
 /// Another listener on `addr`, in the same SO_REUSEPORT group as the one `serve` bound.
-fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+pub(super) fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;

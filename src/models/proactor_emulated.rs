@@ -1,0 +1,136 @@
+//! `proactor-emulated`: completion handlers (start an operation, get called when it is done)
+//! emulated over epoll, like Boost.Asio on Linux and Python's asynchat.
+//!
+//! The completion API is in `proactor_emulated/proactor.rs`; this file is the echo server
+//! written only against it, as an Asio echo server is: accept, then per connection read,
+//! handle, write the whole reply, read again. One operation in flight per connection; the
+//! read buffer and the reply buffer travel through the operations and come back in their
+//! completions, so each connection keeps reusing its own two buffers.
+//!
+//! `--threads` event-loop threads, each with its own proactor and its own SO_REUSEPORT
+//! listener (as `reuseport`), so that `proactor-emulated` with N threads differs from
+//! `reuseport` with N reactors only by the completion layer.
+
+mod proactor;
+
+use std::io;
+use std::net::TcpListener;
+use std::rc::Rc;
+
+use self::proactor::{ConnId, Handle, Proactor};
+use super::reuseport::sibling;
+use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use crate::protocol::{Flow, Protocol, Session};
+
+pub const MODEL: Model = Model {
+    name: "proactor-emulated",
+    summary: "completion handlers (start an operation, get called when done) emulated over epoll",
+    example: "Boost.Asio on Linux, Python asynchat",
+    threads: Threads::Count("event-loop threads"),
+    reuse_port: true,
+    availability: always_available,
+    start,
+};
+
+/// Each connection's read buffer, committed for its whole life as a proactor requires
+/// (Asio's echo example reads 1 KiB; the blocking models and `tokio` read 16 KiB).
+const READ_BUF: usize = 16 * 1024;
+
+struct ProactorServer(Vec<Handle>);
+
+fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    for _ in 1..config.threads.max(1) {
+        listeners.push(sibling(addr)?);
+    }
+    let mut handles = Vec::with_capacity(listeners.len());
+    for (i, l) in listeners.into_iter().enumerate() {
+        let protocol = config.protocol.clone();
+        let main = move |p: &mut Proactor| accept_next(p, Rc::new(protocol));
+        match Handle::spawn(format!("proactor-{i}"), l, main) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                let _ = Handle::stop_all(handles);
+                return Err(e);
+            }
+        }
+    }
+    Ok(Box::new(ProactorServer(handles)))
+}
+
+impl RunningServer for ProactorServer {
+    fn stop(self: Box<Self>) -> io::Result<()> {
+        Handle::stop_all(self.0)
+    }
+
+    fn connections_per_loop(&self) -> Option<Vec<u64>> {
+        Some(self.0.iter().map(Handle::connections).collect())
+    }
+}
+
+/// One connection's state; owned by whichever handler runs next.
+struct Echo {
+    conn: ConnId,
+    session: Session,
+    /// The reply buffer, here between writes.
+    out: Vec<u8>,
+}
+
+/// Accepts a connection, starts its first read, and accepts the next.
+fn accept_next(p: &mut Proactor, protocol: Rc<Protocol>) {
+    p.async_accept(move |p, conn| {
+        let echo = Echo {
+            conn,
+            session: protocol.session(),
+            out: Vec::new(),
+        };
+        read_next(p, echo, vec![0; READ_BUF]);
+        accept_next(p, protocol);
+    });
+}
+
+fn read_next(p: &mut Proactor, echo: Echo, buf: Vec<u8>) {
+    let conn = echo.conn;
+    p.async_read(conn, buf, move |p, result, buf| {
+        on_read(p, echo, result, buf)
+    });
+}
+
+/// A read completed: handle the bytes and write the whole reply, or close at EOF or error.
+fn on_read(p: &mut Proactor, mut echo: Echo, result: io::Result<usize>, buf: Vec<u8>) {
+    let n = match result {
+        Ok(0) | Err(_) => return p.close(echo.conn),
+        Ok(n) => n,
+    };
+    let mut out = std::mem::take(&mut echo.out);
+    out.clear();
+    let flow = echo.session.on_data(&buf[..n], &mut out);
+    if out.is_empty() {
+        echo.out = out;
+        return match flow {
+            Flow::Continue => read_next(p, echo, buf),
+            Flow::Close => p.close(echo.conn),
+        };
+    }
+    let conn = echo.conn;
+    p.async_write(conn, out, move |p, result, out| {
+        on_written(p, echo, buf, flow, result, out)
+    });
+}
+
+/// The whole reply was written: read the next request with the same buffers.
+fn on_written(
+    p: &mut Proactor,
+    mut echo: Echo,
+    buf: Vec<u8>,
+    flow: Flow,
+    result: io::Result<usize>,
+    out: Vec<u8>,
+) {
+    echo.out = out;
+    match (result, flow) {
+        (Ok(_), Flow::Continue) => read_next(p, echo, buf),
+        _ => p.close(echo.conn),
+    }
+}
