@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, Command, LoadArgs, RunArgs};
 use crate::load::{run_load, LoadConfig};
-use crate::models::{Model, MODELS};
+use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::report::env::Env;
 use crate::report::result::{ResultFile, Scenario};
 use crate::report::table;
@@ -26,6 +26,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             cpus: a.cpus,
             work_us: a.handler.work_us,
             block_us: a.handler.block_us,
+            poller: a.handler.poller,
             message_size: a.message_size,
             duration: a.duration,
         }),
@@ -47,6 +48,7 @@ fn models(json: bool) -> anyhow::Result<i32> {
                     "summary": m.summary,
                     "example": m.example,
                     "threads": m.threads.describe(),
+                    "pollers": m.pollers.iter().map(|p| p.name()).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -62,6 +64,14 @@ fn models(json: bool) -> anyhow::Result<i32> {
         println!("{:width$}  {status}", m.name);
         println!("{:width$}  {}; like {}", "", m.summary, m.example);
         println!("{:width$}  --threads: {}", "", m.threads.describe());
+        if let Some((default, others)) = m.pollers.split_first() {
+            let others: String = others.iter().map(|p| format!(", {}", p.name())).collect();
+            println!(
+                "{:width$}  --poller: {} (default){others}",
+                "",
+                default.name()
+            );
+        }
     }
     Ok(0)
 }
@@ -85,6 +95,7 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         }
         chosen
     };
+    check_poller(&models, a.handler.poller, a.shape.connections)?;
     Ok(RunOptions {
         models,
         workload: a.shape.workload,
@@ -99,9 +110,35 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         client_cpus: a.client_cpus,
         work_us: a.handler.work_us,
         block_us: a.handler.block_us,
+        poller: a.handler.poller,
         out: a.out,
         quiet: a.shape.quiet,
     })
+}
+
+/// `--poller` must apply to at least one of the models (the others ignore it: their runs
+/// record no poller), each model that waits on a poller must have that one, and select must be
+/// able to watch every connection: checked before anything starts, exit code 2.
+fn check_poller(
+    models: &[&'static Model],
+    requested: Option<Poller>,
+    connections: usize,
+) -> Result<(), Error> {
+    let takers: Vec<&&Model> = models.iter().filter(|m| !m.pollers.is_empty()).collect();
+    if let (Some(_), [], Some(first)) = (requested, takers.as_slice(), models.first()) {
+        first.poller(requested)?;
+    }
+    for model in &takers {
+        if model.poller(requested)? == Some(Poller::Select) && connections > SELECT_MAX_CONNECTIONS
+        {
+            return Err(Error::Usage(format!(
+                "select cannot watch {connections} connections (FD_SETSIZE is {FD_SETSIZE}, and \
+                 the server keeps {SERVER_OWN_FDS} descriptors for itself): use --poller poll or \
+                 epoll, or at most {SELECT_MAX_CONNECTIONS} connections"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn resolve(target: &str) -> Result<SocketAddr, Error> {
@@ -165,6 +202,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         RunIdentity {
             model: None,
             threads: None,
+            poller: None,
             repeat_index: 0,
             server_cpus: Vec::new(),
         },
@@ -208,6 +246,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             warmup_s: config.warmup.as_secs_f64(),
             repeat: 1,
             server_threads: None,
+            poller: None,
             server_cpus: Vec::new(),
             client_cpus: run.client_cpus.clone(),
             work_us: 0,

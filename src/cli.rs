@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_size, CpuList,
 };
-use crate::models::{parse_model, Model};
+use crate::models::{parse_model, Model, Poller};
 use crate::protocol::Workload;
 
 #[derive(Debug, Parser)]
@@ -54,6 +54,11 @@ pub struct HandlerArgs {
     /// Block the handler this many microseconds per request (a sleep, like a blocking call).
     #[arg(long, default_value_t = 0)]
     pub block_us: u64,
+    /// The reactor's readiness poller: epoll (the default, edge-triggered), or poll or select
+    /// (level-triggered; select watches descriptors below 1024 only). Only for models that wait
+    /// on a poller (`reactor`); other models in a `bench run` ignore it.
+    #[arg(long, value_enum)]
+    pub poller: Option<Poller>,
 }
 
 #[derive(Debug, Args, Clone)]

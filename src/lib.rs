@@ -11,7 +11,7 @@
 //! - [`load`]: the load generator;
 //! - [`run`]: `bench run`, which starts servers as child processes and measures them;
 //! - [`metrics`]: latency histograms, process accounting;
-//! - [`sys`]: the raw system calls (CPU affinity, signals, rusage);
+//! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
 //! - [`report`]: the result file (the JSON contract) and the printed table.
 
 pub mod app;

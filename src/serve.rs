@@ -1,7 +1,8 @@
 //! `bench serve`: one model behind a listener, for `bench run` or any outside client.
 //!
 //! The conversation on stdout, one JSON object per line:
-//! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,"pid":..}`;
+//! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,
+//!   "poller":..,"pid":..}` (`poller` null for a model that waits on none);
 //! - on SIGUSR1: `{"counters":{..}}`, the process's counters now (`bench run` asks at each edge
 //!   of the measured window and subtracts);
 //! - on SIGINT, SIGTERM or the end of `--duration`: the model is stopped, then
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, RunningServer, ServerConfig};
+use crate::models::{Model, Poller, RunningServer, ServerConfig};
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::{sys, Error};
 
@@ -41,6 +42,8 @@ pub struct ServeOptions {
     pub cpus: Option<CpuList>,
     pub work_us: u64,
     pub block_us: u64,
+    /// `--poller` as given; a model that waits on no poller refuses it.
+    pub poller: Option<Poller>,
     pub message_size: Option<usize>,
     pub duration: Option<Duration>,
 }
@@ -55,6 +58,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         )));
     }
     opts.model.ensure_available()?;
+    let poller = opts.model.poller(opts.poller)?;
     if let Some(cpus) = &opts.cpus {
         sys::pin_current_thread(cpus.cpus()).map_err(|e| {
             Error::Environment(format!("cannot pin the server to CPUs {cpus}: {e}"))
@@ -76,6 +80,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
             cost: Cost::new(opts.work_us, opts.block_us),
         },
         threads,
+        poller: poller.unwrap_or_default(),
     };
     let server = (opts.model.start)(listener, &config)
         .with_context(|| format!("cannot start the {} server", opts.model.name))?;
@@ -97,6 +102,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         "model": opts.model.name,
         "workload": opts.workload.name(),
         "threads": opts.model.threads.effective(threads),
+        "poller": poller.map(Poller::name),
         "cpus": opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
         "pid": std::process::id(),
     });

@@ -1,4 +1,5 @@
-//! The raw system calls the harness needs beyond std: CPU affinity, signal masks, rusage.
+//! The raw system calls the harness needs beyond std: CPU affinity, signal masks, rusage, and
+//! poll, select and eventfd for the level-triggered reactor.
 //!
 //! Calls that report failure as -1 and errno go through [`syscall!`], which turns -1 into
 //! `io::Error::last_os_error()`; the pthread ones return the error number and are checked
@@ -211,4 +212,145 @@ pub fn kernel_release() -> String {
     // SAFETY: uname NUL-terminates `release` within the array.
     let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) };
     release.to_string_lossy().into_owned()
+}
+
+/// Milliseconds for poll(2): `None` waits for ever (-1); a partial millisecond rounds up, so a
+/// deadline 0.3 ms away does not become a busy `poll(.., 0)`.
+fn poll_timeout_ms(timeout: Option<std::time::Duration>) -> libc::c_int {
+    match timeout {
+        None => -1,
+        Some(d) => d
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(libc::c_int::MAX as u128) as libc::c_int,
+    }
+}
+
+/// Waits with poll(2) until an entry of `fds` is ready or `timeout` passes (`None`: no
+/// timeout); returns how many entries have `revents` set.
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<usize> {
+    // `fds` is a valid array of `fds.len()` pollfd entries that poll fills in.
+    let n = syscall!(poll(
+        fds.as_mut_ptr(),
+        fds.len() as libc::nfds_t,
+        poll_timeout_ms(timeout)
+    ))?;
+    Ok(n as usize)
+}
+
+/// A select(2) descriptor set that holds only what it can: descriptors 0 to FD_SETSIZE - 1.
+/// Setting a bit for a larger descriptor would write past the set (memory corruption in C;
+/// a panic in recent `libc` crates), so [`FdSet::insert`] refuses it instead.
+pub struct FdSet {
+    set: libc::fd_set,
+    /// The largest descriptor in the set, -1 when empty (select's `nfds` is this + 1).
+    max: std::os::fd::RawFd,
+}
+
+impl Default for FdSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FdSet {
+    pub fn new() -> Self {
+        // SAFETY: fd_set is plain data; all-zero is the empty set (what FD_ZERO writes).
+        let set: libc::fd_set = unsafe { std::mem::zeroed() };
+        FdSet { set, max: -1 }
+    }
+
+    /// Empties the set.
+    pub fn clear(&mut self) {
+        // SAFETY: `self.set` is a valid fd_set.
+        unsafe { libc::FD_ZERO(&mut self.set) };
+        self.max = -1;
+    }
+
+    /// Whether `fd` can be in a set: 0 <= fd < FD_SETSIZE.
+    pub fn fits(fd: std::os::fd::RawFd) -> bool {
+        fd >= 0 && (fd as usize) < libc::FD_SETSIZE
+    }
+
+    /// Adds `fd`; `false`, leaving the set as it was, when `fd` does not fit (see
+    /// [`FdSet::fits`]).
+    pub fn insert(&mut self, fd: std::os::fd::RawFd) -> bool {
+        if !Self::fits(fd) {
+            return false;
+        }
+        // SAFETY: `self.set` is a valid fd_set and `fd` was checked to be below FD_SETSIZE.
+        unsafe { libc::FD_SET(fd, &mut self.set) };
+        self.max = self.max.max(fd);
+        true
+    }
+
+    /// Whether `fd` is in the set (`false` for a descriptor that cannot be).
+    pub fn contains(&self, fd: std::os::fd::RawFd) -> bool {
+        // SAFETY: `self.set` is a valid fd_set and `fd` was checked to be below FD_SETSIZE.
+        Self::fits(fd) && unsafe { libc::FD_ISSET(fd, &self.set) }
+    }
+}
+
+/// Waits with select(2) until a descriptor of `read` is readable or one of `write` writable, or
+/// `timeout` passes (`None`: no timeout). On return the sets hold only the ready descriptors;
+/// returns how many there are (a descriptor ready both ways counts twice).
+pub fn select(
+    read: &mut FdSet,
+    write: &mut FdSet,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<usize> {
+    let nfds = read.max.max(write.max) + 1;
+    let mut tv = timeout.map(|d| libc::timeval {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    });
+    let tv_ptr = tv
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // Both sets are valid fd_sets holding descriptors below `nfds` <= FD_SETSIZE; no exception
+    // set; `tv_ptr` is null or points at a timeval that lives through the call.
+    let n = syscall!(select(
+        nfds,
+        &mut read.set,
+        &mut write.set,
+        std::ptr::null_mut(),
+        tv_ptr
+    ))?;
+    Ok(n as usize)
+}
+
+/// A non-blocking, close-on-exec eventfd: the descriptor a thread waiting in poll or select
+/// watches so that another thread can wake it ([`eventfd_signal`]).
+pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    // SAFETY: eventfd just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Makes an eventfd readable (adds 1 to its counter).
+pub fn eventfd_signal(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    let one: u64 = 1;
+    // An eventfd takes exactly 8 bytes, read from `one`, which lives through the call.
+    syscall!(write(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        (&one as *const u64).cast(),
+        8
+    ))
+    .map(drop)
+}
+
+/// Resets an eventfd's counter, so that it is no longer readable; a counter already at zero is
+/// fine (EAGAIN on a non-blocking eventfd).
+pub fn eventfd_drain(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    let mut value: u64 = 0;
+    // An eventfd gives exactly 8 bytes, written into `value`, which lives through the call.
+    match syscall!(read(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        (&mut value as *mut u64).cast(),
+        8
+    )) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
+    }
 }

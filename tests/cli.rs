@@ -352,16 +352,19 @@ fn with_fd_limit(cmd: &mut Command, n: u64) {
 
 /// Regressions: the reactor stopped accepting for good after EMFILE (its edge was spent), and
 /// the blocking models used two descriptors per connection and dropped connections silently.
+/// The level-triggered pollers must retry too, without spinning on the readable listener.
 #[test]
 fn every_model_serves_everyone_after_running_out_of_descriptors() {
-    for model in [
-        "blocking",
-        "threadpool",
-        "reactor",
-        "multi-reactor",
-        "reuseport",
-        "proactor-emulated",
-        "tokio",
+    for (model, poller) in [
+        ("blocking", None),
+        ("threadpool", None),
+        ("reactor", None),
+        ("reactor", Some("poll")),
+        ("reactor", Some("select")),
+        ("multi-reactor", None),
+        ("reuseport", None),
+        ("proactor-emulated", None),
+        ("tokio", None),
     ] {
         let mut cmd = bench();
         cmd.args([
@@ -373,6 +376,7 @@ fn every_model_serves_everyone_after_running_out_of_descriptors() {
             "--duration",
             "60s",
         ])
+        .args(poller.map(|p| ["--poller", p]).into_iter().flatten())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
         with_fd_limit(&mut cmd, 32);
@@ -406,7 +410,10 @@ fn every_model_serves_everyone_after_running_out_of_descriptors() {
         let left = waiting.len();
         let _ = server.kill();
         let _ = server.wait();
-        assert_eq!(left, 0, "{model}: {left} of 48 clients never served");
+        assert_eq!(
+            left, 0,
+            "{model} {poller:?}: {left} of 48 clients never served"
+        );
     }
 }
 
@@ -615,4 +622,199 @@ fn serve_reports_how_connections_spread_over_its_reactors() {
             "{model}: a reactor got nothing: {spread:?}"
         );
     }
+}
+
+#[test]
+fn poller_select_with_more_connections_than_fd_setsize_exits_2_before_starting() {
+    let started = Instant::now();
+    let o = run(&[
+        "run", "--model", "reactor", "--poller", "select", "-c", "2000", "-d", "1s",
+    ]);
+    expect(&o, 2, &["FD_SETSIZE is 1024", "--poller poll or epoll"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it started something first"
+    );
+    // The check is about the model that uses the poller, whatever else runs beside it.
+    let o = run(&[
+        "run", "--model", "blocking", "--model", "reactor", "--poller", "select", "-c", "1010",
+    ]);
+    expect(&o, 2, &["FD_SETSIZE"]);
+}
+
+#[test]
+fn poller_for_a_model_without_one_exits_2_naming_the_fix() {
+    let o = run(&["run", "--model", "blocking", "--poller", "poll", "-d", "1s"]);
+    expect(
+        &o,
+        2,
+        &["does not apply to model `blocking`", "drop --poller"],
+    );
+    let o = bench()
+        .args(["serve", "--model", "threadpool", "--poller", "select"])
+        .output()
+        .unwrap();
+    expect(&o, 2, &["does not apply to model `threadpool`"]);
+    let o = run(&["serve", "--model", "reactor", "--poller", "kqueue"]);
+    expect(&o, 2, &["epoll", "poll", "select"]);
+}
+
+#[test]
+fn serve_names_its_poller_in_the_ready_line() {
+    for (extra, want) in [
+        (&[][..], serde_json::json!("epoll")),
+        (&["--poller", "poll"][..], serde_json::json!("poll")),
+        (&["--poller", "select"][..], serde_json::json!("select")),
+    ] {
+        let mut args = vec!["--duration", "200ms"];
+        args.extend_from_slice(extra);
+        let (mut child, out, ready) = serve(&args);
+        assert_eq!(ready["poller"], want, "{ready}");
+        last_line(out);
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    let mut child = bench()
+        .args(["serve", "--model", "blocking", "--duration", "200ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(ready["poller"].is_null(), "{ready}");
+    child.wait().unwrap();
+}
+
+/// select can watch descriptors below FD_SETSIZE only. A server whose low descriptors are all
+/// taken closes each connection it cannot watch (never putting it in an fd_set), says so once
+/// on stderr, and goes on serving the connections it can watch.
+#[test]
+fn select_closes_connections_it_cannot_watch_and_serves_the_others() {
+    const FIRST_FILLED: libc::c_int = 12;
+    const FD_SETSIZE: libc::c_int = 1024;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for getrlimit to fill in.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_max < 1100 {
+        eprintln!(
+            "skipped: the hard open-file limit ({}) is below FD_SETSIZE",
+            lim.rlim_max
+        );
+        return;
+    }
+    let mut cmd = bench();
+    cmd.args(["serve", "--model", "reactor", "--poller", "select"])
+        .args(["--duration", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let soft = lim.rlim_max.min(4096);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit, fcntl and close are async-signal-safe; the closure allocates
+        // nothing. It takes every free descriptor from FIRST_FILLED to FD_SETSIZE - 1 with a
+        // copy of stdin (descriptors already open are left alone).
+        unsafe {
+            cmd.pre_exec(move || {
+                let raised = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                loop {
+                    let fd = libc::fcntl(0, libc::F_DUPFD, FIRST_FILLED);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if fd >= FD_SETSIZE {
+                        libc::close(fd);
+                        return Ok(());
+                    }
+                }
+            });
+        }
+    }
+    let mut server = cmd.spawn().unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("ready line");
+    let addr: std::net::SocketAddr = ready["listening"].as_str().unwrap().parse().unwrap();
+
+    // Whether a fresh connection is echoed (true) or closed unanswered (false).
+    let try_one = |i: usize| -> (std::net::TcpStream, bool) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let served = s.write_all(&[i as u8]).is_ok() && {
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b), Ok(1)) && b[0] == i as u8
+        };
+        (s, served)
+    };
+    // The first connections land in the descriptors left below FD_SETSIZE (a few, plus any
+    // the test process had open at fork and closed at exec); keep them open until one lands
+    // above.
+    let mut served = Vec::new();
+    let refused = loop {
+        assert!(
+            served.len() < 900,
+            "every connection was served: were the descriptors filled?"
+        );
+        let (s, ok) = try_one(served.len());
+        if !ok {
+            break s;
+        }
+        served.push(s);
+    };
+    drop(refused);
+    assert!(!served.is_empty(), "no connection was served");
+    assert!(!try_one(1).1, "a second high descriptor was served");
+    // The server carries on: the served connections still echo, and a slot freed below
+    // FD_SETSIZE serves a new connection.
+    for (i, s) in served.iter_mut().enumerate().rev().take(3) {
+        s.write_all(&[i as u8]).unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i as u8);
+    }
+    drop(served.pop());
+    // The server sees the close only when it next waits; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !try_one(7).1 {
+        assert!(
+            Instant::now() < deadline,
+            "a freed descriptor was not reused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let status = server.wait().unwrap();
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("select cannot watch descriptor 1024 (FD_SETSIZE is 1024): use --poller poll or epoll")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("closed"), "{stderr}");
 }

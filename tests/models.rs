@@ -1,17 +1,51 @@
 //! The integration template: every model in `MODELS`, driven in-process with plain blocking
-//! clients. A new model is covered by adding it to `MODELS`; nothing here names a model.
+//! clients, once per readiness poller it can use (`Model::pollers`). A new model is covered by
+//! adding it to `MODELS`; nothing here names a model.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use iomodels::models::{RunningServer, ServerConfig, MODELS};
+use iomodels::models::{Model, Poller, RunningServer, ServerConfig, MODELS};
 use iomodels::protocol::{Cost, Protocol, Workload};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Every model with its default poller, then again with each other poller it can use: the
+/// name to report, the model, the poller.
+fn variants() -> Vec<(String, &'static Model, Poller)> {
+    let mut all = Vec::new();
+    for model in MODELS {
+        let mut pollers = model.pollers.iter().copied();
+        all.push((
+            model.name.to_string(),
+            model,
+            pollers.next().unwrap_or_default(),
+        ));
+        for poller in pollers {
+            all.push((
+                format!("{} --poller {}", model.name, poller.name()),
+                model,
+                poller,
+            ));
+        }
+    }
+    all
+}
+
+/// Every poller `--poller` offers is served by some model, and so tested by this template.
+#[test]
+fn the_template_covers_every_poller() {
+    use clap::ValueEnum;
+    let tested: Vec<Poller> = variants().into_iter().map(|(_, _, p)| p).collect();
+    for poller in Poller::value_variants() {
+        assert!(tested.contains(poller), "no model tested with {poller:?}");
+    }
+}
+
 fn start(
-    model: &iomodels::models::Model,
+    model: &Model,
+    poller: Poller,
     cost: Cost,
     message: usize,
 ) -> (SocketAddr, Box<dyn RunningServer>) {
@@ -25,9 +59,10 @@ fn start(
             cost,
         },
         threads: 4,
+        poller,
     };
     let server = (model.start)(listener, &config)
-        .unwrap_or_else(|e| panic!("{}: cannot start: {e}", model.name));
+        .unwrap_or_else(|e| panic!("{} ({poller:?}): cannot start: {e}", model.name));
     (addr, server)
 }
 
@@ -60,30 +95,30 @@ fn echo(stream: &TcpStream, msg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn every_model_echoes_1_64_4096_and_1mib_exactly() {
-    for model in MODELS {
+    for (name, model, poller) in variants() {
         for len in [1, 64, 4096, 1 << 20] {
-            let (addr, server) = start(model, Cost::default(), len);
+            let (addr, server) = start(model, poller, Cost::default(), len);
             let stream = connect(addr);
             for round in 0..3 {
                 let msg = message(len, round);
                 assert!(
                     echo(&stream, &msg) == msg,
                     "{}: {len}-byte echo differs",
-                    model.name
+                    name
                 );
             }
             drop(stream);
             server
                 .stop()
-                .unwrap_or_else(|e| panic!("{}: stop: {e}", model.name));
+                .unwrap_or_else(|e| panic!("{}: stop: {e}", name));
         }
     }
 }
 
 #[test]
 fn every_model_serves_200_connections_at_once() {
-    for model in MODELS {
-        let (addr, server) = start(model, Cost::default(), 64);
+    for (name, model, poller) in variants() {
+        let (addr, server) = start(model, poller, Cost::default(), 64);
         let conns: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
         for (i, mut c) in conns.iter().enumerate() {
             c.write_all(&message(64, i)).unwrap();
@@ -93,13 +128,8 @@ fn every_model_serves_200_connections_at_once() {
         for (i, mut c) in conns.into_iter().enumerate() {
             let mut back = [0u8; 64];
             c.read_exact(&mut back)
-                .unwrap_or_else(|e| panic!("{}: connection {i}: {e}", model.name));
-            assert_eq!(
-                back.to_vec(),
-                message(64, i),
-                "{}: connection {i}",
-                model.name
-            );
+                .unwrap_or_else(|e| panic!("{}: connection {i}: {e}", name));
+            assert_eq!(back.to_vec(), message(64, i), "{}: connection {i}", name);
         }
         server.stop().unwrap();
     }
@@ -107,8 +137,8 @@ fn every_model_serves_200_connections_at_once() {
 
 #[test]
 fn a_client_leaving_mid_message_does_not_hurt_the_others() {
-    for model in MODELS {
-        let (addr, server) = start(model, Cost::default(), 4096);
+    for (name, model, poller) in variants() {
+        let (addr, server) = start(model, poller, Cost::default(), 4096);
         let good = connect(addr);
         assert_eq!(echo(&good, &message(4096, 1)), message(4096, 1));
         // One leaves half-way through a request; one resets the connection (SO_LINGER 0);
@@ -129,7 +159,7 @@ fn a_client_leaving_mid_message_does_not_hurt_the_others() {
             assert!(
                 echo(&good, &msg) == msg,
                 "{}: echo after a rude client",
-                model.name
+                name
             );
         }
         let fresh = connect(addr);
@@ -137,7 +167,7 @@ fn a_client_leaving_mid_message_does_not_hurt_the_others() {
             echo(&fresh, &message(4096, 9)),
             message(4096, 9),
             "{}",
-            model.name
+            name
         );
         drop((good, fresh));
         server.stop().unwrap();
@@ -146,8 +176,8 @@ fn a_client_leaving_mid_message_does_not_hurt_the_others() {
 
 #[test]
 fn stop_closes_the_listener_and_every_connection() {
-    for model in MODELS {
-        let (addr, server) = start(model, Cost::default(), 64);
+    for (name, model, poller) in variants() {
+        let (addr, server) = start(model, poller, Cost::default(), 64);
         let mut open = connect(addr);
         assert_eq!(echo(&open, &message(64, 0)), message(64, 0));
         server.stop().unwrap();
@@ -156,24 +186,24 @@ fn stop_closes_the_listener_and_every_connection() {
         assert!(
             matches!(read, Ok(0) | Err(_)),
             "{}: a connection stayed open after stop: {read:?}",
-            model.name
+            name
         );
         assert!(
             TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
             "{}: the listener still accepts after stop",
-            model.name
+            name
         );
     }
 }
 
 #[test]
 fn work_and_block_are_charged_once_per_request_in_every_model() {
-    for model in MODELS {
+    for (name, model, poller) in variants() {
         for (cost, what) in [
             (Cost::new(2000, 0), "--work-us 2000"),
             (Cost::new(0, 2000), "--block-us 2000"),
         ] {
-            let (addr, server) = start(model, cost, 64);
+            let (addr, server) = start(model, poller, cost, 64);
             let stream = connect(addr);
             // Ten requests, each split over two writes. (That each is charged exactly once is
             // a unit test of the echo session; here: every model runs the shared handler.)
@@ -190,13 +220,13 @@ fn work_and_block_are_charged_once_per_request_in_every_model() {
             assert!(
                 took >= Duration::from_millis(29),
                 "{}: {what}: 10 requests took only {took:?}",
-                model.name
+                name
             );
             // Generous for a loaded machine, yet under a charge per byte (64 x 10 x 2 ms = 1.28 s).
             assert!(
                 took < Duration::from_millis(1000),
                 "{}: {what}: 10 requests took {took:?}",
-                model.name
+                name
             );
             drop(stream);
             server.stop().unwrap();
@@ -216,8 +246,8 @@ fn echo_rest(stream: &TcpStream, msg: &[u8], from: usize) -> Vec<u8> {
 /// Regression: the reactor dropped the reply bytes it had not yet written when it read EOF.
 #[test]
 fn a_client_that_half_closes_gets_every_byte_back() {
-    for model in MODELS {
-        let (addr, server) = start(model, Cost::default(), 64);
+    for (name, model, poller) in variants() {
+        let (addr, server) = start(model, poller, Cost::default(), 64);
         let stream = connect(addr);
         let msg = message(8 << 20, 5);
         let mut writer = stream.try_clone().unwrap();
@@ -232,7 +262,7 @@ fn a_client_that_half_closes_gets_every_byte_back() {
         loop {
             let n = (&stream)
                 .read(&mut chunk)
-                .unwrap_or_else(|e| panic!("{}: reading to EOF: {e}", model.name));
+                .unwrap_or_else(|e| panic!("{}: reading to EOF: {e}", name));
             if n == 0 {
                 break;
             }
@@ -240,8 +270,8 @@ fn a_client_that_half_closes_gets_every_byte_back() {
             std::thread::sleep(Duration::from_millis(2));
         }
         sender.join().unwrap().expect("send and half-close");
-        assert_eq!(back.len(), msg.len(), "{}: bytes lost at EOF", model.name);
-        assert!(back == msg, "{}: bytes differ", model.name);
+        assert_eq!(back.len(), msg.len(), "{}: bytes lost at EOF", name);
+        assert!(back == msg, "{}: bytes differ", name);
         server.stop().unwrap();
     }
 }
@@ -251,7 +281,7 @@ fn a_client_that_half_closes_gets_every_byte_back() {
 #[test]
 fn models_with_several_loops_spread_connections_over_them() {
     for model in MODELS {
-        let (addr, server) = start(model, Cost::default(), 64);
+        let (addr, server) = start(model, Poller::default(), Cost::default(), 64);
         if server.connections_per_loop().is_none() {
             server.stop().unwrap();
             continue;

@@ -72,6 +72,22 @@ fn available_models() -> Vec<String> {
     names
 }
 
+/// Each model's default poller from `bench models --json` (the first it lists), or null.
+fn default_poller(model: &str) -> Value {
+    let out = Command::new(BENCH)
+        .args(["models", "--json"])
+        .output()
+        .expect("cannot start bench models");
+    let models: Value = serde_json::from_slice(&out.stdout).expect("bench models --json: not JSON");
+    let entry = models
+        .as_array()
+        .expect("bench models --json: not an array")
+        .iter()
+        .find(|m| m["name"] == model)
+        .unwrap_or_else(|| panic!("{model} is not in bench models --json"));
+    entry["pollers"][0].clone()
+}
+
 fn f64_of(v: &Value, what: &str) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("{what} is not a number: {v}"))
@@ -88,6 +104,10 @@ fn real_result_matches_schema_and_invariants() {
     );
 
     assert_eq!(doc["schema_version"], 1);
+    assert_eq!(
+        doc["scenario"]["poller"], "epoll",
+        "`bench run --all` without --poller runs the reactor with epoll"
+    );
     let runs = doc["runs"].as_array().expect("runs is not an array");
     let mut models: Vec<String> = runs
         .iter()
@@ -108,6 +128,11 @@ fn real_result_matches_schema_and_invariants() {
             f64_of(v, &format!("{model}: {path}"))
         };
         assert!(num("requests") > 0.0, "{model}: no requests");
+        assert_eq!(
+            run.get("poller"),
+            Some(&default_poller(model)),
+            "{model}: the run's poller is not the model's default (or null)"
+        );
         assert_eq!(run["errors"], 0, "{model}: errors {}", run["error_kinds"]);
         assert!(
             run["failure"].is_null(),
@@ -158,6 +183,9 @@ fn schema_rejects_broken_files() {
             .remove("requests");
     });
     broken("schema_version 2", &|d| d["schema_version"] = 2.into());
+    broken("runs[0].poller kqueue", &|d| {
+        d["runs"][0]["poller"] = "kqueue".into()
+    });
     broken("runs[0].requests -1", &|d| {
         d["runs"][0]["requests"] = (-1).into()
     });

@@ -19,6 +19,7 @@ pub const MODEL: Model = Model {
     example: "Apache prefork/worker, Java BIO",
     threads: Threads::PerConnection,
     reuse_port: false,
+    pollers: &[],
     availability: always_available,
     start,
 };

@@ -29,13 +29,13 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 /// The one read buffer every connection of a loop shares (Redis reads 16 KiB, Netty adapts up
 /// to 64 KiB).
-const SCRATCH: usize = 64 * 1024;
+pub(super) const SCRATCH: usize = 64 * 1024;
 /// A reply backlog above this stops reading from that connection until it drains, so a client
 /// that sends without reading cannot grow the server's memory without bound.
-const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+pub(super) const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 const EVENTS: usize = 1024;
 /// Pause before retrying an accept that failed for lack of descriptors or memory.
-const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// A running reactor thread.
 pub(super) struct Loop {

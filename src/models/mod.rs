@@ -13,7 +13,9 @@
 //! - [`RunningServer::stop`] makes every thread of the model return, closes every socket (the
 //!   listener included) and joins the threads before it returns;
 //! - a model that cannot run on this machine says why in [`Model::availability`]; it is then
-//!   never started (see `bench models`).
+//!   never started (see `bench models`);
+//! - a model that waits on a readiness poller lists the ones it can use in [`Model::pollers`]
+//!   and honours `config.poller`; the others list none and never see `--poller`.
 
 mod blocking;
 mod conns;
@@ -21,6 +23,7 @@ mod event_loop;
 mod multi_reactor;
 mod proactor_emulated;
 mod reactor;
+mod reactor_level;
 mod reuseport;
 mod threadpool;
 mod tokio_rt;
@@ -55,6 +58,9 @@ pub struct Model {
     /// The listener `start` receives has SO_REUSEPORT set, so the model can bind more sockets
     /// to the same port (nginx-style workers).
     pub reuse_port: bool,
+    /// The readiness pollers it can wait with (`--poller`), the default first; empty when it
+    /// waits on none (`--poller` does not apply to it).
+    pub pollers: &'static [Poller],
     /// `Err(reason)` when the model cannot run here.
     pub availability: fn() -> Result<(), String>,
     pub start: fn(TcpListener, &ServerConfig) -> io::Result<Box<dyn RunningServer>>,
@@ -91,12 +97,48 @@ impl Threads {
     }
 }
 
-/// How a model serves: the protocol and handler cost, and its parallelism.
+/// The readiness poller of a reactor (`--poller`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Poller {
+    /// epoll through mio, edge-triggered: the cost of a wait grows with the ready events.
+    #[default]
+    Epoll,
+    /// poll(2), level-triggered: the whole descriptor array goes to the kernel on every wait.
+    Poll,
+    /// select(2), level-triggered: bit sets rebuilt on every wait, descriptors below
+    /// FD_SETSIZE (1024) only.
+    Select,
+}
+
+impl Poller {
+    pub fn name(self) -> &'static str {
+        match self {
+            Poller::Epoll => "epoll",
+            Poller::Poll => "poll",
+            Poller::Select => "select",
+        }
+    }
+}
+
+/// select(2)'s fd_set holds descriptors 0 to FD_SETSIZE - 1 and no more.
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+
+/// Descriptors a `bench serve` process holds besides its connections (stdio, the listener,
+/// the reactor's wake-up descriptor, a counters snapshot's /proc files), with room to spare.
+pub const SERVER_OWN_FDS: usize = 16;
+
+/// The most connections `--poller select` can serve: every descriptor must stay below
+/// FD_SETSIZE.
+pub const SELECT_MAX_CONNECTIONS: usize = FD_SETSIZE - SERVER_OWN_FDS;
+
+/// How a model serves: the protocol and handler cost, its parallelism, its poller.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub protocol: Protocol,
     /// `--threads`, already defaulted to the number of server CPUs.
     pub threads: usize,
+    /// `--poller`; models whose [`Model::pollers`] is empty ignore it.
+    pub poller: Poller,
 }
 
 /// A started server. Dropping it without [`stop`](RunningServer::stop) leaks its threads.
@@ -122,6 +164,33 @@ impl Model {
         })
     }
 
+    /// The poller this model runs with when `--poller` is `requested`. Without `--poller`: the
+    /// model's default, or `None` for a model that waits on no poller. With it: that poller, or
+    /// a usage error (exit code 2) naming the fix when the model cannot use it.
+    pub fn poller(&self, requested: Option<Poller>) -> Result<Option<Poller>, crate::Error> {
+        match (requested, self.pollers.first()) {
+            (None, default) => Ok(default.copied()),
+            (Some(p), _) if self.pollers.contains(&p) => Ok(Some(p)),
+            (Some(p), None) => Err(crate::Error::Usage(format!(
+                "--poller {} does not apply to model `{}`, which waits on no readiness poller: \
+                 drop --poller, or use it with {}",
+                p.name(),
+                self.name,
+                poller_models().join(", ")
+            ))),
+            (Some(p), Some(_)) => Err(crate::Error::Usage(format!(
+                "model `{}` cannot use --poller {}: choose one of {}",
+                self.name,
+                p.name(),
+                self.pollers
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     /// Fails with exit code 3 and the reason when the model cannot run here.
     pub fn ensure_available(&self) -> Result<(), crate::Error> {
         (self.availability)().map_err(|why| {
@@ -133,6 +202,15 @@ impl Model {
 /// The names of every model, in order.
 pub fn names() -> Vec<&'static str> {
     MODELS.iter().map(|m| m.name).collect()
+}
+
+/// The names of the models that take `--poller`.
+pub fn poller_models() -> Vec<&'static str> {
+    MODELS
+        .iter()
+        .filter(|m| !m.pollers.is_empty())
+        .map(|m| m.name)
+        .collect()
 }
 
 /// For models that run anywhere std's blocking sockets and epoll/kqueue do.

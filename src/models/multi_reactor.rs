@@ -25,6 +25,7 @@ pub const MODEL: Model = Model {
     example: "Netty boss/worker groups, memcached",
     threads: Threads::Count("sub-reactors (plus one acceptor)"),
     reuse_port: false,
+    pollers: &[],
     availability: always_available,
     start,
 };

@@ -28,6 +28,7 @@ pub const MODEL: Model = Model {
     example: "Boost.Asio on Linux, Python asynchat",
     threads: Threads::Count("event-loop threads"),
     reuse_port: true,
+    pollers: &[],
     availability: always_available,
     start,
 };

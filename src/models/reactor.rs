@@ -1,23 +1,24 @@
-//! `reactor`: one thread, non-blocking sockets, one readiness poller (epoll through mio).
+//! `reactor`: one thread, non-blocking sockets, one readiness poller.
 //!
-//! Redis's shape: one [`Loop`] accepts on the listener and serves every connection. Every
-//! handler runs on this one thread, so a slow handler delays every connection: the seeds'
-//! central warning about reactors. The loop itself (edge-triggered epoll, short-read rule,
-//! backpressure, EOF handling) is in `event_loop.rs`, shared with `reuseport` and
-//! `multi-reactor`.
+//! Redis's shape: one loop accepts on the listener and serves every connection. Every handler
+//! runs on this one thread, so a slow handler delays every connection: the seeds' central
+//! warning about reactors. With `--poller epoll` (the default) the loop is the edge-triggered
+//! mio [`Loop`] of `event_loop.rs`, shared with `reuseport` and `multi-reactor`; with `poll` or
+//! `select` it is the level-triggered loop of `reactor_level.rs`.
 
 use std::io;
 use std::net::TcpListener;
 
 use super::event_loop::Loop;
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::{always_available, Model, Poller, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "reactor",
-    summary: "one thread, non-blocking sockets, one readiness poller (epoll)",
+    summary: "one thread, non-blocking sockets, one readiness poller (epoll, poll or select)",
     example: "Redis (single reactor, single thread)",
     threads: Threads::One,
     reuse_port: false,
+    pollers: &[Poller::Epoll, Poller::Poll, Poller::Select],
     availability: always_available,
     start,
 };
@@ -25,8 +26,13 @@ pub const MODEL: Model = Model {
 struct Reactor(Loop);
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    let reactor = Loop::spawn("reactor".into(), Some(listener), &config.protocol)?;
-    Ok(Box::new(Reactor(reactor)))
+    match config.poller {
+        Poller::Epoll => {
+            let reactor = Loop::spawn("reactor".into(), Some(listener), &config.protocol)?;
+            Ok(Box::new(Reactor(reactor)))
+        }
+        Poller::Poll | Poller::Select => super::reactor_level::start(listener, config),
+    }
 }
 
 impl RunningServer for Reactor {

@@ -22,6 +22,7 @@ pub const MODEL: Model = Model {
     example: "nginx workers (without accept_mutex)",
     threads: Threads::Count("reactors"),
     reuse_port: true,
+    pollers: &[],
     availability: always_available,
     start,
 };

@@ -20,6 +20,7 @@ pub const MODEL: Model = Model {
     example: "Tomcat BIO connector",
     threads: Threads::Count("pool size"),
     reuse_port: false,
+    pollers: &[],
     availability: always_available,
     start,
 };

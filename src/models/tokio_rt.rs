@@ -34,6 +34,7 @@ pub const MODEL: Model = Model {
     example: "most Rust network services (hyper, axum, tonic)",
     threads: Threads::Count("runtime worker threads"),
     reuse_port: false,
+    pollers: &[],
     availability: always_available,
     start,
 };

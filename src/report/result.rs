@@ -45,6 +45,10 @@ pub struct Scenario {
     pub repeat: usize,
     /// `--threads` as given (null: the number of server CPUs).
     pub server_threads: Option<usize>,
+    /// The reactor's readiness poller (`--poller`, or the default `epoll`); null when no model
+    /// of the run waits on a poller, and in files written before the option existed.
+    #[serde(default)]
+    pub poller: Option<String>,
     pub server_cpus: Vec<usize>,
     pub client_cpus: Vec<usize>,
     pub work_us: u64,
@@ -65,6 +69,10 @@ pub struct Run {
     /// The model's parallelism (`--threads` after defaults, or fixed by the model); null when
     /// it depends on the connections (`blocking`: see `server.threads`).
     pub threads: Option<usize>,
+    /// The readiness poller the model waited with (`epoll`, `poll`, `select`); null for a model
+    /// that waits on none, and in files written before the option existed.
+    #[serde(default)]
+    pub poller: Option<String>,
     pub client_threads: usize,
     pub repeat_index: usize,
     pub server_cpus: Vec<usize>,

@@ -89,12 +89,21 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
+/// A run's row label: the model, with its poller when not the default (`reactor (poll)`).
+fn label(run: &Run) -> String {
+    let model = run.model.as_deref().unwrap_or("target");
+    match run.poller.as_deref() {
+        Some(p) if p != crate::models::Poller::default().name() => format!("{model} ({p})"),
+        _ => model.to_string(),
+    }
+}
+
 /// Renders the table; with repeats, every figure but `errors` (a sum) is the median of that
 /// model's runs. The server's columns are left out when no run has the server's costs.
 pub fn render(runs: &[Run]) -> String {
-    let mut models: Vec<&str> = Vec::new();
+    let mut models: Vec<String> = Vec::new();
     for run in runs {
-        let name = run.model.as_deref().unwrap_or("target");
+        let name = label(run);
         if !models.contains(&name) {
             models.push(name);
         }
@@ -109,10 +118,7 @@ pub fn render(runs: &[Run]) -> String {
         .collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for model in &models {
-        let mine: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.model.as_deref().unwrap_or("target") == *model)
-            .collect();
+        let mine: Vec<&Run> = runs.iter().filter(|r| label(r) == *model).collect();
         let failed = mine.iter().any(|r| r.failure.is_some());
         let mut row = vec![format!("{model}{}", if failed { " (failed)" } else { "" })];
         row.extend(columns.iter().map(|c| (c.cell)(&mine)));

@@ -21,7 +21,7 @@ use crate::config::CpuList;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
 use crate::metrics::process::ProcessCounters;
-use crate::models::Model;
+use crate::models::{Model, Poller};
 use crate::protocol::Workload;
 use crate::report::env::Env;
 use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub client_cpus: Option<CpuList>,
     pub work_us: u64,
     pub block_us: u64,
+    /// `--poller` as given (validated: it applies to at least one model).
+    pub poller: Option<Poller>,
     pub out: Option<PathBuf>,
     pub quiet: bool,
 }
@@ -159,6 +161,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         warmup_s: opts.warmup.as_secs_f64(),
         repeat: opts.repeat,
         server_threads: opts.threads,
+        poller: opts
+            .models
+            .iter()
+            .find_map(|m| effective_poller(m, opts.poller))
+            .map(|p| p.name().to_string()),
         server_cpus: place.server.cpus().to_vec(),
         client_cpus: place.client.cpus().to_vec(),
         work_us: opts.work_us,
@@ -313,6 +320,16 @@ fn default_out() -> PathBuf {
     PathBuf::from("results").join(format!("run-{}.json", stamp.trim_end_matches('Z')))
 }
 
+/// The poller `model` runs with when `bench run` was given `requested`: a model that waits on
+/// no poller ignores `--poller` (`app` checked that some model takes it).
+pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poller> {
+    if model.pollers.is_empty() {
+        None
+    } else {
+        model.poller(requested).ok().flatten()
+    }
+}
+
 /// One model, one repeat.
 fn measure(
     model: &'static Model,
@@ -346,6 +363,10 @@ fn measure(
     ]);
     if let Some(threads) = opts.threads {
         args.extend(["--threads".into(), threads.to_string()]);
+    }
+    let poller = effective_poller(model, opts.poller);
+    if let Some(poller) = poller {
+        args.extend(["--poller".into(), poller.name().into()]);
     }
     let mut server = ServerProcess::spawn(&args, stop)?;
     let config = LoadConfig {
@@ -403,6 +424,7 @@ fn measure(
         RunIdentity {
             model: Some(model.name.to_string()),
             threads,
+            poller: poller.map(|p| p.name().to_string()),
             repeat_index,
             server_cpus: place.server.cpus().to_vec(),
         },
@@ -438,6 +460,8 @@ fn round(v: f64, places: i32) -> f64 {
 pub struct RunIdentity {
     pub model: Option<String>,
     pub threads: Option<usize>,
+    /// The readiness poller the model waited with; `None` for a model that waits on none.
+    pub poller: Option<String>,
     pub repeat_index: usize,
     pub server_cpus: Vec<usize>,
 }
@@ -491,6 +515,7 @@ pub fn to_run(
         pipeline: 1,
         rate: None,
         threads: id.threads,
+        poller: id.poller,
         client_threads: config.threads,
         repeat_index: id.repeat_index,
         server_cpus: id.server_cpus,
