@@ -24,6 +24,7 @@ mod multi_reactor;
 mod proactor_emulated;
 mod reactor;
 mod reactor_level;
+mod reactor_pool;
 mod reuseport;
 mod threadpool;
 mod tokio_rt;
@@ -39,6 +40,7 @@ pub const MODELS: &[Model] = &[
     threadpool::MODEL,
     reactor::MODEL,
     multi_reactor::MODEL,
+    reactor_pool::MODEL,
     reuseport::MODEL,
     proactor_emulated::MODEL,
     tokio_rt::MODEL,

@@ -1,0 +1,516 @@
+//! `reactor-pool`: one reactor thread does all the I/O, a pool of `--threads` workers runs the
+//! handler, and the results are handed back to the reactor to write.
+//!
+//! The seeds' "single reactor, multi-thread" shape (Netty with a separate `EventExecutorGroup`
+//! for its handlers): the reactor accepts, reads and writes every socket, edge-triggered, with
+//! the rules of `event_loop.rs` (short-read rule, backpressure, EOF waits for the last reply
+//! byte, EMFILE accept retry); it never runs the session. When bytes have arrived and the
+//! connection has no job in flight, it moves the accumulated input and the connection's
+//! [`Session`] into a job on the workers' queue. At most one job per connection is in flight, so
+//! its requests are handled in order and its session is never shared; meanwhile the reactor
+//! keeps reading into a second input buffer. A worker runs the session, puts the result on the
+//! results list and wakes the reactor (one eventfd write per batch of results), which writes the
+//! reply, takes the session back and dispatches the next job if more input has accumulated.
+//! Buffers move back and forth between the reactor and the workers, so the steady state
+//! allocates nothing per request.
+//!
+//! Good: a slow handler (`--work-us`, `--block-us`) no longer stalls the reactor, and the
+//! handler's CPU spreads over the workers. Bad: every request crosses threads twice (a queue
+//! lock, a futex wake when a worker sleeps, an eventfd write back), and one reactor thread
+//! still does every system call.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::net::{TcpListener as MioListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use crate::protocol::{Flow, Protocol, Session};
+
+pub const MODEL: Model = Model {
+    name: "reactor-pool",
+    summary: "one reactor thread does all I/O, a worker pool runs the handler",
+    example: "the seeds' single reactor + worker pool; Netty with a separate EventExecutorGroup",
+    threads: Threads::Count("worker pool size"),
+    reuse_port: false,
+    pollers: &[],
+    availability: always_available,
+    start,
+};
+
+// The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
+use super::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER, SCRATCH};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// Input waiting for a busy worker above this stops reading from that connection until the
+/// next job takes it.
+const IN_HIGH_WATER: usize = 4 * 1024 * 1024;
+const EVENTS: usize = 1024;
+
+/// One connection's work, on its way to a worker and back.
+struct Job {
+    /// The connection's slab key and id: a slot reused by a later connection has another id.
+    key: usize,
+    id: u64,
+    session: Session,
+    /// The bytes to handle; a worker hands it back cleared.
+    input: Vec<u8>,
+    /// Empty on the way out; the reply on the way back.
+    out: Vec<u8>,
+    flow: Flow,
+}
+
+/// What the reactor and the workers share.
+struct Shared {
+    stop: AtomicBool,
+    /// Wakes the reactor: for results, and for `stop`.
+    waker: Waker,
+    queue: Mutex<Queue>,
+    job_ready: Condvar,
+    /// Finished jobs; a worker wakes the reactor only when it finds the list empty.
+    results: Mutex<Vec<Job>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Workers waiting on `job_ready`: with none, a new job needs no futex wake.
+    idle: usize,
+}
+
+struct ReactorPool {
+    shared: Arc<Shared>,
+    reactor: JoinHandle<io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    let poll = Poll::new()?;
+    listener.set_nonblocking(true)?;
+    let mut listener = MioListener::from_std(listener);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        waker: Waker::new(poll.registry(), WAKER)?,
+        queue: Mutex::new(Queue::default()),
+        job_ready: Condvar::new(),
+        results: Mutex::new(Vec::new()),
+    });
+    let mut workers = Vec::with_capacity(config.threads.max(1));
+    for i in 0..config.threads.max(1) {
+        let spawned = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || work(&shared))
+        };
+        match spawned {
+            Ok(w) => workers.push(w),
+            Err(e) => {
+                stop_workers(&shared, workers);
+                return Err(e);
+            }
+        }
+    }
+    let reactor = {
+        let (shared, protocol) = (shared.clone(), config.protocol.clone());
+        std::thread::Builder::new()
+            .name("reactor".into())
+            .spawn(move || run(poll, listener, &protocol, &shared))
+    };
+    match reactor {
+        Ok(reactor) => Ok(Box::new(ReactorPool {
+            shared,
+            reactor,
+            workers,
+        })),
+        Err(e) => {
+            stop_workers(&shared, workers);
+            Err(e)
+        }
+    }
+}
+
+/// Tells the workers to return and joins them; `false` if one panicked.
+fn stop_workers(shared: &Shared, workers: Vec<JoinHandle<()>>) -> bool {
+    shared.stop.store(true, Ordering::Release);
+    {
+        // Taking the lock orders this wake-up after any worker's check of `stop`.
+        let _queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        shared.job_ready.notify_all();
+    }
+    let mut all_fine = true;
+    for w in workers {
+        all_fine &= w.join().is_ok();
+    }
+    all_fine
+}
+
+impl RunningServer for ReactorPool {
+    fn stop(self: Box<Self>) -> io::Result<()> {
+        self.shared.stop.store(true, Ordering::Release);
+        let woken = self.shared.waker.wake();
+        let workers_fine = stop_workers(&self.shared, self.workers);
+        woken?;
+        self.reactor
+            .join()
+            .map_err(|_| io::Error::other("the reactor thread panicked"))??;
+        if workers_fine {
+            Ok(())
+        } else {
+            Err(io::Error::other("a worker thread panicked"))
+        }
+    }
+}
+
+/// A worker: takes jobs until the server stops, runs the session, hands the result back.
+fn work(shared: &Shared) {
+    while let Some(mut job) = shared.take() {
+        job.flow = job.session.on_data(&job.input, &mut job.out);
+        job.input.clear();
+        let was_empty = {
+            let mut results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = results.is_empty();
+            results.push(job);
+            was_empty
+        };
+        // A non-empty list has a wake-up pending already: the reactor takes the whole list.
+        // A failed wake means the reactor is gone (stopping): the result is dropped.
+        if was_empty {
+            let _ = shared.waker.wake();
+        }
+    }
+}
+
+impl Shared {
+    fn submit(&self, job: Job) {
+        let idle = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.jobs.push_back(job);
+            queue.idle
+        };
+        if idle > 0 {
+            self.job_ready.notify_one();
+        }
+    }
+
+    /// The next job; `None` once the server is stopping.
+    fn take(&self) -> Option<Job> {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(job) = queue.jobs.pop_front() {
+                return Some(job);
+            }
+            queue.idle += 1;
+            queue = self
+                .job_ready
+                .wait(queue)
+                .unwrap_or_else(|e| e.into_inner());
+            queue.idle -= 1;
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    id: u64,
+    /// `None` while a job is in flight: the session is on the workers' side.
+    session: Option<Session>,
+    /// Bytes read and not yet handed to a worker.
+    input: Vec<u8>,
+    /// The input buffer a job hands back, for the next swap.
+    spare_in: Vec<u8>,
+    /// Reply bytes not yet written, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    /// The buffer the next job appends its reply to.
+    spare_out: Vec<u8>,
+    /// Reading stopped at a high-water mark; it resumes explicitly (no new edge will come).
+    read_paused: bool,
+    /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
+    peer_closed: bool,
+    /// EOF was read: no more reads; close once every input byte is handled and written.
+    eof: bool,
+    /// The protocol asked to close: no more reads or jobs; close once `out` is written.
+    closing: bool,
+}
+
+/// The reactor thread: accepts, reads and writes every connection; never runs the handler.
+fn run(
+    mut poll: Poll,
+    listener: MioListener,
+    protocol: &Protocol,
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut events = Events::with_capacity(EVENTS);
+    let mut conns: Slab<Conn> = Slab::new();
+    let mut scratch = vec![0u8; SCRATCH];
+    let mut done: Vec<Job> = Vec::new();
+    let mut next_id = 0u64;
+    // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
+    // so the loop wakes up on its own to retry instead of waiting for a new connection.
+    let mut accept_retry: Option<Instant> = None;
+    loop {
+        let timeout = accept_retry.map(|at| at.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if accept_retry.is_some_and(|at| Instant::now() >= at) {
+            accept_retry = accept_all(&poll, &listener, &mut conns, protocol, &mut next_id, true);
+        }
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {
+                    if shared.stop.load(Ordering::Acquire) {
+                        return Ok(());
+                    }
+                    std::mem::swap(
+                        &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
+                        &mut done,
+                    );
+                    for job in done.drain(..) {
+                        let key = job.key;
+                        // Dropped when its connection has gone (an error while it was away).
+                        let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
+                            continue;
+                        };
+                        if !conn.on_result(job, key, &mut scratch, shared) {
+                            close(&poll, &mut conns, key);
+                        }
+                    }
+                }
+                LISTENER => {
+                    let retrying = accept_retry.is_some();
+                    accept_retry = accept_all(
+                        &poll,
+                        &listener,
+                        &mut conns,
+                        protocol,
+                        &mut next_id,
+                        retrying,
+                    );
+                }
+                Token(key) => {
+                    let Some(conn) = conns.get_mut(key) else {
+                        continue;
+                    };
+                    if !conn.on_event(event, key, &mut scratch, shared) {
+                        close(&poll, &mut conns, key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn close(poll: &Poll, conns: &mut Slab<Conn>, key: usize) {
+    let mut conn = conns.remove(key);
+    let _ = poll.registry().deregister(&mut conn.stream);
+}
+
+/// Accepts every pending connection (TCP_NODELAY, a fresh session each). Returns when to try
+/// again if accept failed for lack of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+fn accept_all(
+    poll: &Poll,
+    listener: &MioListener,
+    conns: &mut Slab<Conn>,
+    protocol: &Protocol,
+    next_id: &mut u64,
+    retrying: bool,
+) -> Option<Instant> {
+    loop {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                if stream.set_nodelay(true).is_err() {
+                    continue;
+                }
+                let entry = conns.vacant_entry();
+                let token = Token(entry.key());
+                if poll
+                    .registry()
+                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                    .is_ok()
+                {
+                    *next_id += 1;
+                    entry.insert(Conn {
+                        stream,
+                        id: *next_id,
+                        session: Some(protocol.session()),
+                        input: Vec::new(),
+                        spare_in: Vec::new(),
+                        out: Vec::new(),
+                        written: 0,
+                        spare_out: Vec::new(),
+                        read_paused: false,
+                        peer_closed: false,
+                        eof: false,
+                        closing: false,
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let starved = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
+                if starved {
+                    // Reported once per shortage, not on every retry.
+                    if !retrying {
+                        eprintln!("accept failed, retrying every 10 ms: {e}");
+                    }
+                    return Some(Instant::now() + ACCEPT_RETRY);
+                }
+                eprintln!("accept failed: {e}");
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Handles one readiness event; `false` when the connection is finished.
+    fn on_event(
+        &mut self,
+        event: &mio::event::Event,
+        key: usize,
+        scratch: &mut [u8],
+        shared: &Shared,
+    ) -> bool {
+        if event.is_writable() && self.pending() > 0 && !self.flush() {
+            return false;
+        }
+        // Sticky: a FIN seen once must not be forgotten while reading is paused.
+        self.peer_closed |= event.is_read_closed() || event.is_error();
+        let readable = event.is_readable() || self.peer_closed;
+        self.drive(readable, key, scratch, shared)
+    }
+
+    /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
+    /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
+    fn on_result(&mut self, mut job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+        self.session = Some(job.session);
+        self.spare_in = job.input;
+        if self.pending() == 0 {
+            self.out.clear();
+            self.written = 0;
+            std::mem::swap(&mut self.out, &mut job.out);
+        } else {
+            self.out.extend_from_slice(&job.out);
+            job.out.clear();
+        }
+        self.spare_out = job.out;
+        if job.flow == Flow::Close {
+            self.closing = true;
+            self.input.clear();
+        }
+        if !self.flush() {
+            return false;
+        }
+        self.drive(false, key, scratch, shared)
+    }
+
+    /// Dispatches a job if none is in flight, reads what is ready (or what a pause left in the
+    /// socket), and dispatches again; `false` when the connection is finished.
+    fn drive(&mut self, readable: bool, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+        // First what accumulated while a job was away: that may bring `input` back under its
+        // high-water mark, so a paused connection reads again now rather than after one more job.
+        self.dispatch(key, shared);
+        if !self.eof && !self.closing && (readable || self.read_paused) && !self.over_high_water() {
+            self.read_paused = false;
+            if !self.read_all(scratch) {
+                return false;
+            }
+        }
+        self.dispatch(key, shared);
+        // An ending connection stays until every byte it read is handled and written.
+        let idle = self.session.is_some() && self.input.is_empty() && self.pending() == 0;
+        !((self.eof || self.closing) && idle)
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.written
+    }
+
+    fn over_high_water(&self) -> bool {
+        self.input.len() >= IN_HIGH_WATER || self.pending() > OUT_HIGH_WATER
+    }
+
+    /// Reads into `input` until the socket is drained, a high-water mark is passed, or EOF;
+    /// `false` on an error that ends the connection at once.
+    fn read_all(&mut self, scratch: &mut [u8]) -> bool {
+        loop {
+            if self.over_high_water() {
+                self.read_paused = true;
+                return true;
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.eof = true;
+                    return true;
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&scratch[..n]);
+                    if n < scratch.len() && !self.peer_closed {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Hands the accumulated input and the session to the workers, if no job is in flight and
+    /// the reply backlog leaves room.
+    fn dispatch(&mut self, key: usize, shared: &Shared) {
+        if self.closing || self.input.is_empty() || self.pending() > OUT_HIGH_WATER {
+            return;
+        }
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let input = std::mem::replace(&mut self.input, std::mem::take(&mut self.spare_in));
+        shared.submit(Job {
+            key,
+            id: self.id,
+            session,
+            input,
+            out: std::mem::take(&mut self.spare_out),
+            flow: Flow::Continue,
+        });
+    }
+
+    /// Writes as much of the backlog as the socket takes; `false` on a write error.
+    fn flush(&mut self) -> bool {
+        while self.pending() > 0 {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return false,
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        self.out.clear();
+        self.written = 0;
+        true
+    }
+}
