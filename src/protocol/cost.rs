@@ -15,7 +15,7 @@ pub struct Cost {
 
 impl Cost {
     /// A cost of `work_us` microseconds of CPU and `block_us` microseconds blocked per request.
-    /// Calibrates the work loop (about 30 ms) when `work_us` > 0.
+    /// Calibrates the work loop (about 10 ms) when `work_us` > 0.
     pub fn new(work_us: u64, block_us: u64) -> Cost {
         let work_iters = if work_us > 0 {
             (iters_per_us() * work_us as f64).round() as u64
@@ -61,12 +61,17 @@ fn burn(iters: u64) -> u64 {
     black_box(x)
 }
 
-/// Iterations per microsecond, from the fastest of five timed batches (the others were
-/// preempted or ran on a cold cache).
+/// Iterations per microsecond, from the fastest of many short timed batches.
+///
+/// Short (about 0.1 ms) so that on a busy machine at least one of them runs without being
+/// preempted: timing a few long batches let every one of them absorb preemption, measured the
+/// loop as slower than it is, and made `--work-us` burn less than asked once the machine was
+/// quieter (seen in tests: 10 x 2 ms of work took 20-28 ms).
 fn iters_per_us() -> f64 {
-    const BATCH: u64 = 2_000_000;
-    burn(BATCH / 4);
-    let best = (0..5)
+    const BATCH: u64 = 100_000;
+    const BATCHES: usize = 60;
+    burn(BATCH * 4);
+    let best = (0..BATCHES)
         .map(|_| {
             let start = Instant::now();
             burn(BATCH);
