@@ -259,22 +259,32 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let starved = matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                );
-                // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
-                if starved {
-                    // Reported once per shortage, not on every retry.
-                    if !retrying {
-                        eprintln!("accept failed, retrying every 10 ms: {e}");
-                    }
-                    return Some(Instant::now() + ACCEPT_RETRY);
+                if let Some(at) = accept_failed(&e, retrying) {
+                    return Some(at);
                 }
-                eprintln!("accept failed: {e}");
             }
         }
     }
+}
+
+/// What a failed non-blocking `accept` means, for every loop that accepts: `Some(retry time)`
+/// when the process is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM: the
+/// connection waits in the backlog; reported once per shortage, `retrying` saying one is
+/// already being retried); `None` when the error concerned one connection (ECONNABORTED...:
+/// reported, and the loop goes on with the rest).
+pub(super) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
+    let shortage = matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    if !shortage {
+        eprintln!("accept failed: {e}");
+        return None;
+    }
+    if !retrying {
+        eprintln!("accept failed, retrying every 10 ms: {e}");
+    }
+    Some(Instant::now() + ACCEPT_RETRY)
 }
 
 impl Conn {

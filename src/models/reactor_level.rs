@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, OUT_HIGH_WATER, SCRATCH};
 use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Flow, Protocol, Session};
 use crate::sys::{self, FdSet};
@@ -188,20 +188,10 @@ impl State {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let starved = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    );
-                    // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
-                    if starved {
-                        // Reported once per shortage, not on every retry.
-                        if self.accept_retry.is_none() {
-                            eprintln!("accept failed, retrying every 10 ms: {e}");
-                        }
-                        self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    if let Some(at) = accept_failed(&e, self.accept_retry.is_some()) {
+                        self.accept_retry = Some(at);
                         return;
                     }
-                    eprintln!("accept failed: {e}");
                 }
             }
         }

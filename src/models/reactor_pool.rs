@@ -46,7 +46,7 @@ pub const MODEL: Model = Model {
 };
 
 // The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, OUT_HIGH_WATER, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -366,19 +366,9 @@ fn accept_all(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let starved = matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                );
-                // Other errors (ECONNABORTED...) concern one connection: go on with the rest.
-                if starved {
-                    // Reported once per shortage, not on every retry.
-                    if !retrying {
-                        eprintln!("accept failed, retrying every 10 ms: {e}");
-                    }
-                    return Some(Instant::now() + ACCEPT_RETRY);
+                if let Some(at) = accept_failed(&e, retrying) {
+                    return Some(at);
                 }
-                eprintln!("accept failed: {e}");
             }
         }
     }

@@ -35,14 +35,14 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::super::event_loop::accept_failed;
+
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const EVENTS: usize = 1024;
 /// Completions run before the loop polls again, so that a connection whose reads keep
 /// filling the buffer cannot starve the others' events.
 const COMPLETIONS_PER_ROUND: usize = 1024;
-/// Pause before retrying an accept that failed for lack of descriptors or memory.
-const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// A connection owned by a [`Proactor`]. Valid until [`Proactor::close`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,20 +344,10 @@ impl Proactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let starved = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    );
-                    if starved {
-                        // Reported once per shortage, not on every retry.
-                        if !retrying {
-                            eprintln!("accept failed, retrying every 10 ms: {e}");
-                        }
-                        a.retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                    if let Some(at) = accept_failed(&e, retrying) {
+                        a.retry_at = Some(at);
                         return;
                     }
-                    // Concerns one connection (ECONNABORTED...): go on with the rest.
-                    eprintln!("accept failed: {e}");
                     continue;
                 }
             };
