@@ -96,10 +96,10 @@ pub struct LoadShape {
     #[arg(long, short = 'c', default_value = "50", value_parser = parse_count)]
     pub connections: usize,
     /// Measured time (e.g. 10s, 500ms, 2m).
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, short = 'd', default_value = "5s", value_parser = parse_positive_duration)]
     pub duration: Duration,
     /// Warm-up before measuring, excluded from every figure.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub warmup: Duration,
     /// Echo request size in bytes (e.g. 64, 4k, 1m).
     #[arg(long, default_value = "64", value_parser = parse_size)]
