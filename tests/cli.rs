@@ -820,3 +820,71 @@ fn select_closes_connections_it_cannot_watch_and_serves_the_others() {
     );
     assert!(stderr.contains("closed"), "{stderr}");
 }
+
+/// The resident memory of a process, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// A client that sends without reading must not grow any server's memory: every model either
+/// blocks on the write, alternates read and write, or pauses reading above its high-water
+/// mark. (Measured when written: the client gets 7-13 MiB out, the servers stay at 3-8 MiB.)
+#[test]
+fn a_client_that_never_reads_cannot_grow_any_servers_memory() {
+    for (model, poller) in [
+        ("blocking", None),
+        ("threadpool", None),
+        ("reactor", None),
+        ("reactor", Some("poll")),
+        ("reactor", Some("select")),
+        ("multi-reactor", None),
+        ("reactor-pool", None),
+        ("reuseport", None),
+        ("proactor-emulated", None),
+        ("tokio", None),
+    ] {
+        let mut extra = vec!["--threads", "1"];
+        if let Some(p) = poller {
+            extra.extend(["--poller", p]);
+        }
+        let mut cmd = bench();
+        cmd.args(["serve", "--model", model])
+            .args(&extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let mut s = std::net::TcpStream::connect(ready["listening"].as_str().unwrap()).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        let (mut sent, deadline) = (0usize, Instant::now() + Duration::from_millis(1500));
+        while sent < 64 << 20 && Instant::now() < deadline {
+            match s.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        let rss = rss_bytes(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let name = format!(
+            "{model}{}",
+            poller.map(|p| format!(" ({p})")).unwrap_or_default()
+        );
+        assert!(
+            rss < 40 << 20,
+            "{name}: {} MiB resident after the client sent {} MiB without reading",
+            rss >> 20,
+            sent >> 20
+        );
+    }
+}

@@ -267,6 +267,15 @@ fn accept_all(
     }
 }
 
+/// Drops the written prefix of a reply backlog once it is at least half the buffer, so that a
+/// backlog that never fully drains (a slow reader) does not keep every byte ever sent.
+pub(super) fn compact(out: &mut Vec<u8>, written: &mut usize) {
+    if *written > 0 && *written >= out.len() / 2 {
+        out.drain(..*written);
+        *written = 0;
+    }
+}
+
 /// What a failed non-blocking `accept` means, for every loop that accepts: `Some(retry time)`
 /// when the process is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM: the
 /// connection waits in the backlog; reported once per shortage, `retrying` saying one is
@@ -296,7 +305,10 @@ impl Conn {
         // Sticky: a FIN seen once must not be forgotten while reading is paused.
         self.peer_closed |= event.is_read_closed() || event.is_error();
         let readable = event.is_readable() || self.peer_closed;
-        if !self.closing && (readable || (self.read_paused && self.pending() == 0)) {
+        // While paused, new data waits in the socket (resuming reads it all): reading on each
+        // new edge would grow the backlog by a buffer per edge, past the high-water mark.
+        let resume = self.read_paused && self.pending() == 0;
+        if !self.closing && ((readable && !self.read_paused) || resume) {
             self.read_paused = false;
             if !self.read_all(scratch) {
                 return false;
@@ -348,7 +360,10 @@ impl Conn {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return false,
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    compact(&mut self.out, &mut self.written);
+                    return true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
@@ -356,5 +371,30 @@ impl Conn {
         self.out.clear();
         self.written = 0;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    #[test]
+    fn compact_drops_the_written_prefix_once_it_is_half_the_backlog() {
+        let (mut out, mut written) = (b"abcdef".to_vec(), 2);
+        compact(&mut out, &mut written);
+        assert_eq!(
+            (out.as_slice(), written),
+            (&b"abcdef"[..], 2),
+            "a third written: kept"
+        );
+        written = 3;
+        compact(&mut out, &mut written);
+        assert_eq!(
+            (out.as_slice(), written),
+            (&b"def"[..], 0),
+            "half written: dropped"
+        );
+        compact(&mut out, &mut written);
+        assert_eq!(out, b"def", "nothing written: nothing to drop");
     }
 }

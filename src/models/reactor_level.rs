@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{accept_failed, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, compact, OUT_HIGH_WATER, SCRATCH};
 use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Flow, Protocol, Session};
 use crate::sys::{self, FdSet};
@@ -420,7 +420,10 @@ impl Conn {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return false,
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    compact(&mut self.out, &mut self.written);
+                    return true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }

@@ -46,7 +46,7 @@ pub const MODEL: Model = Model {
 };
 
 // The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{accept_failed, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, compact, OUT_HIGH_WATER, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -422,6 +422,12 @@ impl Conn {
         // First what accumulated while a job was away: that may bring `input` back under its
         // high-water mark, so a paused connection reads again now rather than after one more job.
         self.dispatch(key, shared);
+        // Data (or a FIN) that arrives while over the mark stays in the socket: remember to
+        // read it once under the mark, since no new edge will come for it.
+        if (readable || self.peer_closed) && self.over_high_water() {
+            self.read_paused = true;
+        }
+        let readable = readable || self.peer_closed;
         if !self.eof && !self.closing && (readable || self.read_paused) && !self.over_high_water() {
             self.read_paused = false;
             if !self.read_all(scratch) {
@@ -494,7 +500,10 @@ impl Conn {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => return false,
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    compact(&mut self.out, &mut self.written);
+                    return true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
