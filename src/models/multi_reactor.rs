@@ -108,12 +108,20 @@ impl RunningServer for MultiReactor {
         self.stop.store(true, Ordering::Release);
         // Wakes the acceptor out of accept(2); it then sees `stop` and returns.
         let _ = crate::sys::shutdown_socket(self.listener.as_raw_fd());
-        self.acceptor
+        // The sub-reactors are stopped whatever happened to the acceptor.
+        let acceptor = self
+            .acceptor
             .join()
-            .map_err(|_| io::Error::other("the main reactor panicked"))?;
-        let subs = Arc::try_unwrap(self.subs)
-            .map_err(|_| io::Error::other("a sub-reactor is still referenced"))?;
-        Loop::stop_all(subs)
+            .map_err(|_| io::Error::other("the main reactor panicked"));
+        let subs = match Arc::try_unwrap(self.subs) {
+            Ok(subs) => Loop::stop_all(subs),
+            // Only the acceptor held another reference, and it has been joined.
+            Err(subs) => {
+                subs.iter().for_each(|l| drop(l.signal_stop()));
+                Err(io::Error::other("a sub-reactor is still referenced"))
+            }
+        };
+        acceptor.and(subs)
     }
 
     fn connections_per_loop(&self) -> Option<Vec<u64>> {
