@@ -267,9 +267,34 @@ fn accept_all(
     }
 }
 
+/// Writes a connection's reply backlog (`out` from `written` on) as far as the socket takes
+/// it, for every non-blocking loop; `false` on a write error (the connection is finished).
+/// A backlog written completely is emptied; one left waiting is compacted.
+pub(super) fn flush_backlog(
+    stream: &mut impl Write,
+    out: &mut Vec<u8>,
+    written: &mut usize,
+) -> bool {
+    while *written < out.len() {
+        match stream.write(&out[*written..]) {
+            Ok(0) => return false,
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                compact(out, written);
+                return true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    out.clear();
+    *written = 0;
+    true
+}
+
 /// Drops the written prefix of a reply backlog once it is at least half the buffer, so that a
 /// backlog that never fully drains (a slow reader) does not keep every byte ever sent.
-pub(super) fn compact(out: &mut Vec<u8>, written: &mut usize) {
+fn compact(out: &mut Vec<u8>, written: &mut usize) {
     if *written > 0 && *written >= out.len() / 2 {
         out.drain(..*written);
         *written = 0;
@@ -356,21 +381,7 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        while self.pending() > 0 {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return false,
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    compact(&mut self.out, &mut self.written);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        self.out.clear();
-        self.written = 0;
-        true
+        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
     }
 }
 

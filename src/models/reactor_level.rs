@@ -29,7 +29,7 @@
 //! fix. `bench run` refuses `--poller select` with more connections than can fit, before it
 //! starts anything.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{accept_failed, compact, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, flush_backlog, OUT_HIGH_WATER, SCRATCH};
 use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Flow, Protocol, Session};
 use crate::sys::{self, FdSet};
@@ -416,20 +416,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        while self.pending() > 0 {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return false,
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    compact(&mut self.out, &mut self.written);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        self.out.clear();
-        self.written = 0;
-        true
+        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
     }
 }

@@ -20,7 +20,7 @@
 //! still does every system call.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -46,7 +46,7 @@ pub const MODEL: Model = Model {
 };
 
 // The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{accept_failed, compact, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{accept_failed, flush_backlog, OUT_HIGH_WATER, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -496,20 +496,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        while self.pending() > 0 {
-            match self.stream.write(&self.out[self.written..]) {
-                Ok(0) => return false,
-                Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    compact(&mut self.out, &mut self.written);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        self.out.clear();
-        self.written = 0;
-        true
+        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
     }
 }
