@@ -27,6 +27,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             work_us: a.handler.work_us,
             block_us: a.handler.block_us,
             poller: a.handler.poller,
+            uring: a.handler.uring(),
+            uring_given: a.handler.uring_given(),
             message_size: a.message_size,
             duration: a.duration,
         }),
@@ -96,6 +98,13 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         chosen
     };
     check_poller(&models, a.handler.poller, a.shape.connections)?;
+    if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
+        return Err(Error::Usage(
+            "the --uring-* options apply to proactor-uring only, and this run has no              proactor-uring: add --model proactor-uring, or drop them"
+                .into(),
+        )
+        .into());
+    }
     Ok(RunOptions {
         models,
         workload: a.shape.workload,
@@ -111,6 +120,7 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         work_us: a.handler.work_us,
         block_us: a.handler.block_us,
         poller: a.handler.poller,
+        uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
         quiet: a.shape.quiet,
     })
@@ -252,6 +262,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             work_us: 0,
             block_us: 0,
             accounting: "off".into(),
+            uring_options: None,
         };
         let mut file = ResultFile::new(scenario, env);
         file.runs.push(run);

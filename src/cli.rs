@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_size, CpuList,
 };
-use crate::models::{parse_model, Model, Poller};
+use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
 
 #[derive(Debug, Parser)]
@@ -59,6 +59,33 @@ pub struct HandlerArgs {
     /// on a poller (`reactor`); other models in a `bench run` ignore it.
     #[arg(long, value_enum)]
     pub poller: Option<Poller>,
+    /// proactor-uring: a kernel thread polls the submission queue (IORING_SETUP_SQPOLL), so
+    /// submitting costs no system call; it needs a spare CPU to pay off.
+    #[arg(long)]
+    pub uring_sqpoll: bool,
+    /// proactor-uring: zero-copy sends (SEND_ZC) for replies of 3 KiB or more.
+    #[arg(long)]
+    pub uring_zc: bool,
+    /// proactor-uring: each ring accepts on its own SO_REUSEPORT listener (per-thread, the
+    /// default) or all rings accept on one (shared).
+    #[arg(long, value_enum)]
+    pub uring_listener: Option<UringListener>,
+}
+
+impl HandlerArgs {
+    /// The `--uring-*` options, defaulted.
+    pub fn uring(&self) -> UringOptions {
+        UringOptions {
+            sqpoll: self.uring_sqpoll,
+            zc: self.uring_zc,
+            listener: self.uring_listener.unwrap_or_default(),
+        }
+    }
+
+    /// Whether any `--uring-*` option was given.
+    pub fn uring_given(&self) -> bool {
+        self.uring_sqpoll || self.uring_zc || self.uring_listener.is_some()
+    }
 }
 
 #[derive(Debug, Args, Clone)]

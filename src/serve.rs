@@ -2,7 +2,8 @@
 //!
 //! The conversation on stdout, one JSON object per line:
 //! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,
-//!   "poller":..,"pid":..}` (`poller` null for a model that waits on none);
+//!   "poller":..,"pid":..}` (`poller` null for a model that waits on none; `proactor-uring`
+//!   adds `"io_uring":{..}`, how its rings were set up);
 //! - on SIGUSR1: `{"counters":{..}}`, the process's counters now (`bench run` asks at each edge
 //!   of the measured window and subtracts);
 //! - on SIGINT, SIGTERM or the end of `--duration`: the model is stopped, then
@@ -21,7 +22,7 @@ use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller, RunningServer, ServerConfig};
+use crate::models::{Model, Poller, RunningServer, ServerConfig, UringOptions};
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::{sys, Error};
 
@@ -44,6 +45,10 @@ pub struct ServeOptions {
     pub block_us: u64,
     /// `--poller` as given; a model that waits on no poller refuses it.
     pub poller: Option<Poller>,
+    /// `--uring-*` as given; `uring_given` says whether any was (a model without
+    /// `uring_options` refuses them).
+    pub uring: UringOptions,
+    pub uring_given: bool,
     pub message_size: Option<usize>,
     pub duration: Option<Duration>,
 }
@@ -59,6 +64,12 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
     }
     opts.model.ensure_available()?;
     let poller = opts.model.poller(opts.poller)?;
+    if opts.uring_given && !opts.model.uring_options {
+        anyhow::bail!(Error::Usage(format!(
+            "the --uring-* options apply to proactor-uring only, not to `{}`: drop them",
+            opts.model.name
+        )));
+    }
     if let Some(cpus) = &opts.cpus {
         sys::pin_current_thread(cpus.cpus()).map_err(|e| {
             Error::Environment(format!("cannot pin the server to CPUs {cpus}: {e}"))
@@ -81,6 +92,8 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         },
         threads,
         poller: poller.unwrap_or_default(),
+        cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
+        uring: opts.uring,
     };
     let server = (opts.model.start)(listener, &config)
         .with_context(|| format!("cannot start the {} server", opts.model.name))?;
@@ -97,7 +110,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         })
         .context("cannot start the signal thread")?;
 
-    let ready = json!({
+    let mut ready = json!({
         "listening": local.to_string(),
         "model": opts.model.name,
         "workload": opts.workload.name(),
@@ -106,6 +119,9 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         "cpus": opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
         "pid": std::process::id(),
     });
+    if let Some(setup) = server.io_uring() {
+        ready["io_uring"] = serde_json::to_value(setup)?;
+    }
     say(&ready)?;
 
     let deadline = opts.duration.map(|d| Instant::now() + d);
@@ -169,6 +185,9 @@ fn counters(server: &dyn RunningServer) -> anyhow::Result<serde_json::Value> {
     let mut value = serde_json::to_value(process)?;
     if let Some(spread) = server.connections_per_loop() {
         value["connections_per_loop"] = json!(spread);
+    }
+    if let Some(setup) = server.io_uring() {
+        value["io_uring"] = serde_json::to_value(setup)?;
     }
     Ok(value)
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
-    c.env_remove("IOMODELS_FAULT");
+    c.env_remove("IOMODELS_FAULT")
+        .env_remove("IOMODELS_REFUSE_IO_URING")
+        .env_remove("IOMODELS_URING_SETUP");
     c
 }
 
@@ -365,6 +367,7 @@ fn every_model_serves_everyone_after_running_out_of_descriptors() {
         ("multi-reactor", None),
         ("reactor-pool", None),
         ("reuseport", None),
+        ("proactor-uring", None),
         ("proactor-emulated", None),
         ("tokio", None),
     ] {
@@ -846,6 +849,7 @@ fn a_client_that_never_reads_cannot_grow_any_servers_memory() {
         ("multi-reactor", None),
         ("reactor-pool", None),
         ("reuseport", None),
+        ("proactor-uring", None),
         ("proactor-emulated", None),
         ("tokio", None),
     ] {

@@ -20,6 +20,7 @@ pub const MODEL: Model = Model {
     threads: Threads::PerConnection,
     reuse_port: false,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

@@ -15,13 +15,15 @@
 //! - a model that cannot run on this machine says why in [`Model::availability`]; it is then
 //!   never started (see `bench models`);
 //! - a model that waits on a readiness poller lists the ones it can use in [`Model::pollers`]
-//!   and honours `config.poller`; the others list none and never see `--poller`.
+//!   and honours `config.poller`; the others list none and never see `--poller`;
+//! - likewise only a model with [`Model::uring_options`] sees `--uring-*` (`config.uring`).
 
 mod blocking;
 mod conns;
 mod event_loop;
 mod multi_reactor;
 mod proactor_emulated;
+mod proactor_uring;
 mod reactor;
 mod reactor_level;
 mod reactor_pool;
@@ -34,6 +36,9 @@ use std::net::TcpListener;
 
 use crate::protocol::Protocol;
 
+pub use proactor_uring::{UringListener, UringOptions, UringSetup, REFUSE_ENV as URING_REFUSE_ENV};
+pub use proactor_uring::{SETUP_ENV as URING_SETUP_ENV, ZC_MIN_BYTES};
+
 /// Every model this build knows, in the order `bench run --all` runs them.
 pub const MODELS: &[Model] = &[
     blocking::MODEL,
@@ -42,6 +47,7 @@ pub const MODELS: &[Model] = &[
     multi_reactor::MODEL,
     reactor_pool::MODEL,
     reuseport::MODEL,
+    proactor_uring::MODEL,
     proactor_emulated::MODEL,
     tokio_rt::MODEL,
 ];
@@ -63,6 +69,9 @@ pub struct Model {
     /// The readiness pollers it can wait with (`--poller`), the default first; empty when it
     /// waits on none (`--poller` does not apply to it).
     pub pollers: &'static [Poller],
+    /// It takes the io_uring experiment options (`--uring-sqpoll`, `--uring-zc`,
+    /// `--uring-listener`).
+    pub uring_options: bool,
     /// `Err(reason)` when the model cannot run here.
     pub availability: fn() -> Result<(), String>,
     pub start: fn(TcpListener, &ServerConfig) -> io::Result<Box<dyn RunningServer>>,
@@ -141,6 +150,10 @@ pub struct ServerConfig {
     pub threads: usize,
     /// `--poller`; models whose [`Model::pollers`] is empty ignore it.
     pub poller: Poller,
+    /// The server's CPUs (`--cpus`), for models that pin each of their threads to one.
+    pub cpus: Option<Vec<usize>>,
+    /// `--uring-*`; only models with [`Model::uring_options`] read it.
+    pub uring: UringOptions,
 }
 
 /// A started server. Dropping it without [`stop`](RunningServer::stop) leaks its threads.
@@ -151,6 +164,11 @@ pub trait RunningServer: Send {
     /// For models with several event loops: how many connections each has taken on so far,
     /// so that a user (and a test) can see how the load was spread.
     fn connections_per_loop(&self) -> Option<Vec<u64>> {
+        None
+    }
+
+    /// For `proactor-uring`: how its rings were set up (what the kernel accepted).
+    fn io_uring(&self) -> Option<UringSetup> {
         None
     }
 }

@@ -26,6 +26,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("sub-reactors (plus one acceptor)"),
     reuse_port: false,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

@@ -29,6 +29,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("event-loop threads"),
     reuse_port: true,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

@@ -19,6 +19,7 @@ pub const MODEL: Model = Model {
     threads: Threads::One,
     reuse_port: false,
     pollers: &[Poller::Epoll, Poller::Poll, Poller::Select],
+    uring_options: false,
     availability: always_available,
     start,
 };

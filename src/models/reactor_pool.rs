@@ -41,6 +41,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("worker pool size"),
     reuse_port: false,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

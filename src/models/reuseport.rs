@@ -23,6 +23,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("reactors"),
     reuse_port: true,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

@@ -21,6 +21,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("pool size"),
     reuse_port: false,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

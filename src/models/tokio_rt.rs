@@ -35,6 +35,7 @@ pub const MODEL: Model = Model {
     threads: Threads::Count("runtime worker threads"),
     reuse_port: false,
     pollers: &[],
+    uring_options: false,
     availability: always_available,
     start,
 };

@@ -25,11 +25,18 @@ impl EchoSession {
 
     #[inline]
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        let flow = self.consume(input);
+        out.extend_from_slice(input);
+        flow
+    }
+
+    /// Charges the handler's cost for `input`, whose echo is `input` itself.
+    #[inline]
+    pub fn consume(&mut self, input: &[u8]) -> Flow {
         if !self.cost.is_free() {
             let requests = self.requests_completed(input.len());
             self.cost.charge(requests);
         }
-        out.extend_from_slice(input);
         Flow::Continue
     }
 

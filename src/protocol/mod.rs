@@ -72,4 +72,17 @@ impl Session {
             Session::Echo(s) => s.on_data(input, out),
         }
     }
+
+    /// When the reply to `input` is `input` itself (echo), consumes it as [`on_data`] would,
+    /// without copying it, and returns the flow: the model then sends the reply straight from
+    /// its receive buffer (a proactor with provided buffers). `None`, with nothing consumed,
+    /// when the reply must be built with [`on_data`].
+    ///
+    /// [`on_data`]: Session::on_data
+    #[inline]
+    pub fn reply_in_place(&mut self, input: &[u8]) -> Option<Flow> {
+        match self {
+            Session::Echo(s) => Some(s.consume(input)),
+        }
+    }
 }

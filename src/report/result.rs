@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::env::{Env, Tool};
 use crate::load::{ClientCost, Interval};
 use crate::metrics::histogram::LatencySummary;
+use crate::models::{UringListener, UringSetup};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -54,6 +55,17 @@ pub struct Scenario {
     pub work_us: u64,
     pub block_us: u64,
     pub accounting: String,
+    /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_options: Option<UringOptionsGiven>,
+}
+
+/// `--uring-sqpoll`, `--uring-zc`, `--uring-listener` as a run was given them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UringOptionsGiven {
+    pub sqpoll: bool,
+    pub zc: bool,
+    pub listener: UringListener,
 }
 
 /// One measured run of one model.
@@ -112,6 +124,10 @@ pub struct Run {
     pub stalled_requests: u64,
     /// Connections that completed no request in the window.
     pub starved_connections: u64,
+    /// For `proactor-uring`: how its rings were set up (the flags the kernel accepted, the
+    /// options, the buffer ring), from the server's ready line; absent for other models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<UringSetup>,
     /// Why the run failed (the server died, it was interrupted); null when it did not.
     pub failure: Option<String>,
     pub warnings: Vec<String>,

@@ -39,6 +39,8 @@ pub struct ServerProcess {
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
     pub addr: SocketAddr,
+    /// The server's ready line.
+    pub ready: serde_json::Value,
     status: Option<ExitStatus>,
     /// The `bench` arguments it was started with, for messages.
     args: Vec<String>,
@@ -98,14 +100,16 @@ impl ServerProcess {
             lines,
             stderr,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ready: serde_json::Value::Null,
             status: None,
             args: args.to_vec(),
         };
-        server.addr = server.wait_ready(stop)?;
+        (server.addr, server.ready) = server.wait_ready(stop)?;
         Ok(server)
     }
 
-    fn wait_ready(&mut self, stop: &AtomicBool) -> anyhow::Result<SocketAddr> {
+    /// Waits for the ready line; returns the address and the whole line.
+    fn wait_ready(&mut self, stop: &AtomicBool) -> anyhow::Result<(SocketAddr, serde_json::Value)> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if stop.load(Ordering::Acquire) {
@@ -118,9 +122,10 @@ impl ServerProcess {
                     let value: serde_json::Value = serde_json::from_str(&line)
                         .with_context(|| format!("the server's ready line is not JSON: {line}"))?;
                     if let Some(addr) = value.get("listening").and_then(|v| v.as_str()) {
-                        return addr.parse().with_context(|| {
+                        let addr = addr.parse().with_context(|| {
                             format!("the server's ready line has a bad address: {line}")
-                        });
+                        })?;
+                        return Ok((addr, value));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
@@ -169,6 +174,9 @@ impl ServerProcess {
                 .with_context(|| format!("the server printed a line that is not JSON: {line}"))?;
             if let Some(counters) = value.get_mut("counters") {
                 let spread = serde_json::from_value(counters["connections_per_loop"].take()).ok();
+                if let Some(map) = counters.as_object_mut() {
+                    map.remove("io_uring");
+                }
                 let process = serde_json::from_value(counters.take())
                     .context("the server's counters line is malformed")?;
                 return Ok((process, spread));

@@ -21,10 +21,10 @@ use crate::config::CpuList;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller};
+use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::Workload;
 use crate::report::env::Env;
-use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
+use crate::report::result::{ResultFile, Run, Scenario, ServerCosts, UringOptionsGiven};
 use crate::report::table;
 use crate::{sys, Error};
 
@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub block_us: u64,
     /// `--poller` as given (validated: it applies to at least one model).
     pub poller: Option<Poller>,
+    /// `--uring-*`, when any was given (validated: the run has a model that takes them).
+    pub uring: Option<UringOptions>,
     pub out: Option<PathBuf>,
     pub quiet: bool,
 }
@@ -171,6 +173,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         work_us: opts.work_us,
         block_us: opts.block_us,
         accounting: "off".into(),
+        uring_options: opts.uring.map(|u| UringOptionsGiven {
+            sqpoll: u.sqpoll,
+            zc: u.zc,
+            listener: u.listener,
+        }),
     };
     let mut result = ResultFile::new(scenario, env);
     let progress = !opts.quiet && std::io::stdout().is_terminal();
@@ -368,7 +375,19 @@ fn measure(
     if let Some(poller) = poller {
         args.extend(["--poller".into(), poller.name().into()]);
     }
+    if let Some(uring) = opts.uring.filter(|_| model.uring_options) {
+        if uring.sqpoll {
+            args.push("--uring-sqpoll".into());
+        }
+        if uring.zc {
+            args.push("--uring-zc".into());
+        }
+        if uring.listener != UringListener::default() {
+            args.extend(["--uring-listener".into(), uring.listener.name().into()]);
+        }
+    }
     let mut server = ServerProcess::spawn(&args, stop)?;
+    let server_setup = server.ready.get("io_uring").cloned();
     let config = LoadConfig {
         target: server.addr,
         workload: opts.workload,
@@ -420,7 +439,8 @@ fn measure(
     let threads = model
         .threads
         .effective(opts.threads.unwrap_or(place.server.len()));
-    to_run(
+    let io_uring: Option<UringSetup> = server_setup.and_then(|v| serde_json::from_value(v).ok());
+    let mut run = to_run(
         RunIdentity {
             model: Some(model.name.to_string()),
             threads,
@@ -433,7 +453,9 @@ fn measure(
         server_costs,
         failure,
         "--client-cpus",
-    )
+    )?;
+    run.io_uring = io_uring;
+    Ok(run)
 }
 
 fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
@@ -551,6 +573,7 @@ pub fn to_run(
         unfinished_requests: outcome.unfinished,
         stalled_requests: outcome.stalled,
         starved_connections: outcome.starved_connections,
+        io_uring: None,
         failure,
         warnings,
     })

@@ -1,0 +1,140 @@
+//! `proactor-uring`: an io_uring proactor, written the way io_uring's authors recommend
+//! (liburing's examples and networking notes; monoio and glommio are built this way).
+//!
+//! `--threads` rings, one per thread, each thread pinned to one of the server's CPUs and
+//! accepting on its own SO_REUSEPORT listener (or, with `--uring-listener shared`, all on one).
+//! A thread never waits for readiness: it asks the kernel for whole operations and reaps their
+//! completions, one `io_uring_enter` per loop iteration that both submits and waits:
+//! - one multishot accept per ring, re-armed when a completion lacks `IORING_CQE_F_MORE`; the
+//!   kernel puts each new connection straight into the ring's registered file table (a direct
+//!   descriptor), so recv and send skip the process's file table;
+//! - one multishot recv per connection into a provided buffer ring (buffers belong to no
+//!   connection until data arrives); `-ENOBUFS` ends it, and it is re-armed once buffers are
+//!   back;
+//! - one send in flight per connection (two can reorder bytes); the echo is sent straight from
+//!   the provided buffer, which goes back to the ring only when that send completed; bytes that
+//!   arrive while a send is in flight are copied to the connection's backlog and their buffer
+//!   given back at once, so one connection holds at most one ring buffer (plus those waiting
+//!   for a zero-copy notification) and a client that never reads cannot starve the others;
+//! - a backlog over [`OUT_HIGH_WATER`](super::event_loop::OUT_HIGH_WATER) cancels the
+//!   connection's recv until the backlog drains: memory stays bounded;
+//! - ring setup asks for `SINGLE_ISSUER | DEFER_TASKRUN` (completions run only when the thread
+//!   enters the kernel to wait, never interrupting it), else `COOP_TASKRUN`, else nothing.
+//!
+//! Good at: many connections, few system calls per request (a submit-and-wait serves every
+//! connection that completed). Bad at: a handful of connections (nothing to batch, and the
+//! ring's bookkeeping is extra work), memory (a buffer ring per thread), portability (Linux 6.0+,
+//! and refused by Docker's default seccomp profile and some distributions' sysctl).
+
+#[cfg(target_os = "linux")]
+mod buf_ring;
+#[cfg(target_os = "linux")]
+mod worker;
+
+use std::io;
+use std::net::TcpListener;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Model, RunningServer, ServerConfig, Threads};
+
+pub const MODEL: Model = Model {
+    name: "proactor-uring",
+    summary: "io_uring completions: multishot accept, multishot recv into a provided buffer ring",
+    example: "monoio, glommio, tokio-uring, liburing's examples",
+    threads: Threads::Count("rings (one per thread)"),
+    reuse_port: true,
+    pollers: &[],
+    uring_options: true,
+    availability,
+    start,
+};
+
+/// Test hook: set (to anything) to make `proactor-uring` act as if the kernel refused
+/// io_uring, so that the unavailable path is tested on machines where it works.
+pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_IO_URING";
+
+/// Test hook: `coop` or `none` starts the ring-setup fallback further down, as on a kernel
+/// that refuses `DEFER_TASKRUN` (`coop`) or both (`none`).
+pub const SETUP_ENV: &str = "IOMODELS_URING_SETUP";
+
+/// The experiment options of `proactor-uring` (`--uring-*`), all off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UringOptions {
+    /// `--uring-sqpoll`: a kernel thread polls the submission queue (no `DEFER_TASKRUN`).
+    pub sqpoll: bool,
+    /// `--uring-zc`: SEND_ZC for sends of at least [`ZC_MIN_BYTES`].
+    pub zc: bool,
+    /// `--uring-listener`.
+    pub listener: UringListener,
+}
+
+/// Sends at least this long use SEND_ZC under `--uring-zc`: below a few KiB, pinning pages and
+/// the extra notification cost more than the copy they save.
+pub const ZC_MIN_BYTES: usize = 3 * 1024;
+
+/// How the rings get their connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UringListener {
+    /// Each ring accepts on its own SO_REUSEPORT listener; the kernel spreads connections by
+    /// hash.
+    #[default]
+    PerThread,
+    /// Every ring arms a multishot accept on one shared listener.
+    Shared,
+}
+
+impl UringListener {
+    pub fn name(self) -> &'static str {
+        match self {
+            UringListener::PerThread => "per-thread",
+            UringListener::Shared => "shared",
+        }
+    }
+}
+
+/// How the rings were set up: what the kernel accepted. In `bench serve`'s ready line and
+/// counters, and in the result.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UringSetup {
+    /// The `IORING_SETUP_*` flags the rings run with (e.g. `SINGLE_ISSUER`, `DEFER_TASKRUN`).
+    pub setup_flags: Vec<String>,
+    /// Flag sets tried first and refused by the kernel, each as `A|B`.
+    pub refused: Vec<String>,
+    pub sqpoll: bool,
+    /// SEND_ZC for sends of at least `zc_min_bytes`.
+    pub send_zc: bool,
+    pub zc_min_bytes: usize,
+    pub listener: UringListener,
+    /// Connections are direct descriptors in each ring's registered file table.
+    pub registered_files: bool,
+    /// Provided buffers per ring, and their size.
+    pub buffers: u32,
+    pub buffer_bytes: u32,
+}
+
+#[cfg(target_os = "linux")]
+fn availability() -> Result<(), String> {
+    use std::sync::OnceLock;
+    static PROBED: OnceLock<Result<(), String>> = OnceLock::new();
+    PROBED.get_or_init(worker::probe).clone()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn availability() -> Result<(), String> {
+    Err("io_uring is a Linux interface".into())
+}
+
+#[cfg(target_os = "linux")]
+fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    worker::start(listener, config)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start(_: TcpListener, _: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "io_uring is a Linux interface",
+    ))
+}

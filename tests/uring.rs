@@ -1,0 +1,380 @@
+//! `proactor-uring` as a user meets it: the probe's verdict when io_uring is refused (forced
+//! with the test hook `IOMODELS_REFUSE_IO_URING`), the ring-setup fallbacks (forced with
+//! `IOMODELS_URING_SETUP`) reported in the ready line, the counters and the result, its options
+//! refused by other models, and one client that never reads not starving the others of
+//! provided buffers.
+//!
+//! These tests need io_uring (Linux 6.1+, not disabled by sysctl or seccomp); where it is
+//! refused they fail and say so.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use iomodels::models::{URING_REFUSE_ENV, URING_SETUP_ENV};
+
+fn bench() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
+    c.env_remove("IOMODELS_FAULT")
+        .env_remove(URING_REFUSE_ENV)
+        .env_remove(URING_SETUP_ENV);
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn expect(o: &Output, code: i32, needles: &[&str]) {
+    let all = text(o);
+    assert_eq!(o.status.code(), Some(code), "exit code; output:\n{all}");
+    for n in needles {
+        assert!(all.contains(n), "output lacks `{n}`:\n{all}");
+    }
+}
+
+/// Fails, saying why, when this machine refuses io_uring.
+fn require_io_uring() {
+    let o = bench().args(["models", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let uring = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "proactor-uring")
+        .expect("proactor-uring is listed");
+    assert!(
+        uring["available"] == true,
+        "these tests need io_uring, which this machine refuses: {} (Linux 6.1 or later with \
+         kernel.io_uring_disabled = 0 and no seccomp filter on io_uring)",
+        uring["unavailable_reason"]
+    );
+}
+
+#[test]
+fn refused_io_uring_is_reported_everywhere_and_skipped_by_all() {
+    let o = bench()
+        .env(URING_REFUSE_ENV, "1")
+        .arg("models")
+        .output()
+        .unwrap();
+    expect(&o, 0, &["proactor-uring", "UNAVAILABLE: io_uring refused"]);
+    let o = bench()
+        .env(URING_REFUSE_ENV, "1")
+        .args(["models", "--json"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let uring = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "proactor-uring")
+        .unwrap();
+    assert_eq!(uring["available"], false, "{uring}");
+    assert!(
+        uring["unavailable_reason"]
+            .as_str()
+            .unwrap()
+            .contains(URING_REFUSE_ENV),
+        "{uring}"
+    );
+
+    let o = bench()
+        .env(URING_REFUSE_ENV, "1")
+        .args(["serve", "--model", "proactor-uring"])
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        3,
+        &["model `proactor-uring` cannot run here", "io_uring refused"],
+    );
+    let o = bench()
+        .env(URING_REFUSE_ENV, "1")
+        .args(["run", "--model", "proactor-uring", "-d", "200ms"])
+        .output()
+        .unwrap();
+    expect(&o, 3, &["model `proactor-uring` cannot run here"]);
+
+    // --all runs the others and says it skipped this one.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all.json");
+    let o = bench()
+        .env(URING_REFUSE_ENV, "1")
+        .args([
+            "run", "--all", "-d", "200ms", "--warmup", "0s", "-c", "4", "-q",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &["note: skipping proactor-uring: io_uring refused"]);
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let models: Vec<&str> = result["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert!(!models.contains(&"proactor-uring"), "{models:?}");
+    assert!(models.contains(&"reactor"), "{models:?}");
+}
+
+/// Starts `bench serve --model proactor-uring` with `extra` and `env`; returns it, its stdout
+/// and its ready line.
+fn serve(
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, BufReader<ChildStdout>, serde_json::Value) {
+    let mut cmd = bench();
+    cmd.args(["serve", "--model", "proactor-uring"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|_| panic!("the ready line is not JSON: {line:?}"));
+    (child, out, ready)
+}
+
+fn echo_once(addr: &str, msg: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(msg).unwrap();
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back).unwrap();
+    back
+}
+
+fn stop(mut child: Child, out: BufReader<ChildStdout>) -> serde_json::Value {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    serde_json::from_str(lines.last().expect("a final line")).unwrap()
+}
+
+#[test]
+fn ring_setup_falls_back_and_reports_the_flags_it_got() {
+    require_io_uring();
+    for (forced, flags, refused) in [
+        (None, vec!["SINGLE_ISSUER", "DEFER_TASKRUN"], 0),
+        (Some("coop"), vec!["COOP_TASKRUN"], 1),
+        (Some("none"), vec![], 2),
+    ] {
+        let env: Vec<(&str, &str)> = forced.map(|f| (URING_SETUP_ENV, f)).into_iter().collect();
+        let (child, out, ready) = serve(&["--threads", "2"], &env);
+        let setup = &ready["io_uring"];
+        assert_eq!(setup["setup_flags"], serde_json::json!(flags), "{ready}");
+        assert_eq!(
+            setup["refused"].as_array().unwrap().len(),
+            refused,
+            "{ready}"
+        );
+        assert_eq!(setup["registered_files"], true, "{ready}");
+        assert_eq!(setup["listener"], "per-thread", "{ready}");
+        let addr = ready["listening"].as_str().unwrap().to_string();
+        let msg: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(echo_once(&addr, &msg), msg, "{forced:?}");
+        let end = stop(child, out);
+        assert_eq!(end["counters"]["io_uring"], *setup, "{end}");
+    }
+    let (child, out, ready) = serve(&["--uring-sqpoll", "--uring-zc"], &[]);
+    let setup = &ready["io_uring"];
+    assert_eq!(setup["sqpoll"], true, "{ready}");
+    assert_eq!(setup["send_zc"], true, "{ready}");
+    assert!(
+        setup["setup_flags"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("SQPOLL")),
+        "{ready}"
+    );
+    let addr = ready["listening"].as_str().unwrap().to_string();
+    let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(echo_once(&addr, &msg), msg);
+    stop(child, out);
+}
+
+#[test]
+fn the_result_records_how_the_rings_were_set_up() {
+    require_io_uring();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = bench()
+        .args([
+            "run",
+            "--model",
+            "proactor-uring",
+            "--model",
+            "reactor",
+            "-d",
+            "300ms",
+            "--warmup",
+            "0s",
+            "-c",
+            "8",
+            "--uring-listener",
+            "shared",
+            "-q",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        result["scenario"]["uring_options"]["listener"], "shared",
+        "{}",
+        result["scenario"]
+    );
+    let runs = result["runs"].as_array().unwrap();
+    let uring = runs
+        .iter()
+        .find(|r| r["model"] == "proactor-uring")
+        .unwrap();
+    assert_eq!(uring["io_uring"]["listener"], "shared", "{uring}");
+    assert!(
+        !uring["io_uring"]["setup_flags"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{uring}"
+    );
+    assert!(uring["errors"] == 0 && uring["requests"].as_u64().unwrap() > 0);
+    let reactor = runs.iter().find(|r| r["model"] == "reactor").unwrap();
+    assert!(reactor.get("io_uring").is_none(), "{reactor}");
+}
+
+#[test]
+fn uring_options_on_other_models_exit_2() {
+    let o = bench()
+        .args(["serve", "--model", "reactor", "--uring-zc"])
+        .output()
+        .unwrap();
+    expect(&o, 2, &["apply to proactor-uring only"]);
+    let o = bench()
+        .args(["run", "--model", "reactor", "--uring-sqpoll", "-d", "1s"])
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        2,
+        &["apply to proactor-uring only", "--model proactor-uring"],
+    );
+}
+
+/// Clients that send without reading hold at most a buffer each: the ring keeps serving the
+/// others, and the server's memory stays bounded.
+#[test]
+fn clients_that_never_read_do_not_starve_the_others() {
+    require_io_uring();
+    let (child, out, ready) = serve(&["--threads", "1"], &[]);
+    let addr = ready["listening"].as_str().unwrap().to_string();
+    let mut hogs: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    for h in &hogs {
+        h.set_nonblocking(true).unwrap();
+    }
+    let chunk = vec![9u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut sent = 0usize;
+    while Instant::now() < deadline {
+        for h in &mut hogs {
+            if let Ok(n) = h.write(&chunk) {
+                sent += n;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(sent > 8 << 20, "the hogs sent only {sent} bytes");
+    for round in 0..20u8 {
+        let msg = vec![round; 4096];
+        assert_eq!(echo_once(&addr, &msg), msg, "round {round}");
+    }
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap()
+        * 1024;
+    // 8 backlogs capped at 4 MiB each, plus the buffer ring and the binary.
+    assert!(rss < 64 << 20, "{} MiB resident", rss >> 20);
+    drop(hogs);
+    stop(child, out);
+}
+
+/// A full registered file table (more connections than the open-file limit allows) fails
+/// the multishot accept with -ENFILE: the ring backs off, and serves the waiting clients as
+/// the served ones leave.
+#[test]
+fn a_full_file_table_backs_off_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    require_io_uring();
+    let mut cmd = bench();
+    cmd.args(["serve", "--model", "proactor-uring", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 16,
+                rlim_max: 16,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = ready["listening"].as_str().unwrap().to_string();
+    let mut waiting: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(&[i as u8]).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !waiting.is_empty() && Instant::now() < deadline {
+        waiting.retain_mut(|s| {
+            let mut b = [0u8; 1];
+            !matches!(s.read(&mut b), Ok(1))
+        });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left = waiting.len();
+    // The back-off must not spin: the server used little CPU while clients waited.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    stop(child, out);
+    assert_eq!(left, 0, "{left} of 40 clients never served");
+    assert!(ticks < 100, "the server burnt {ticks} clock ticks of CPU");
+}
