@@ -194,6 +194,35 @@ fn every_model_serves_1000_connections_at_once() {
     }
 }
 
+/// Replies go out at once (TCP_NODELAY): a reply written in pieces must not wait for the
+/// client's delayed ACK (40 ms on Linux) before its last segment leaves. With Nagle's
+/// algorithm on, most of these round trips take over 40 ms; without it, well under a
+/// millisecond each, so the bound below leaves room for any machine.
+#[test]
+fn every_model_sends_replies_without_waiting_for_acks() {
+    let _shared = few_descriptors();
+    for v in variants() {
+        let (addr, server) = start(&v, Cost::default(), 64 * 1024);
+        let stream = connect(addr);
+        let mut times = Vec::new();
+        for round in 0..15 {
+            let msg = message(64 * 1024, round);
+            let began = Instant::now();
+            assert!(echo(&stream, &msg) == msg, "{}: echo differs", v.name);
+            times.push(began.elapsed());
+        }
+        times.sort();
+        assert!(
+            times[times.len() / 2] < Duration::from_millis(30),
+            "{}: median 64 KiB round trip {:?}: replies wait for ACKs (is TCP_NODELAY set?)",
+            v.name,
+            times[times.len() / 2]
+        );
+        drop(stream);
+        server.stop().unwrap();
+    }
+}
+
 /// Many requests in flight on one connection (the client does not wait for each echo):
 /// every one comes back whole and in order.
 #[test]
