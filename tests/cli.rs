@@ -3,37 +3,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bench() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
-    c.env_remove("IOMODELS_FAULT")
-        .env_remove("IOMODELS_REFUSE_IO_URING")
-        .env_remove("IOMODELS_URING_SETUP");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bench().args(args).output().expect("run bench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn expect(o: &Output, code: i32, needles: &[&str]) {
-    let all = text(o);
-    assert_eq!(o.status.code(), Some(code), "exit code; output:\n{all}");
-    for n in needles {
-        assert!(all.contains(n), "output lacks `{n}`:\n{all}");
-    }
-}
+mod common;
+use common::*;
 
 #[test]
 fn unknown_model_exits_2_and_lists_the_models() {

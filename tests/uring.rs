@@ -9,46 +9,34 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use iomodels::models::{URING_REFUSE_ENV, URING_SETUP_ENV};
 
-fn bench() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
-    c.env_remove("IOMODELS_FAULT")
-        .env_remove(URING_REFUSE_ENV)
-        .env_remove(URING_SETUP_ENV);
-    c
-}
+mod common;
+use common::*;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn expect(o: &Output, code: i32, needles: &[&str]) {
-    let all = text(o);
-    assert_eq!(o.status.code(), Some(code), "exit code; output:\n{all}");
-    for n in needles {
-        assert!(all.contains(n), "output lacks `{n}`:\n{all}");
+/// `proactor-uring`'s entry in `bench models --json`, with `env` set.
+fn listing(env: &[(&str, &str)]) -> serde_json::Value {
+    let mut cmd = bench();
+    cmd.args(["models", "--json"]);
+    for (k, v) in env {
+        cmd.env(k, v);
     }
+    let o = cmd.output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "proactor-uring")
+        .expect("proactor-uring is listed")
+        .clone()
 }
 
 /// Fails, saying why, when this machine refuses io_uring.
 fn require_io_uring() {
-    let o = bench().args(["models", "--json"]).output().unwrap();
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let uring = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "proactor-uring")
-        .expect("proactor-uring is listed");
+    let uring = listing(&[]);
     assert!(
         uring["available"] == true,
         "these tests need io_uring, which this machine refuses: {} (Linux 6.1 or later with \
@@ -65,18 +53,7 @@ fn refused_io_uring_is_reported_everywhere_and_skipped_by_all() {
         .output()
         .unwrap();
     expect(&o, 0, &["proactor-uring", "UNAVAILABLE: io_uring refused"]);
-    let o = bench()
-        .env(URING_REFUSE_ENV, "1")
-        .args(["models", "--json"])
-        .output()
-        .unwrap();
-    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let uring = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "proactor-uring")
-        .unwrap();
+    let uring = listing(&[(URING_REFUSE_ENV, "1")]);
     assert_eq!(uring["available"], false, "{uring}");
     assert!(
         uring["unavailable_reason"]
