@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -309,24 +309,6 @@ fn models_json_lists_every_model_with_availability() {
     }
 }
 
-/// Limits the descriptors of a child to `n` (set between fork and exec).
-fn with_fd_limit(cmd: &mut Command, n: u64) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: n,
-                rlim_max: n,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 /// Regressions: the reactor stopped accepting for good after EMFILE (its edge was spent), and
 /// the blocking models used two descriptors per connection and dropped connections silently.
 /// The level-triggered pollers must retry too, without spinning on the readable listener.
@@ -369,24 +351,7 @@ fn every_model_serves_everyone_after_running_out_of_descriptors() {
         let v: serde_json::Value = serde_json::from_str(&ready).expect("ready line");
         let addr: std::net::SocketAddr = v["listening"].as_str().unwrap().parse().unwrap();
         // More clients than the server has descriptors: the rest wait in the backlog.
-        let mut waiting: Vec<std::net::TcpStream> = (0..48)
-            .map(|i| {
-                let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.write_all(&[i as u8]).unwrap();
-                s.set_nonblocking(true).unwrap();
-                s
-            })
-            .collect();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !waiting.is_empty() && Instant::now() < deadline {
-            // Served clients leave, freeing descriptors for the ones in the backlog.
-            waiting.retain_mut(|s| {
-                let mut b = [0u8; 1];
-                !matches!(s.read(&mut b), Ok(1))
-            });
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let left = waiting.len();
+        let left = clients_left_unserved(addr, 48);
         let _ = server.kill();
         let _ = server.wait();
         assert_eq!(

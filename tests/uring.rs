@@ -312,48 +312,19 @@ fn clients_that_never_read_do_not_starve_the_others() {
 /// the served ones leave.
 #[test]
 fn a_full_file_table_backs_off_and_recovers() {
-    use std::os::unix::process::CommandExt;
     require_io_uring();
     let mut cmd = bench();
     cmd.args(["serve", "--model", "proactor-uring", "--threads", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 16,
-                rlim_max: 16,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    with_fd_limit(&mut cmd, 16);
     let mut child = Server(cmd.spawn().unwrap());
     let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addr = ready["listening"].as_str().unwrap().to_string();
-    let mut waiting: Vec<TcpStream> = (0..40)
-        .map(|i| {
-            let mut s = TcpStream::connect(&addr).unwrap();
-            s.write_all(&[i as u8]).unwrap();
-            s.set_nonblocking(true).unwrap();
-            s
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !waiting.is_empty() && Instant::now() < deadline {
-        waiting.retain_mut(|s| {
-            let mut b = [0u8; 1];
-            !matches!(s.read(&mut b), Ok(1))
-        });
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let left = waiting.len();
+    let addr = ready["listening"].as_str().unwrap().parse().unwrap();
+    let left = clients_left_unserved(addr, 40);
     // The back-off must not spin: the server used little CPU while clients waited.
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.0.id())).unwrap();
     let fields: Vec<&str> = stat

@@ -1,7 +1,10 @@
 //! Helpers the binary-level test files share.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// `bench`, with every test hook of the environment removed.
 pub fn bench() -> Command {
@@ -33,4 +36,45 @@ pub fn expect(o: &Output, code: i32, needles: &[&str]) {
     for n in needles {
         assert!(all.contains(n), "output lacks `{n}`:\n{all}");
     }
+}
+
+/// Limits the descriptors of a child to `n` (set between fork and exec).
+pub fn with_fd_limit(cmd: &mut Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Connects `count` clients that each send one byte, and lets each leave once its byte came
+/// back (freeing the server's descriptor for the ones still in the backlog); returns how many
+/// were never answered within 20 s.
+pub fn clients_left_unserved(addr: SocketAddr, count: usize) -> usize {
+    let mut waiting: Vec<TcpStream> = (0..count)
+        .map(|i| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&[i as u8]).unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !waiting.is_empty() && Instant::now() < deadline {
+        waiting.retain_mut(|s| {
+            let mut b = [0u8; 1];
+            !matches!(s.read(&mut b), Ok(1))
+        });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    waiting.len()
 }
