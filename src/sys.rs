@@ -183,23 +183,29 @@ pub fn shutdown_socket(fd: std::os::fd::RawFd) -> io::Result<()> {
     syscall!(shutdown(fd, libc::SHUT_RDWR)).map(drop)
 }
 
-/// Raises the soft open-file limit to the hard one; returns the limit now in force.
-pub fn raise_nofile_limit() -> io::Result<u64> {
+/// The open-file limit: (soft, hard).
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    if lim.rlim_cur < lim.rlim_max {
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// Raises the soft open-file limit to the hard one; returns the limit now in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let (soft, hard) = nofile_limit()?;
+    if soft < hard {
         let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
+            rlim_cur: hard,
+            rlim_max: hard,
         };
         if syscall!(setrlimit(libc::RLIMIT_NOFILE, &raised)).is_ok() {
-            lim = raised;
+            return Ok(hard);
         }
     }
-    Ok(lim.rlim_cur)
+    Ok(soft)
 }
 
 /// The running kernel's release (`uname -r`).

@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
+/// Every model, once with its default poller (None) and once with each other poller it takes.
+fn every_model_and_poller() -> Vec<(&'static str, Option<&'static str>)> {
+    let mut all = Vec::new();
+    for m in iomodels::models::MODELS {
+        all.push((m.name, None));
+        all.extend(m.pollers.iter().skip(1).map(|p| (m.name, Some(p.name()))));
+    }
+    all
+}
+
 #[test]
 fn unknown_model_exits_2_and_lists_the_models() {
     let o = run(&["run", "--model", "nosuch"]);
@@ -314,19 +324,7 @@ fn models_json_lists_every_model_with_availability() {
 /// The level-triggered pollers must retry too, without spinning on the readable listener.
 #[test]
 fn every_model_serves_everyone_after_running_out_of_descriptors() {
-    for (model, poller) in [
-        ("blocking", None),
-        ("threadpool", None),
-        ("reactor", None),
-        ("reactor", Some("poll")),
-        ("reactor", Some("select")),
-        ("multi-reactor", None),
-        ("reactor-pool", None),
-        ("reuseport", None),
-        ("proactor-uring", None),
-        ("proactor-emulated", None),
-        ("tokio", None),
-    ] {
+    for (model, poller) in every_model_and_poller() {
         let mut cmd = bench();
         cmd.args([
             "serve",
@@ -779,19 +777,7 @@ fn rss_bytes(pid: u32) -> u64 {
 /// mark. (Measured when written: the client gets 7-13 MiB out, the servers stay at 3-8 MiB.)
 #[test]
 fn a_client_that_never_reads_cannot_grow_any_servers_memory() {
-    for (model, poller) in [
-        ("blocking", None),
-        ("threadpool", None),
-        ("reactor", None),
-        ("reactor", Some("poll")),
-        ("reactor", Some("select")),
-        ("multi-reactor", None),
-        ("reactor-pool", None),
-        ("reuseport", None),
-        ("proactor-uring", None),
-        ("proactor-emulated", None),
-        ("tokio", None),
-    ] {
+    for (model, poller) in every_model_and_poller() {
         let mut extra = vec!["--threads", "1"];
         if let Some(p) = poller {
             extra.extend(["--poller", p]);

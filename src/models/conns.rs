@@ -87,6 +87,16 @@ impl Registry {
     }
 }
 
+/// After a blocking `accept` failed (EMFILE and the like: the connection waits in the backlog
+/// until a descriptor is free): says so once per run of failures, and sleeps before the retry.
+pub(super) fn accept_backoff(e: &io::Error, failing: &mut bool) {
+    if !*failing {
+        eprintln!("accept failed, retrying every 10 ms: {e}");
+        *failing = true;
+    }
+    std::thread::sleep(super::event_loop::ACCEPT_RETRY);
+}
+
 /// Accepts until the registry is stopping, handing each connection to `dispatch`.
 pub(super) fn accept_loop(
     listener: &TcpListener,
@@ -104,14 +114,7 @@ pub(super) fn accept_loop(
             Ok(_) => return,
             Err(_) if registry.stopping() => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                // The connection waits in the backlog until a descriptor is free again.
-                if !failing {
-                    eprintln!("accept failed, retrying every 10 ms: {e}");
-                    failing = true;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            Err(e) => accept_backoff(&e, &mut failing),
         }
     }
 }

@@ -63,13 +63,7 @@ impl Loop {
     ) -> io::Result<Loop> {
         let poll = Poll::new()?;
         let listener = match listener {
-            Some(l) => {
-                l.set_nonblocking(true)?;
-                let mut l = MioListener::from_std(l);
-                poll.registry()
-                    .register(&mut l, LISTENER, Interest::READABLE)?;
-                Some(l)
-            }
+            Some(l) => Some(listen_on(&poll, l, LISTENER)?),
             None => None,
         };
         let shared = Arc::new(Shared {
@@ -117,18 +111,7 @@ impl Loop {
 
     /// Stops several loops: all are signalled first, so they wind down together.
     pub(super) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
-        let mut first_error = None;
-        for l in &loops {
-            if let Err(e) = l.signal_stop() {
-                first_error.get_or_insert(e);
-            }
-        }
-        for l in loops {
-            if let Err(e) = l.join() {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        super::stop_all(loops, Loop::signal_stop, Loop::join)
     }
 }
 
@@ -220,16 +203,8 @@ fn adopt(
     protocol: &Protocol,
     shared: &Shared,
 ) {
-    if stream.set_nodelay(true).is_err() {
-        return;
-    }
     let entry = conns.vacant_entry();
-    let token = Token(entry.key());
-    if poll
-        .registry()
-        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-        .is_ok()
-    {
+    if register_conn(poll, &mut stream, entry.key()) {
         shared.connections.fetch_add(1, Ordering::Relaxed);
         entry.insert(Conn {
             stream,
@@ -292,6 +267,78 @@ pub(super) fn flush_backlog(
     true
 }
 
+/// Makes `listener` non-blocking and registers it with `poll` for reads under `token`.
+pub(super) fn listen_on(
+    poll: &Poll,
+    listener: TcpListener,
+    token: Token,
+) -> io::Result<MioListener> {
+    listener.set_nonblocking(true)?;
+    let mut listener = MioListener::from_std(listener);
+    poll.registry()
+        .register(&mut listener, token, Interest::READABLE)?;
+    Ok(listener)
+}
+
+/// Sets TCP_NODELAY on a new connection and registers it with `poll`, edge-triggered for reads
+/// and writes, under the slab key it will take; `false` when either fails (drop it).
+pub(super) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> bool {
+    stream.set_nodelay(true).is_ok()
+        && poll
+            .registry()
+            .register(stream, Token(key), Interest::READABLE | Interest::WRITABLE)
+            .is_ok()
+}
+
+/// Why [`serve_reads`] stopped reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadStop {
+    /// The socket has nothing more now (EAGAIN, or a short read when asked to stop there).
+    Drained,
+    /// EOF, or the session asked to close: no more reads; close once the backlog is written.
+    Closing,
+    /// The reply backlog passed [`OUT_HIGH_WATER`]: read no more until it drains.
+    OverMark,
+    /// A read or write error: drop the connection.
+    Failed,
+}
+
+/// The non-blocking loops' read path: reads into `scratch`, hands each read to the session,
+/// writes what it replied (the rest stays in `out` from `written` on), until one of
+/// [`ReadStop`]. With `stop_on_short_read`, a read shorter than `scratch` ends it: the receive
+/// queue is empty, and an edge (or the next level-triggered wait) reports new data.
+pub(super) fn serve_reads(
+    stream: &mut (impl Read + Write),
+    session: &mut Session,
+    out: &mut Vec<u8>,
+    written: &mut usize,
+    scratch: &mut [u8],
+    stop_on_short_read: bool,
+) -> ReadStop {
+    loop {
+        let n = match stream.read(scratch) {
+            Ok(0) => return ReadStop::Closing,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStop::Drained,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return ReadStop::Failed,
+        };
+        let flow = session.on_data(&scratch[..n], out);
+        if !flush_backlog(stream, out, written) {
+            return ReadStop::Failed;
+        }
+        if flow == Flow::Close {
+            return ReadStop::Closing;
+        }
+        if out.len() - *written > OUT_HIGH_WATER {
+            return ReadStop::OverMark;
+        }
+        if stop_on_short_read && n < scratch.len() {
+            return ReadStop::Drained;
+        }
+    }
+}
+
 /// Drops the written prefix of a reply backlog once it is at least half the buffer, so that a
 /// backlog that never fully drains (a slow reader) does not keep every byte ever sent.
 fn compact(out: &mut Vec<u8>, written: &mut usize) {
@@ -348,34 +395,28 @@ impl Conn {
     }
 
     /// Reads, handles and replies until the socket is drained, the backlog is too long, or the
-    /// connection is closing; `false` on an error that ends the connection at once.
+    /// connection is closing; `false` on an error that ends the connection at once. A short
+    /// read ends it unless the peer closed (that edge has fired already: read to EOF).
     fn read_all(&mut self, scratch: &mut [u8]) -> bool {
-        loop {
-            let n = match self.stream.read(scratch) {
-                Ok(0) => {
-                    self.closing = true;
-                    return true;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            };
-            let flow = self.session.on_data(&scratch[..n], &mut self.out);
-            if !self.flush() {
-                return false;
-            }
-            if flow == Flow::Close {
+        let stop_on_short_read = !self.peer_closed;
+        match serve_reads(
+            &mut self.stream,
+            &mut self.session,
+            &mut self.out,
+            &mut self.written,
+            scratch,
+            stop_on_short_read,
+        ) {
+            ReadStop::Drained => true,
+            ReadStop::Closing => {
                 self.closing = true;
-                return true;
+                true
             }
-            if self.pending() > OUT_HIGH_WATER {
+            ReadStop::OverMark => {
                 self.read_paused = true;
-                return true;
+                true
             }
-            if n < scratch.len() && !self.peer_closed {
-                return true;
-            }
+            ReadStop::Failed => false,
         }
     }
 

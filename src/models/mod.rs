@@ -233,6 +233,27 @@ pub fn poller_models() -> Vec<&'static str> {
         .collect()
 }
 
+/// Stops a model's threads together: every one is asked first (`signal`), then each is
+/// joined (`join`); the first error wins.
+fn stop_all<T>(
+    threads: Vec<T>,
+    signal: impl Fn(&T) -> io::Result<()>,
+    mut join: impl FnMut(T) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut first_error = None;
+    for t in &threads {
+        if let Err(e) = signal(t) {
+            first_error.get_or_insert(e);
+        }
+    }
+    for t in threads {
+        if let Err(e) = join(t) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// For models that run anywhere std's blocking sockets and epoll/kqueue do.
 fn always_available() -> Result<(), String> {
     Ok(())

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::conns::accept_backoff;
 use super::event_loop::Loop;
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
 
@@ -92,14 +93,7 @@ fn accept_loop(listener: &TcpListener, subs: &[Loop], stop: &AtomicBool) {
             }
             Err(_) if stop.load(Ordering::Acquire) => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                // EMFILE and the like: the connection waits in the backlog meanwhile.
-                if !failing {
-                    eprintln!("accept failed, retrying every 10 ms: {e}");
-                    failing = true;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            Err(e) => accept_backoff(&e, &mut failing),
         }
     }
 }

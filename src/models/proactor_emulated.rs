@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::rc::Rc;
 
 use self::proactor::{ConnId, Handle, Proactor};
-use super::reuseport::sibling;
+use super::reuseport::reuseport_group;
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -41,11 +41,7 @@ const READ_BUF: usize = 16 * 1024;
 struct ProactorServer(Vec<Handle>);
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    let addr = listener.local_addr()?;
-    let mut listeners = vec![listener];
-    for _ in 1..config.threads.max(1) {
-        listeners.push(sibling(addr)?);
-    }
+    let listeners = reuseport_group(listener, config.threads)?;
     let mut handles = Vec::with_capacity(listeners.len());
     for (i, l) in listeners.into_iter().enumerate() {
         let protocol = config.protocol.clone();

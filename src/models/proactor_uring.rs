@@ -58,8 +58,9 @@ pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_IO_URING";
 /// that refuses `DEFER_TASKRUN` (`coop`) or both (`none`).
 pub const SETUP_ENV: &str = "IOMODELS_URING_SETUP";
 
-/// The experiment options of `proactor-uring` (`--uring-*`), all off by default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The experiment options of `proactor-uring` (`--uring-*`), all off by default; recorded in
+/// the result's scenario when given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UringOptions {
     /// `--uring-sqpoll`: a kernel thread polls the submission queue (no `DEFER_TASKRUN`).
     pub sqpoll: bool,

@@ -29,7 +29,7 @@
 //! fix. `bench run` refuses `--poller select` with more connections than can fit, before it
 //! starts anything.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,9 +39,11 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{accept_failed, flush_backlog, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{
+    accept_failed, flush_backlog, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH,
+};
 use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
-use crate::protocol::{Flow, Protocol, Session};
+use crate::protocol::{Protocol, Session};
 use crate::sys::{self, FdSet};
 
 struct LevelReactor {
@@ -387,30 +389,22 @@ impl Conn {
 
     /// Reads, handles and replies until a short read or EAGAIN, the backlog passes the mark,
     /// or the connection is closing; `false` on an error that ends the connection at once.
+    /// Level-triggered: what is left in the socket is reported again.
     fn read_all(&mut self, scratch: &mut [u8]) -> bool {
-        loop {
-            let n = match self.stream.read(scratch) {
-                Ok(0) => {
-                    self.closing = true;
-                    return true;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            };
-            let flow = self.session.on_data(&scratch[..n], &mut self.out);
-            if !self.flush() {
-                return false;
-            }
-            if flow == Flow::Close {
+        match serve_reads(
+            &mut self.stream,
+            &mut self.session,
+            &mut self.out,
+            &mut self.written,
+            scratch,
+            true,
+        ) {
+            ReadStop::Drained | ReadStop::OverMark => true,
+            ReadStop::Closing => {
                 self.closing = true;
-                return true;
+                true
             }
-            // Level-triggered: what is left in the socket is reported again.
-            if self.pending() > OUT_HIGH_WATER || n < scratch.len() {
-                return true;
-            }
+            ReadStop::Failed => false,
         }
     }
 

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mio::net::{TcpListener as MioListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
@@ -47,7 +47,9 @@ pub const MODEL: Model = Model {
 };
 
 // The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{accept_failed, flush_backlog, OUT_HIGH_WATER, SCRATCH};
+use super::event_loop::{
+    accept_failed, flush_backlog, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH,
+};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -95,10 +97,7 @@ struct ReactorPool {
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
     let poll = Poll::new()?;
-    listener.set_nonblocking(true)?;
-    let mut listener = MioListener::from_std(listener);
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let listener = listen_on(&poll, listener, LISTENER)?;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         waker: Waker::new(poll.registry(), WAKER)?,
@@ -337,16 +336,8 @@ fn accept_all(
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
-                if stream.set_nodelay(true).is_err() {
-                    continue;
-                }
                 let entry = conns.vacant_entry();
-                let token = Token(entry.key());
-                if poll
-                    .registry()
-                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                    .is_ok()
-                {
+                if register_conn(poll, &mut stream, entry.key()) {
                     *next_id += 1;
                     entry.insert(Conn {
                         stream,

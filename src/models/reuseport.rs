@@ -31,11 +31,7 @@ pub const MODEL: Model = Model {
 struct ReusePort(Vec<Loop>);
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    let addr = listener.local_addr()?;
-    let mut listeners = vec![listener];
-    for _ in 1..config.threads.max(1) {
-        listeners.push(sibling(addr)?);
-    }
+    let listeners = reuseport_group(listener, config.threads)?;
     let mut loops = Vec::with_capacity(listeners.len());
     for (i, l) in listeners.into_iter().enumerate() {
         match Loop::spawn(format!("reactor-{i}"), Some(l), &config.protocol) {
@@ -47,6 +43,17 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
         }
     }
     Ok(Box::new(ReusePort(loops)))
+}
+
+/// `listener` (bound by `serve` with SO_REUSEPORT) and `count - 1` siblings on its port: one
+/// listener per event loop.
+pub(super) fn reuseport_group(listener: TcpListener, count: usize) -> io::Result<Vec<TcpListener>> {
+    let addr = listener.local_addr()?;
+    let mut listeners = vec![listener];
+    for _ in 1..count.max(1) {
+        listeners.push(sibling(addr)?);
+    }
+    Ok(listeners)
 }
 
 /// Another listener on `addr`, in the same SO_REUSEPORT group as the one `serve` bound.

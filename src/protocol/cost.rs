@@ -1,8 +1,11 @@
 //! The handler's cost per request: `--work-us` (CPU) and `--block-us` (blocking).
 //!
-//! `work` is computation, not a sleep or a clock-polling loop: a loop calibrated once at start
-//! to iterations per microsecond, so burning makes no system call (the syscall counts stay the
-//! model's own) and a preempted thread does not finish its work early.
+//! `work` is computation, not a sleep: a loop calibrated once at start to iterations per
+//! microsecond, so a preempted thread does not finish its work early. The loop runs its
+//! calibrated iterations and then, if the CPU ran faster than at calibration (a shared
+//! machine's speed varies with its neighbours' load), keeps going until the asked time has
+//! passed, reading the clock through the vDSO: no system call either way (the syscall counts
+//! stay the model's own).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -10,6 +13,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, Default)]
 pub struct Cost {
     work_iters: u64,
+    /// The asked work as a time: the least a burn lasts.
+    work: Duration,
     block: Option<Duration>,
 }
 
@@ -24,6 +29,7 @@ impl Cost {
         };
         Cost {
             work_iters,
+            work: Duration::from_micros(work_us),
             block: (block_us > 0).then(|| Duration::from_micros(block_us)),
         }
     }
@@ -40,7 +46,7 @@ impl Cost {
         }
         for _ in 0..requests {
             if self.work_iters > 0 {
-                burn(self.work_iters);
+                burn_at_least(self.work_iters, self.work);
             }
             if let Some(block) = self.block {
                 std::thread::sleep(block);
@@ -59,6 +65,17 @@ fn burn(iters: u64) -> u64 {
         x ^= x << 17;
     }
     black_box(x)
+}
+
+/// Burns `iters` iterations, then more until `time` has passed since the start.
+fn burn_at_least(iters: u64, time: Duration) {
+    /// About a microsecond of the loop between two looks at the clock.
+    const CHUNK: u64 = 500;
+    let start = Instant::now();
+    burn(iters);
+    while start.elapsed() < time {
+        burn(CHUNK);
+    }
 }
 
 /// Iterations per microsecond, from the fastest of many short timed batches.

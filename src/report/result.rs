@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::env::{Env, Tool};
 use crate::load::{ClientCost, Interval};
 use crate::metrics::histogram::LatencySummary;
-use crate::models::{UringListener, UringSetup};
+use crate::models::{UringOptions, UringSetup};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -57,15 +57,7 @@ pub struct Scenario {
     pub accounting: String,
     /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uring_options: Option<UringOptionsGiven>,
-}
-
-/// `--uring-sqpoll`, `--uring-zc`, `--uring-listener` as a run was given them.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct UringOptionsGiven {
-    pub sqpoll: bool,
-    pub zc: bool,
-    pub listener: UringListener,
+    pub uring_options: Option<UringOptions>,
 }
 
 /// One measured run of one model.

@@ -24,7 +24,7 @@ use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::Workload;
 use crate::report::env::Env;
-use crate::report::result::{ResultFile, Run, Scenario, ServerCosts, UringOptionsGiven};
+use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
 use crate::report::table;
 use crate::{sys, Error};
 
@@ -173,11 +173,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         work_us: opts.work_us,
         block_us: opts.block_us,
         accounting: "off".into(),
-        uring_options: opts.uring.map(|u| UringOptionsGiven {
-            sqpoll: u.sqpoll,
-            zc: u.zc,
-            listener: u.listener,
-        }),
+        uring_options: opts.uring,
     };
     let mut result = ResultFile::new(scenario, env);
     let progress = !opts.quiet && std::io::stdout().is_terminal();

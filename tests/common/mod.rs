@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 /// `bench`, with every test hook of the environment removed.
 pub fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
-    c.env_remove("IOMODELS_FAULT")
-        .env_remove("IOMODELS_REFUSE_IO_URING")
-        .env_remove("IOMODELS_URING_SETUP");
+    c.env_remove(iomodels::serve::FAULT_ENV)
+        .env_remove(iomodels::models::URING_REFUSE_ENV)
+        .env_remove(iomodels::models::URING_SETUP_ENV);
     c
 }
 

@@ -32,10 +32,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener as MioListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use super::super::event_loop::accept_failed;
+use super::super::event_loop::{accept_failed, listen_on, register_conn};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -129,10 +129,7 @@ impl Handle {
         main: impl FnOnce(&mut Proactor) + Send + 'static,
     ) -> io::Result<Handle> {
         let poll = Poll::new()?;
-        listener.set_nonblocking(true)?;
-        let mut listener = MioListener::from_std(listener);
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let listener = listen_on(&poll, listener, LISTENER)?;
         let shared = Arc::new(Shared {
             waker: Waker::new(poll.registry(), WAKER)?,
             stop: AtomicBool::new(false),
@@ -174,23 +171,12 @@ impl Handle {
 
     /// Stops several loops: all are signalled first, then joined.
     pub(crate) fn stop_all(handles: Vec<Handle>) -> io::Result<()> {
-        let mut first_error = None;
-        for h in &handles {
-            if let Err(e) = h.signal_stop() {
-                first_error.get_or_insert(e);
-            }
-        }
-        for h in handles {
-            let joined = h
-                .thread
+        crate::models::stop_all(handles, Handle::signal_stop, |h| {
+            h.thread
                 .join()
                 .map_err(|_| io::Error::other("a proactor thread panicked"))
-                .and_then(|r| r);
-            if let Err(e) = joined {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+                .and_then(|r| r)
+        })
     }
 }
 
@@ -366,17 +352,11 @@ impl Proactor {
 
     /// Registers an accepted connection, edge-triggered for reads and writes, once.
     fn adopt(&mut self, mut stream: TcpStream) -> Option<ConnId> {
-        stream.set_nodelay(true).ok()?;
         let entry = self.sockets.vacant_entry();
         let key = entry.key();
-        self.poll
-            .registry()
-            .register(
-                &mut stream,
-                Token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .ok()?;
+        if !register_conn(&self.poll, &mut stream, key) {
+            return None;
+        }
         entry.insert(Socket {
             stream,
             // Data that arrived before registration raises an edge at once.

@@ -15,7 +15,7 @@ use slab::Slab;
 use super::buf_ring::BufRing;
 use super::{UringListener, UringOptions, UringSetup, REFUSE_ENV, SETUP_ENV, ZC_MIN_BYTES};
 use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
-use crate::models::reuseport::sibling;
+use crate::models::reuseport::reuseport_group;
 use crate::models::{RunningServer, ServerConfig};
 use crate::protocol::{Flow, Protocol, Session};
 use crate::sys;
@@ -74,16 +74,18 @@ pub(super) fn start(
     listener: TcpListener,
     config: &ServerConfig,
 ) -> io::Result<Box<dyn RunningServer>> {
-    let addr = listener.local_addr()?;
     let threads = config.threads.max(1);
-    let mut listeners = Vec::with_capacity(threads);
-    for _ in 1..threads {
-        listeners.push(match config.uring.listener {
-            UringListener::PerThread => sibling(addr)?,
-            UringListener::Shared => listener.try_clone()?,
-        });
-    }
-    listeners.insert(0, listener);
+    let listeners = match config.uring.listener {
+        UringListener::PerThread => reuseport_group(listener, threads)?,
+        UringListener::Shared => {
+            let mut clones = Vec::with_capacity(threads);
+            for _ in 1..threads {
+                clones.push(listener.try_clone()?);
+            }
+            clones.insert(0, listener);
+            clones
+        }
+    };
     for l in &listeners {
         // Accepted sockets inherit TCP_NODELAY from the listener: a direct descriptor has no
         // file descriptor to set it on afterwards.
@@ -133,21 +135,18 @@ impl RunningServer for UringServer {
 
 /// Stops every ring (all asked first, then joined); the first error wins.
 fn stop_all(rings: Vec<Ring>) -> io::Result<()> {
-    for r in &rings {
-        r.shared.stop.store(true, Ordering::Release);
-        let _ = sys::eventfd_signal(r.shared.wake.as_fd());
-    }
-    let mut result = Ok(());
-    for r in rings {
-        let outcome = r
-            .thread
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("a ring thread panicked")));
-        if result.is_ok() {
-            result = outcome;
-        }
-    }
-    result
+    crate::models::stop_all(
+        rings,
+        |r| {
+            r.shared.stop.store(true, Ordering::Release);
+            sys::eventfd_signal(r.shared.wake.as_fd())
+        },
+        |r| {
+            r.thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a ring thread panicked")))
+        },
+    )
 }
 
 impl Ring {
@@ -568,7 +567,8 @@ impl Worker {
         let (ring, flags, refused) = build_ring(&options)?;
         // Direct descriptors do not take slots in the process's descriptor table, but the
         // kernel caps the registered table at the open-file limit.
-        let files = FILES_MAX.min(nofile_limit()).max(1);
+        let nofile = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
+        let files = (FILES_MAX as u64).min(nofile).max(1) as u32;
         ring.submitter().register_files_sparse(files).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -1145,17 +1145,4 @@ impl Worker {
         }
         self.starved.clear();
     }
-}
-
-/// The process's open-file limit (soft).
-fn nofile_limit() -> u32 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 1024;
-    }
-    limit.rlim_cur.min(u32::MAX as u64) as u32
 }
