@@ -31,6 +31,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             uring_given: a.handler.uring_given(),
             message_size: a.message_size,
             duration: a.duration,
+            stdin_control: a.stdin_control,
         }),
         Command::Load(a) => load(&a),
         Command::Run(a) => run::run(&run_options(a)?),

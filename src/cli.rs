@@ -109,6 +109,11 @@ pub struct ServeArgs {
     /// they are charged per read.
     #[arg(long, value_parser = parse_size)]
     pub message_size: Option<usize>,
+    /// Also take commands on stdin, one per line: `counters` prints the counters now, `stop`
+    /// (or the end of input) stops the server. `bench run` drives its servers this way on
+    /// Windows, which has no SIGUSR1.
+    #[arg(long)]
+    pub stdin_control: bool,
     #[command(flatten)]
     pub handler: HandlerArgs,
 }

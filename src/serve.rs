@@ -4,13 +4,16 @@
 //! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,
 //!   "poller":..,"pid":..}` (`poller` null for a model that waits on none; `proactor-uring`
 //!   adds `"io_uring":{..}`, how its rings were set up);
-//! - on SIGUSR1: `{"counters":{..}}`, the process's counters now (`bench run` asks at each edge
-//!   of the measured window and subtracts);
-//! - on SIGINT, SIGTERM or the end of `--duration`: the model is stopped, then
+//! - on SIGUSR1 (or a `counters` line on stdin with `--stdin-control`): `{"counters":{..}}`, the
+//!   process's counters now (`bench run` asks at each edge of the measured window and
+//!   subtracts);
+//! - on SIGINT, SIGTERM, Ctrl-C, the end of `--duration` (or a `stop` line, or the end of
+//!   stdin, with `--stdin-control`): the model is stopped, then
 //!   `{"stopped":true,"counters":{..}}`.
 //!
 //! Signals are blocked in every thread and taken by one thread in `sigwait`, so no handler ever
-//! interrupts a system call in the measured code.
+//! interrupts a system call in the measured code. Windows has no SIGUSR1: there `bench run`
+//! passes `--stdin-control` and talks to the server through its stdin.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -24,6 +27,7 @@ use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, RunningServer, ServerConfig, UringOptions};
 use crate::protocol::{Cost, Protocol, Workload};
+use crate::sys::Control;
 use crate::{sys, Error};
 
 /// Test hook: `IOMODELS_FAULT=exit-before-ready` makes `bench serve` fail before its ready line,
@@ -51,11 +55,13 @@ pub struct ServeOptions {
     pub uring_given: bool,
     pub message_size: Option<usize>,
     pub duration: Option<Duration>,
+    /// Take `counters` / `stop` lines on stdin too (see the module's documentation).
+    pub stdin_control: bool,
 }
 
 /// Runs `bench serve` to the end; returns the exit code.
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
-    sys::block_handled_signals().context("cannot block signals")?;
+    sys::capture_control().context("cannot take the stop and counters signals")?;
     if std::env::var(FAULT_ENV).as_deref() == Ok("exit-before-ready") {
         anyhow::bail!(Error::Environment(format!(
             "failing before the ready line because {FAULT_ENV}=exit-before-ready is set \
@@ -71,7 +77,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         )));
     }
     if let Some(cpus) = &opts.cpus {
-        sys::pin_current_thread(cpus.cpus()).map_err(|e| {
+        sys::pin_process(cpus.cpus()).map_err(|e| {
             Error::Environment(format!("cannot pin the server to CPUs {cpus}: {e}"))
         })?;
     }
@@ -99,11 +105,18 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         .with_context(|| format!("cannot start the {} server", opts.model.name))?;
 
     let (tx, rx) = mpsc::channel();
+    if opts.stdin_control {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("stdin-control".into())
+            .spawn(move || read_control(std::io::stdin().lock(), &tx))
+            .context("cannot start the stdin control thread")?;
+    }
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            while let Ok(sig) = sys::wait_signal() {
-                if tx.send(sig).is_err() {
+            while let Ok(control) = sys::wait_control() {
+                if tx.send(control).is_err() {
                     return;
                 }
             }
@@ -126,17 +139,17 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
 
     let deadline = opts.duration.map(|d| Instant::now() + d);
     loop {
-        let signal = match deadline {
+        let control = match deadline {
             Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(sig) => sig,
+                Ok(control) => control,
                 Err(_) => break,
             },
             None => match rx.recv() {
-                Ok(sig) => sig,
+                Ok(control) => control,
                 Err(_) => break,
             },
         };
-        if signal == libc::SIGUSR1 {
+        if control == Control::Snapshot {
             say(&json!({ "counters": counters(server.as_ref())? }))?;
         } else {
             break;
@@ -150,19 +163,51 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Turns stdin's lines into control events: `counters` asks for a snapshot; `stop`, the end of
+/// input or a read error stop the server (the harness that held the pipe is gone). Other lines
+/// are reported on stderr and ignored.
+fn read_control(input: impl std::io::BufRead, tx: &mpsc::Sender<Control>) {
+    for line in input.lines() {
+        let control = match line.as_deref().map(str::trim) {
+            Ok("counters") => Control::Snapshot,
+            Ok("stop") | Err(_) => Control::Stop,
+            Ok("") => continue,
+            Ok(other) => {
+                eprintln!("ignored `{other}` on stdin: the commands are `counters` and `stop`");
+                continue;
+            }
+        };
+        if tx.send(control).is_err() || control == Control::Stop {
+            return;
+        }
+    }
+    let _ = tx.send(Control::Stop);
+}
+
 /// Binds a listening socket with SO_REUSEADDR (and SO_REUSEPORT when asked) and a deep
 /// backlog; port 0 picks a free port.
 pub fn bind(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<TcpListener> {
     use socket2::{Domain, Protocol as Proto, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))
         .context("cannot create a listening socket")?;
+    // On Unix SO_REUSEADDR only lets a restarted server bind past TIME_WAIT; on Windows it
+    // would let this socket steal a port another process listens on (so "port in use" would
+    // go unnoticed), hence not there.
+    #[cfg(unix)]
     socket
         .set_reuse_address(true)
         .context("cannot set SO_REUSEADDR")?;
     if reuse_port {
+        #[cfg(unix)]
         socket
             .set_reuse_port(true)
             .context("cannot set SO_REUSEPORT")?;
+        #[cfg(not(unix))]
+        anyhow::bail!(Error::Environment(
+            "SO_REUSEPORT (several listeners sharing a port, the kernel spreading connections \
+             over them) is not available on this platform"
+                .into()
+        ));
     }
     socket.bind(&addr.into()).map_err(|e| {
         let fix = if e.kind() == std::io::ErrorKind::AddrInUse {

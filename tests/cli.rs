@@ -1,5 +1,9 @@
 //! The binary as a user meets it: each error of SPEC.md's list with its exit code and a message
 //! that names the fix, and no server left behind whatever happens to `bench run`.
+//!
+//! Unix only: these tests send signals and read /proc; tests/windows.rs covers the binary on
+//! Windows.
+#![cfg(unix)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -12,7 +16,7 @@ use common::*;
 /// Every model, once with its default poller (None) and once with each other poller it takes.
 fn every_model_and_poller() -> Vec<(&'static str, Option<&'static str>)> {
     let mut all = Vec::new();
-    for m in iomodels::models::MODELS {
+    for m in models_here() {
         all.push((m.name, None));
         all.extend(m.pollers.iter().skip(1).map(|p| (m.name, Some(p.name()))));
     }

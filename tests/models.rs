@@ -1,6 +1,9 @@
-//! The integration template: every model in `MODELS`, driven in-process with plain blocking
-//! clients, once per readiness poller it can use (`Model::pollers`). A new model is covered by
-//! adding it to `MODELS`; nothing here names a model.
+//! The integration template: every model in `MODELS` built for this platform, driven
+//! in-process with plain blocking clients, once per readiness poller it can use
+//! (`Model::pollers`). A new model is covered by adding it to `MODELS`; nothing here names a
+//! model (the models of the other platform are named once, in tests/common, and a test checks
+//! that exactly those are unavailable here). Under Wine (scripts/test-windows.sh) this same
+//! file tests the Windows models.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -10,6 +13,9 @@ use iomodels::models::{
     Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions, MODELS,
 };
 use iomodels::protocol::{Cost, Protocol, Workload};
+
+mod common;
+use common::{models_here, OTHER_PLATFORM_MODELS};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,7 +45,7 @@ struct Variant {
 /// model that takes the `--uring-*` options once more with each of them.
 fn variants() -> Vec<Variant> {
     let mut all = Vec::new();
-    for model in MODELS {
+    for model in models_here() {
         let mut pollers = model.pollers.iter().copied();
         let plain = |name: String, poller: Poller, uring: UringOptions| Variant {
             name,
@@ -89,7 +95,28 @@ fn variants() -> Vec<Variant> {
     all
 }
 
-/// Every poller `--poller` offers is served by some model, and so tested by this template.
+/// The models left out of the template are exactly those of the other platform, and each says
+/// so; every model of this platform is available (else its reason is the failure).
+#[test]
+fn only_the_other_platforms_models_are_left_out() {
+    for model in MODELS {
+        let availability = (model.availability)();
+        if OTHER_PLATFORM_MODELS.contains(&model.name) {
+            let why = availability.expect_err(model.name);
+            assert!(
+                why.contains("Windows only") || why.contains("Linux"),
+                "{}: the reason does not name the platform it needs: {why}",
+                model.name
+            );
+        } else if let Err(why) = availability {
+            panic!("{} cannot run here: {why}", model.name);
+        }
+    }
+}
+
+/// Every poller `--poller` offers is served by some model, and so tested by this template
+/// (Windows offers no poller choice).
+#[cfg(unix)]
 #[test]
 fn the_template_covers_every_poller() {
     use clap::ValueEnum;

@@ -6,6 +6,7 @@
 //!
 //! These tests need io_uring (Linux 6.1+, not disabled by sysctl or seccomp); where it is
 //! refused they fail and say so.
+#![cfg(target_os = "linux")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::{ClientCost, Interval, LoadConfig, LoadOutcome, Timeline};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+use crate::sys::SHORT_READ_DRAINS;
 
 const PERIOD: usize = 251;
 const RETRY_AFTER: Duration = Duration::from_millis(10);
@@ -309,8 +310,9 @@ impl Worker {
         c.sent = 0;
         c.recvd = 0;
         c.started = now;
-        // Nothing to read yet: the answer's arrival will raise a readable edge.
-        self.drive(i, false, false);
+        // Nothing to read yet: the answer's arrival will raise a readable edge (on Windows,
+        // once a read has found nothing: see SHORT_READ_DRAINS).
+        self.drive(i, !SHORT_READ_DRAINS, false);
     }
 
     /// Moves connection `i` as far as the socket allows: writes the rest of the request, reads
@@ -347,8 +349,9 @@ impl Worker {
                             return self.fail(i, kind::MISMATCH, Instant::now());
                         }
                         c.recvd += n;
-                        // A short read drained the socket; new data raises a new edge.
-                        if n < want && !peer_closed {
+                        // A short read drained the socket; new data raises a new edge
+                        // (not under mio on Windows: see SHORT_READ_DRAINS).
+                        if SHORT_READ_DRAINS && n < want && !peer_closed {
                             break;
                         }
                     }
@@ -362,7 +365,8 @@ impl Worker {
             }
             let now = Instant::now();
             self.complete(i, now);
-            may_read = false;
+            // Under mio on Windows only a read that finds nothing re-arms the socket.
+            may_read = !SHORT_READ_DRAINS;
             let c = &mut self.conns[i];
             c.seq += 1;
             c.sent = 0;

@@ -2,7 +2,8 @@
 //!
 //! `bench serve` reads its own counters with getrusage(RUSAGE_SELF), which sums every thread the
 //! process ever had, those that already exited included (`/proc/PID/status` would give the main
-//! thread's switches only), plus `/proc/self/status` for the peak RSS and the live threads.
+//! thread's switches only), plus `/proc/self/status` for the peak RSS and the live threads
+//! (on Windows: GetProcessTimes and the working set; no context switch counts there).
 //! `bench run` asks for a snapshot at each edge of the measured window and subtracts.
 
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,9 @@ use crate::sys;
 pub struct ProcessCounters {
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
-    pub voluntary_ctx_switches: u64,
-    pub involuntary_ctx_switches: u64,
+    /// `None` where the platform keeps no per-process count (Windows).
+    pub voluntary_ctx_switches: Option<u64>,
+    pub involuntary_ctx_switches: Option<u64>,
     /// High-water mark of resident memory over the process's life (VmHWM).
     pub peak_rss_bytes: u64,
     /// Resident memory now (VmRSS).
@@ -28,22 +30,15 @@ impl ProcessCounters {
     /// The calling process's counters now.
     pub fn of_self() -> std::io::Result<Self> {
         let ru = sys::rusage_self()?;
-        let status = std::fs::read_to_string("/proc/self/status")?;
-        let field = |name: &str| -> Option<u64> {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        };
+        let memory = sys::process_memory()?;
         Ok(ProcessCounters {
             cpu_user_s: ru.user_s,
             cpu_sys_s: ru.sys_s,
             voluntary_ctx_switches: ru.voluntary_ctx_switches,
             involuntary_ctx_switches: ru.involuntary_ctx_switches,
-            peak_rss_bytes: field("VmHWM:").map_or(ru.max_rss_bytes, |kb| kb * 1024),
-            rss_bytes: field("VmRSS:").unwrap_or(0) * 1024,
-            threads: field("Threads:").unwrap_or(0),
+            peak_rss_bytes: memory.peak_rss_bytes,
+            rss_bytes: memory.rss_bytes,
+            threads: memory.threads,
         })
     }
 
@@ -53,12 +48,11 @@ impl ProcessCounters {
         ProcessCounters {
             cpu_user_s: (self.cpu_user_s - earlier.cpu_user_s).max(0.0),
             cpu_sys_s: (self.cpu_sys_s - earlier.cpu_sys_s).max(0.0),
-            voluntary_ctx_switches: self
-                .voluntary_ctx_switches
-                .saturating_sub(earlier.voluntary_ctx_switches),
-            involuntary_ctx_switches: self
-                .involuntary_ctx_switches
-                .saturating_sub(earlier.involuntary_ctx_switches),
+            voluntary_ctx_switches: diff(self.voluntary_ctx_switches, earlier.voluntary_ctx_switches),
+            involuntary_ctx_switches: diff(
+                self.involuntary_ctx_switches,
+                earlier.involuntary_ctx_switches,
+            ),
             ..*self
         }
     }
@@ -67,9 +61,14 @@ impl ProcessCounters {
         self.cpu_user_s + self.cpu_sys_s
     }
 
-    pub fn ctx_switches(&self) -> u64 {
-        self.voluntary_ctx_switches + self.involuntary_ctx_switches
+    /// Both kinds of context switch; `None` where they are not counted.
+    pub fn ctx_switches(&self) -> Option<u64> {
+        Some(self.voluntary_ctx_switches? + self.involuntary_ctx_switches?)
     }
+}
+
+fn diff(later: Option<u64>, earlier: Option<u64>) -> Option<u64> {
+    Some(later?.saturating_sub(earlier?))
 }
 
 #[cfg(test)]

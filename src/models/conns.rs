@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -83,7 +82,7 @@ impl Registry {
         drop(live);
         // Wakes the acceptor; if this failed, the listener is unusable anyway and its thread
         // returns on the next accept error.
-        let _ = crate::sys::shutdown_socket(listener.as_raw_fd());
+        let _ = crate::sys::wake_acceptor(listener);
     }
 }
 

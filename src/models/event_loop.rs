@@ -348,16 +348,20 @@ fn compact(out: &mut Vec<u8>, written: &mut usize) {
     }
 }
 
+/// The accept errors that mean "out of descriptors or memory", not "this connection failed".
+#[cfg(unix)]
+const SHORTAGES: [i32; 4] = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+/// WSAEMFILE and WSAENOBUFS (Winsock's codes).
+#[cfg(windows)]
+const SHORTAGES: [i32; 2] = [10024, 10055];
+
 /// What a failed non-blocking `accept` means, for every loop that accepts: `Some(retry time)`
 /// when the process is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM: the
 /// connection waits in the backlog; reported once per shortage, `retrying` saying one is
 /// already being retried); `None` when the error concerned one connection (ECONNABORTED...:
 /// reported, and the loop goes on with the rest).
 pub(super) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
-    let shortage = matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    );
+    let shortage = matches!(e.raw_os_error(), Some(code) if SHORTAGES.contains(&code));
     if !shortage {
         eprintln!("accept failed: {e}");
         return None;
@@ -398,7 +402,7 @@ impl Conn {
     /// connection is closing; `false` on an error that ends the connection at once. A short
     /// read ends it unless the peer closed (that edge has fired already: read to EOF).
     fn read_all(&mut self, scratch: &mut [u8]) -> bool {
-        let stop_on_short_read = !self.peer_closed;
+        let stop_on_short_read = crate::sys::SHORT_READ_DRAINS && !self.peer_closed;
         match serve_reads(
             &mut self.stream,
             &mut self.session,

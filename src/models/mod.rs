@@ -23,8 +23,10 @@ mod conns;
 mod event_loop;
 mod multi_reactor;
 mod proactor_emulated;
+mod proactor_iocp;
 mod proactor_uring;
 mod reactor;
+#[cfg(unix)]
 mod reactor_level;
 mod reactor_pool;
 mod reuseport;
@@ -48,6 +50,7 @@ pub const MODELS: &[Model] = &[
     reactor_pool::MODEL,
     reuseport::MODEL,
     proactor_uring::MODEL,
+    proactor_iocp::MODEL,
     proactor_emulated::MODEL,
     tokio_rt::MODEL,
 ];
@@ -132,7 +135,11 @@ impl Poller {
 }
 
 /// select(2)'s fd_set holds descriptors 0 to FD_SETSIZE - 1 and no more.
+#[cfg(unix)]
 pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+/// Winsock's default FD_SETSIZE (the select poller is not offered on Windows).
+#[cfg(not(unix))]
+pub const FD_SETSIZE: usize = 64;
 
 /// Descriptors a `bench serve` process holds besides its connections (stdio, the listener,
 /// the reactor's wake-up descriptor, a counters snapshot's /proc files), with room to spare.
@@ -254,9 +261,24 @@ fn stop_all<T>(
     first_error.map_or(Ok(()), Err)
 }
 
-/// For models that run anywhere std's blocking sockets and epoll/kqueue do.
+/// For models that run anywhere std's blocking sockets and mio (epoll, kqueue, or Windows'
+/// AFD poll) do.
 fn always_available() -> Result<(), String> {
     Ok(())
+}
+
+/// Why a model built on SO_REUSEPORT listeners cannot run here.
+const REUSE_PORT_MISSING: &str = "it needs SO_REUSEPORT listeners that share a port with the \
+    kernel spreading connections over them, which this platform lacks (Linux has them)";
+
+/// For models that give each thread its own SO_REUSEPORT listener: Linux only (other systems
+/// either lack the option or do not spread connections over the listeners).
+fn reuse_port_available() -> Result<(), String> {
+    if cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err(REUSE_PORT_MISSING.into())
+    }
 }
 
 /// clap value parser for `--model`: any known model name.

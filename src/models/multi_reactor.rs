@@ -11,7 +11,6 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -102,7 +101,7 @@ impl RunningServer for MultiReactor {
     fn stop(self: Box<Self>) -> io::Result<()> {
         self.stop.store(true, Ordering::Release);
         // Wakes the acceptor out of accept(2); it then sees `stop` and returns.
-        let _ = crate::sys::shutdown_socket(self.listener.as_raw_fd());
+        let _ = crate::sys::wake_acceptor(&self.listener);
         // The sub-reactors are stopped whatever happened to the acceptor.
         let acceptor = self
             .acceptor

@@ -19,7 +19,7 @@ use std::rc::Rc;
 
 use self::proactor::{ConnId, Handle, Proactor};
 use super::reuseport::reuseport_group;
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {
@@ -30,7 +30,7 @@ pub const MODEL: Model = Model {
     reuse_port: true,
     pollers: &[],
     uring_options: false,
-    availability: always_available,
+    availability: reuse_port_available,
     start,
 };
 

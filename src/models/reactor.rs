@@ -18,22 +18,29 @@ pub const MODEL: Model = Model {
     example: "Redis (single reactor, single thread)",
     threads: Threads::One,
     reuse_port: false,
-    pollers: &[Poller::Epoll, Poller::Poll, Poller::Select],
+    pollers: POLLERS,
     uring_options: false,
     availability: always_available,
     start,
 };
 
+/// epoll (through mio), poll(2) and select(2). On Windows the loop waits in mio's poller
+/// there (AFD polling over a completion port, as wepoll and libuv do), which is no epoll, so
+/// it offers no `--poller` choice.
+#[cfg(unix)]
+const POLLERS: &[Poller] = &[Poller::Epoll, Poller::Poll, Poller::Select];
+#[cfg(not(unix))]
+const POLLERS: &[Poller] = &[];
+
 struct Reactor(Loop);
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    match config.poller {
-        Poller::Epoll => {
-            let reactor = Loop::spawn("reactor".into(), Some(listener), &config.protocol)?;
-            Ok(Box::new(Reactor(reactor)))
-        }
-        Poller::Poll | Poller::Select => super::reactor_level::start(listener, config),
+    #[cfg(unix)]
+    if config.poller != Poller::Epoll {
+        return super::reactor_level::start(listener, config);
     }
+    let reactor = Loop::spawn("reactor".into(), Some(listener), &config.protocol)?;
+    Ok(Box::new(Reactor(reactor)))
 }
 
 impl RunningServer for Reactor {

@@ -455,7 +455,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.input.extend_from_slice(&scratch[..n]);
-                    if n < scratch.len() && !self.peer_closed {
+                    if crate::sys::SHORT_READ_DRAINS && n < scratch.len() && !self.peer_closed {
                         return true;
                     }
                 }

@@ -11,10 +11,13 @@
 use std::io;
 use std::net::TcpListener;
 
+#[cfg(unix)]
 use socket2::{Domain, Protocol as Proto, Socket, Type};
 
 use super::event_loop::Loop;
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
+#[cfg(not(unix))]
+use super::REUSE_PORT_MISSING;
 
 pub const MODEL: Model = Model {
     name: "reuseport",
@@ -24,7 +27,7 @@ pub const MODEL: Model = Model {
     reuse_port: true,
     pollers: &[],
     uring_options: false,
-    availability: always_available,
+    availability: reuse_port_available,
     start,
 };
 
@@ -57,6 +60,7 @@ pub(super) fn reuseport_group(listener: TcpListener, count: usize) -> io::Result
 }
 
 /// Another listener on `addr`, in the same SO_REUSEPORT group as the one `serve` bound.
+#[cfg(unix)]
 pub(super) fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))?;
     socket.set_reuse_address(true)?;
@@ -64,6 +68,12 @@ pub(super) fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(crate::serve::BACKLOG)?;
     Ok(socket.into())
+}
+
+/// No SO_REUSEPORT here (the models that need it are unavailable, see `reuse_port_available`).
+#[cfg(not(unix))]
+pub(super) fn sibling(_: std::net::SocketAddr) -> io::Result<TcpListener> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, REUSE_PORT_MISSING))
 }
 
 impl RunningServer for ReusePort {

@@ -12,7 +12,8 @@ pub struct Env {
     pub cpu_model: String,
     pub cpus: usize,
     pub rustc: String,
-    pub loadavg_at_start: [f64; 3],
+    /// `None` where the platform keeps no load average (Windows).
+    pub loadavg_at_start: Option<[f64; 3]>,
     pub hostname: String,
 }
 
@@ -37,6 +38,7 @@ impl Env {
     /// Reads the machine now.
     pub fn capture() -> Env {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let os = read("/etc/os-release")
             .lines()
             .find_map(|l| l.strip_prefix("PRETTY_NAME="))
@@ -47,7 +49,12 @@ impl Env {
             .find_map(|l| l.strip_prefix("model name"))
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string())
+            .or_else(|| var("PROCESSOR_IDENTIFIER")) // Windows
             .unwrap_or_else(|| "unknown".into());
+        let hostname = Some(read("/proc/sys/kernel/hostname").trim().to_string())
+            .filter(|h| !h.is_empty())
+            .or_else(|| var("COMPUTERNAME")) // Windows
+            .unwrap_or_default();
         Env {
             kernel: sys::kernel_release(),
             os,
@@ -55,21 +62,8 @@ impl Env {
             // The machine's, not this process's: the harness pins itself to the client CPUs.
             cpus: sys::online_cpus(),
             rustc: env!("IOMODELS_RUSTC").into(),
-            loadavg_at_start: loadavg(),
-            hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
+            loadavg_at_start: sys::loadavg(),
+            hostname,
         }
     }
-}
-
-/// The 1, 5 and 15 minute load averages.
-pub fn loadavg() -> [f64; 3] {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut it = text
-        .split_whitespace()
-        .map(|v| v.parse::<f64>().unwrap_or(0.0));
-    [
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-    ]
 }

@@ -130,8 +130,10 @@ pub struct ServerCosts {
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
     pub cpu_us_per_request: Option<f64>,
-    pub voluntary_ctx_switches: u64,
-    pub involuntary_ctx_switches: u64,
+    /// `None` where the platform keeps no per-process count (Windows).
+    pub voluntary_ctx_switches: Option<u64>,
+    pub involuntary_ctx_switches: Option<u64>,
+    /// `None` when no request completed or the switches are not counted.
     pub ctx_switches_per_request: Option<f64>,
     pub peak_rss_bytes: u64,
     /// Live threads in the server process at the window's end, its main and signal threads

@@ -10,10 +10,14 @@
 //!
 //! The child runs in its own process group, so a Ctrl-C on the terminal reaches the harness
 //! only; the harness then stops the child itself, in order.
+//!
+//! On Windows the same three, by other means: `stop` and `counters` are lines on the child's
+//! stdin (`bench serve --stdin-control`), the blunt stop is TerminateProcess, and the child is
+//! put in a job object that kills its processes when the harness's handle to it closes, as it
+//! does when the harness dies however it dies.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::metrics::process::ProcessCounters;
-use crate::{sys, Error};
+use crate::Error;
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -44,35 +48,27 @@ pub struct ServerProcess {
     status: Option<ExitStatus>,
     /// The `bench` arguments it was started with, for messages.
     args: Vec<String>,
+    /// Windows: the child's stdin, where `counters` and `stop` go.
+    #[cfg(windows)]
+    control: Option<std::process::ChildStdin>,
 }
 
 impl ServerProcess {
     /// Starts `bench serve` with `args` and waits for its ready line. `stop` aborts the wait.
     pub fn spawn(args: &[String], stop: &AtomicBool) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("cannot find the bench executable")?;
-        let parent = std::process::id() as i32;
         let mut command = Command::new(exe);
         command
             .args(args)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe calls (prctl, sigprocmask, getppid); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                sys::die_with_parent()?;
-                // The harness may have died between fork and prctl: then nobody would stop us.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                sys::unblock_all_signals()
-            });
-        }
+            .stderr(Stdio::piped());
+        platform::configure(&mut command);
         let mut child = command
             .spawn()
             .context("cannot start `bench serve` as a child process")?;
+        platform::adopt(&mut child)?;
+        #[cfg(windows)]
+        let control = child.stdin.take();
         let stdout = child.stdout.take().context("child has no stdout")?;
         let stderr_pipe = child.stderr.take().context("child has no stderr")?;
         let (tx, lines) = mpsc::channel();
@@ -103,6 +99,8 @@ impl ServerProcess {
             ready: serde_json::Value::Null,
             status: None,
             args: args.to_vec(),
+            #[cfg(windows)]
+            control,
         };
         (server.addr, server.ready) = server.wait_ready(stop)?;
         Ok(server)
@@ -162,7 +160,7 @@ impl ServerProcess {
     /// Asks the server for its counters now (SIGUSR1) and waits for the answer: the process's
     /// counters, and for models with several loops the connections each has taken on.
     pub fn counters(&mut self) -> anyhow::Result<(ProcessCounters, Option<Vec<u64>>)> {
-        sys::kill(self.pid(), libc::SIGUSR1).context("cannot signal the server")?;
+        self.ask_counters().context("cannot ask the server for its counters")?;
         let deadline = Instant::now() + COUNTERS_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -195,9 +193,50 @@ impl ServerProcess {
     /// Stops the server: SIGTERM to its group, a grace period, then SIGKILL.
     pub fn stop(mut self) -> Option<ExitStatus> {
         if self.exited().is_none() {
-            let _ = sys::kill(-self.pid(), libc::SIGTERM);
+            self.ask_stop();
         }
         self.wait_exit(STOP_GRACE)
+    }
+
+    #[cfg(unix)]
+    fn ask_counters(&mut self) -> std::io::Result<()> {
+        crate::sys::kill(self.pid(), libc::SIGUSR1)
+    }
+
+    #[cfg(unix)]
+    fn ask_stop(&mut self) {
+        let _ = crate::sys::kill(-self.pid(), libc::SIGTERM);
+    }
+
+    /// Kills the server's whole process group.
+    #[cfg(unix)]
+    fn kill(&mut self) {
+        let _ = crate::sys::kill(-self.pid(), libc::SIGKILL);
+    }
+
+    #[cfg(windows)]
+    fn ask_counters(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        let pipe = self
+            .control
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the control pipe is closed"))?;
+        pipe.write_all(b"counters\n")?;
+        pipe.flush()
+    }
+
+    /// `stop`, then the end of input (either stops a `--stdin-control` server).
+    #[cfg(windows)]
+    fn ask_stop(&mut self) {
+        use std::io::Write;
+        if let Some(mut pipe) = self.control.take() {
+            let _ = pipe.write_all(b"stop\n");
+        }
+    }
+
+    #[cfg(windows)]
+    fn kill(&mut self) {
+        let _ = self.child.kill();
     }
 
     /// Waits up to `grace` for the child to exit, then kills its group and reaps it.
@@ -207,7 +246,7 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(10));
         }
         if self.status.is_none() {
-            let _ = sys::kill(-self.pid(), libc::SIGKILL);
+            self.kill();
             self.status = self.child.wait().ok();
         }
         self.status
@@ -233,7 +272,7 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         if self.exited().is_none() {
-            let _ = sys::kill(-self.pid(), libc::SIGKILL);
+            self.kill();
             self.status = self.child.wait().ok();
         }
     }
@@ -241,14 +280,123 @@ impl Drop for ServerProcess {
 
 /// "exit code 3" or "killed by signal 9".
 pub fn describe(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
+    #[cfg(unix)]
+    let signal = {
+        use std::os::unix::process::ExitStatusExt;
+        status.and_then(|s| s.signal())
+    };
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
     match status {
-        Some(s) => match (s.code(), s.signal()) {
+        Some(s) => match (s.code(), signal) {
             (Some(code), _) => format!("exit code {code}"),
             (None, Some(sig)) => format!("killed by signal {sig}"),
             _ => s.to_string(),
         },
         None => "still running".into(),
+    }
+}
+
+#[cfg(unix)]
+mod platform {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command, Stdio};
+
+    use crate::sys;
+
+    /// Own process group (a terminal's Ctrl-C reaches the harness only), no stdin, and
+    /// SIGKILL from the kernel when the harness dies.
+    pub(super) fn configure(command: &mut Command) {
+        let parent = std::process::id() as i32;
+        command.stdin(Stdio::null()).process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe calls (prctl, sigprocmask, getppid); it allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                sys::die_with_parent()?;
+                // The harness may have died between fork and prctl: then nobody would stop us.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                sys::unblock_all_signals()
+            });
+        }
+    }
+
+    pub(super) fn adopt(_: &mut Child) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(windows)]
+mod platform {
+    use std::os::windows::io::AsRawHandle;
+    use std::os::windows::process::CommandExt;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::OnceLock;
+
+    use anyhow::Context;
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+        SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    };
+    use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
+
+    /// Its own console process group (Ctrl-C reaches the harness only) and a control pipe on
+    /// stdin.
+    pub(super) fn configure(command: &mut Command) {
+        command
+            .arg("--stdin-control")
+            .stdin(Stdio::piped())
+            .creation_flags(CREATE_NEW_PROCESS_GROUP);
+    }
+
+    /// The job every server joins: its handle stays open for the harness's life and closes
+    /// when the harness exits or is killed, and closing it kills every process in it.
+    fn kill_on_close_job() -> std::io::Result<isize> {
+        static JOB: OnceLock<std::io::Result<isize>> = OnceLock::new();
+        let job = JOB.get_or_init(|| {
+            // SAFETY: no security attributes, no name.
+            let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
+            if job.is_null() {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: plain data; only the flag below is set.
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
+            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            // SAFETY: `job` is open; `info` is valid for the size given.
+            let ok = unsafe {
+                SetInformationJobObject(
+                    job,
+                    JobObjectExtendedLimitInformation,
+                    (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+                )
+            };
+            if ok == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(job as isize)
+        });
+        match job {
+            Ok(handle) => Ok(*handle),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
+    pub(super) fn adopt(child: &mut Child) -> anyhow::Result<()> {
+        let job = kill_on_close_job().context("cannot create a job object for the server")?;
+        // SAFETY: both handles are open: the job for the process's life, the child's while
+        // `child` lives.
+        let ok = unsafe { AssignProcessToJobObject(job as _, child.as_raw_handle() as _) };
+        if ok == 0 {
+            let e = std::io::Error::last_os_error();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e).context("cannot put the server in the harness's job object");
+        }
+        Ok(())
     }
 }
 

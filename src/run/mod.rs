@@ -57,21 +57,22 @@ pub struct RunOptions {
     pub quiet: bool,
 }
 
-/// Blocks SIGINT and SIGTERM in every thread and raises the returned flag when one arrives.
-/// Idempotent: the first call installs it, later calls get the same flag.
+/// Blocks SIGINT and SIGTERM in every thread (on Windows: takes Ctrl-C) and raises the returned
+/// flag when one arrives. Idempotent: the first call installs it, later calls get the same
+/// flag.
 pub fn stop_on_signals() -> anyhow::Result<&'static AtomicBool> {
     static STOP: OnceLock<AtomicBool> = OnceLock::new();
     if let Some(flag) = STOP.get() {
         return Ok(flag);
     }
-    sys::block_handled_signals().context("cannot block signals")?;
+    sys::capture_control().context("cannot take the stop signals")?;
     let flag = STOP.get_or_init(|| AtomicBool::new(false));
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
-            match sys::wait_signal() {
-                Ok(libc::SIGINT | libc::SIGTERM) => flag.store(true, Ordering::Release),
-                Ok(_) => {}
+            match sys::wait_control() {
+                Ok(sys::Control::Stop) => flag.store(true, Ordering::Release),
+                Ok(sys::Control::Snapshot) => {}
                 Err(_) => return,
             }
         })
@@ -137,11 +138,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
     ResultFile::check_writable(&out)?;
     let env = Env::capture();
     let mut common_warnings = place.warnings.clone();
-    if env.loadavg_at_start[0] > 0.5 * env.cpus as f64 {
+    if let Some([load, ..]) = env.loadavg_at_start.filter(|l| l[0] > 0.5 * env.cpus as f64) {
         common_warnings.push(format!(
-            "the machine was busy when the run started (load average {:.2} on {} CPUs): \
+            "the machine was busy when the run started (load average {load:.2} on {} CPUs): \
              expect noisy figures; repeat with --repeat and compare medians",
-            env.loadavg_at_start[0], env.cpus
+            env.cpus
         ));
     }
     // More threads than connections would idle: the count recorded is the count that ran.
@@ -253,7 +254,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
 /// Pins the calling process's threads (present and future) to `cpus`; the error lists the
 /// CPUs this process may use.
 pub fn pin_self(cpus: &CpuList) -> anyhow::Result<()> {
-    sys::pin_current_thread(cpus.cpus()).map_err(|e| {
+    sys::pin_process(cpus.cpus()).map_err(|e| {
         let allowed = sys::allowed_cpus()
             .map(|c| CpuList::new(c).to_string())
             .unwrap_or_else(|_| "?".into());
@@ -462,7 +463,7 @@ fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
         cpu_us_per_request: per(window.cpu_s() * 1e6),
         voluntary_ctx_switches: window.voluntary_ctx_switches,
         involuntary_ctx_switches: window.involuntary_ctx_switches,
-        ctx_switches_per_request: per(window.ctx_switches() as f64),
+        ctx_switches_per_request: window.ctx_switches().and_then(|n| per(n as f64)),
         peak_rss_bytes: window.peak_rss_bytes,
         threads: window.threads,
         connections_per_loop: None,

@@ -38,7 +38,40 @@ pub fn expect(o: &Output, code: i32, needles: &[&str]) {
     }
 }
 
+/// The models built for another platform, unavailable here by design (`bench models` says
+/// which platform they need). Every other model must run here: a test that finds one
+/// unavailable fails with its reason.
+#[cfg(unix)]
+pub const OTHER_PLATFORM_MODELS: &[&str] = &["proactor-iocp"];
+#[cfg(windows)]
+pub const OTHER_PLATFORM_MODELS: &[&str] = &["reuseport", "proactor-uring", "proactor-emulated"];
+
+/// The models of this platform, in `MODELS` order.
+pub fn models_here() -> impl Iterator<Item = &'static iomodels::models::Model> {
+    iomodels::models::MODELS
+        .iter()
+        .filter(|m| !OTHER_PLATFORM_MODELS.contains(&m.name))
+}
+
+/// schema/result.schema.json.
+pub fn schema() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json");
+    let text = std::fs::read_to_string(&path).expect("cannot read schema/result.schema.json");
+    serde_json::from_str(&text).expect("schema/result.schema.json is not JSON")
+}
+
+/// The ways `instance` breaks the result schema, one line each.
+pub fn schema_errors(instance: &serde_json::Value) -> Vec<String> {
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema itself is invalid");
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path))
+        .collect()
+}
+
 /// Limits the descriptors of a child to `n` (set between fork and exec).
+#[cfg(unix)]
 pub fn with_fd_limit(cmd: &mut Command, n: u64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: setrlimit is async-signal-safe; the closure allocates nothing.

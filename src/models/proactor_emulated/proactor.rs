@@ -385,7 +385,7 @@ impl Proactor {
                 Ok(n) => {
                     // Shorter than the buffer: the queue is empty, new data raises a new edge
                     // (unless the FIN's edge has fired already: then read on to EOF).
-                    if n < op.buf.len() && !socket.peer_closed {
+                    if crate::sys::SHORT_READ_DRAINS && n < op.buf.len() && !socket.peer_closed {
                         socket.readable = false;
                     }
                     break Ok(n);

@@ -1125,7 +1125,7 @@ impl Worker {
         }
         self.stopping = true;
         // Refuse new connections now, whatever the ring still has armed.
-        let _ = sys::shutdown_socket(self.listener.as_raw_fd());
+        let _ = sys::wake_acceptor(&self.listener);
         for (op, armed) in [
             (Op::Accept, self.accept_armed),
             (Op::AcceptRetry, self.retrying),

@@ -1,12 +1,15 @@
-//! The raw system calls the harness needs beyond std: CPU affinity, signal masks, rusage, and
-//! poll, select and eventfd for the level-triggered reactor.
+//! Unix (Linux): the raw system calls the harness needs beyond std: CPU affinity, signal
+//! masks, rusage, /proc, and poll, select and eventfd for the level-triggered reactor.
 //!
 //! Calls that report failure as -1 and errno go through [`syscall!`], which turns -1 into
 //! `io::Error::last_os_error()`; the pthread ones return the error number and are checked
 //! where they are made.
-//! Linux only for now; a Windows counterpart arrives with the IOCP model.
 
 use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+
+use super::{Control, Memory, Rusage};
 
 /// Calls a libc function and turns a -1 return into the OS error.
 macro_rules! syscall {
@@ -81,6 +84,12 @@ pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
     Ok(())
 }
 
+/// Pins the whole process to `cpus`: call it from the main thread before other threads are
+/// created (Linux threads inherit their creator's affinity).
+pub fn pin_process(cpus: &[usize]) -> io::Result<()> {
+    pin_current_thread(cpus)
+}
+
 /// The signals the harness handles itself: stop (INT, TERM) and counters snapshot (USR1).
 pub const HANDLED_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
 
@@ -110,6 +119,21 @@ pub fn block_handled_signals() -> io::Result<()> {
     Ok(())
 }
 
+/// Takes the control events for the calling process: blocks SIGINT, SIGTERM and SIGUSR1 (see
+/// [`block_handled_signals`]) so that [`wait_control`] receives them. Call it before any
+/// thread is created.
+pub fn capture_control() -> io::Result<()> {
+    block_handled_signals()
+}
+
+/// Waits for the next control event: SIGUSR1 asks for counters, SIGINT and SIGTERM for a stop.
+pub fn wait_control() -> io::Result<Control> {
+    Ok(match wait_signal()? {
+        libc::SIGUSR1 => Control::Snapshot,
+        _ => Control::Stop,
+    })
+}
+
 /// Waits for one of the blocked handled signals and returns its number.
 pub fn wait_signal() -> io::Result<libc::c_int> {
     let set = handled_set();
@@ -129,15 +153,6 @@ pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
 
 /// CPU time and context switches of the whole calling process, every thread it ever had
 /// included (getrusage(RUSAGE_SELF) keeps the counts of threads that already exited).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Rusage {
-    pub user_s: f64,
-    pub sys_s: f64,
-    pub voluntary_ctx_switches: u64,
-    pub involuntary_ctx_switches: u64,
-    pub max_rss_bytes: u64,
-}
-
 pub fn rusage_self() -> io::Result<Rusage> {
     // SAFETY: rusage is plain data that getrusage fills in.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -146,8 +161,8 @@ pub fn rusage_self() -> io::Result<Rusage> {
     Ok(Rusage {
         user_s: secs(ru.ru_utime),
         sys_s: secs(ru.ru_stime),
-        voluntary_ctx_switches: ru.ru_nvcsw as u64,
-        involuntary_ctx_switches: ru.ru_nivcsw as u64,
+        voluntary_ctx_switches: Some(ru.ru_nvcsw as u64),
+        involuntary_ctx_switches: Some(ru.ru_nivcsw as u64),
         max_rss_bytes: ru.ru_maxrss as u64 * 1024,
     })
 }
@@ -177,10 +192,32 @@ pub fn unblock_all_signals() -> io::Result<()> {
     syscall!(sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())).map(drop)
 }
 
-/// Shuts a socket down in both directions: on a listening socket this wakes a thread blocked
-/// in `accept` (Linux returns EINVAL to it).
-pub fn shutdown_socket(fd: std::os::fd::RawFd) -> io::Result<()> {
-    syscall!(shutdown(fd, libc::SHUT_RDWR)).map(drop)
+/// The calling process's memory and live threads, from `/proc/self/status` (getrusage's
+/// `ru_maxrss` when VmHWM is missing).
+pub fn process_memory() -> io::Result<Memory> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let peak = match field("VmHWM:") {
+        Some(kb) => kb * 1024,
+        None => rusage_self()?.max_rss_bytes,
+    };
+    Ok(Memory {
+        peak_rss_bytes: peak,
+        rss_bytes: field("VmRSS:").unwrap_or(0) * 1024,
+        threads: field("Threads:").unwrap_or(0),
+    })
+}
+
+/// Wakes a thread blocked in `accept` on `listener` once the caller has marked the server
+/// stopping: shutting a listening socket down makes Linux return EINVAL to the acceptor.
+pub fn wake_acceptor(listener: &TcpListener) -> io::Result<()> {
+    syscall!(shutdown(listener.as_raw_fd(), libc::SHUT_RDWR)).map(drop)
 }
 
 /// The open-file limit: (soft, hard).
@@ -206,6 +243,13 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         }
     }
     Ok(soft)
+}
+
+/// The 1, 5 and 15 minute load averages, from `/proc/loadavg`.
+pub fn loadavg() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
 }
 
 /// The running kernel's release (`uname -r`).
