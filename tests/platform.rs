@@ -24,7 +24,10 @@ fn the_other_platforms_models_exit_3_naming_the_platform_they_need() {
             .unwrap_or_else(|| panic!("{name} is not listed by bench models"));
         assert_eq!(entry["available"], false, "{entry}");
         let why = entry["unavailable_reason"].as_str().unwrap_or_default();
-        assert!(why.contains("Windows only") || why.contains("Linux"), "{why}");
+        assert!(
+            why.contains("Windows only") || why.contains("Linux"),
+            "{why}"
+        );
 
         let o = run(&["run", "--model", name, "--duration", "1s", "--quiet"]);
         expect(&o, 3, &[&format!("model `{name}` cannot run here"), why]);
@@ -72,10 +75,7 @@ fn serve_takes_counters_and_stop_on_stdin() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"counters\n").unwrap();
     let counters = next_line(&mut out);
-    assert!(
-        counters["counters"]["cpu_user_s"].is_number(),
-        "{counters}"
-    );
+    assert!(counters["counters"]["cpu_user_s"].is_number(), "{counters}");
     // Unknown commands are reported and ignored; the server keeps serving.
     stdin.write_all(b"hello\ncounters\n").unwrap();
     let again = next_line(&mut out);
@@ -106,7 +106,14 @@ fn proactor_iocp_runs_end_to_end_and_its_result_validates() {
     let out = dir.path().join("iocp.json");
     let o = bench()
         .args(["run", "--model", "proactor-iocp", "--duration", "3s"])
-        .args(["--warmup", "500ms", "--connections", "20", "--quiet", "--out"])
+        .args([
+            "--warmup",
+            "500ms",
+            "--connections",
+            "20",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();

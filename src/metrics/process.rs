@@ -48,7 +48,10 @@ impl ProcessCounters {
         ProcessCounters {
             cpu_user_s: (self.cpu_user_s - earlier.cpu_user_s).max(0.0),
             cpu_sys_s: (self.cpu_sys_s - earlier.cpu_sys_s).max(0.0),
-            voluntary_ctx_switches: diff(self.voluntary_ctx_switches, earlier.voluntary_ctx_switches),
+            voluntary_ctx_switches: diff(
+                self.voluntary_ctx_switches,
+                earlier.voluntary_ctx_switches,
+            ),
             involuntary_ctx_switches: diff(
                 self.involuntary_ctx_switches,
                 earlier.involuntary_ctx_switches,

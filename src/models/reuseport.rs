@@ -15,9 +15,9 @@ use std::net::TcpListener;
 use socket2::{Domain, Protocol as Proto, Socket, Type};
 
 use super::event_loop::Loop;
-use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
 #[cfg(not(unix))]
 use super::REUSE_PORT_MISSING;
+use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "reuseport",
@@ -73,7 +73,10 @@ pub(super) fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 /// No SO_REUSEPORT here (the models that need it are unavailable, see `reuse_port_available`).
 #[cfg(not(unix))]
 pub(super) fn sibling(_: std::net::SocketAddr) -> io::Result<TcpListener> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, REUSE_PORT_MISSING))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        REUSE_PORT_MISSING,
+    ))
 }
 
 impl RunningServer for ReusePort {

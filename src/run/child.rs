@@ -160,7 +160,8 @@ impl ServerProcess {
     /// Asks the server for its counters now (SIGUSR1) and waits for the answer: the process's
     /// counters, and for models with several loops the connections each has taken on.
     pub fn counters(&mut self) -> anyhow::Result<(ProcessCounters, Option<Vec<u64>>)> {
-        self.ask_counters().context("cannot ask the server for its counters")?;
+        self.ask_counters()
+            .context("cannot ask the server for its counters")?;
         let deadline = Instant::now() + COUNTERS_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

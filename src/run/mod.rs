@@ -138,7 +138,10 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
     ResultFile::check_writable(&out)?;
     let env = Env::capture();
     let mut common_warnings = place.warnings.clone();
-    if let Some([load, ..]) = env.loadavg_at_start.filter(|l| l[0] > 0.5 * env.cpus as f64) {
+    if let Some([load, ..]) = env
+        .loadavg_at_start
+        .filter(|l| l[0] > 0.5 * env.cpus as f64)
+    {
         common_warnings.push(format!(
             "the machine was busy when the run started (load average {load:.2} on {} CPUs): \
              expect noisy figures; repeat with --repeat and compare medians",

@@ -13,9 +13,7 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
-use windows_sys::Win32::System::ProcessStatus::{
-    K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS,
-};
+use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, OSVERSIONINFOW, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetCurrentProcessId, GetCurrentThread, GetProcessAffinityMask,
@@ -49,7 +47,9 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     if unsafe { GetProcessAffinityMask(GetCurrentProcess(), &mut process, &mut system) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((0..MASK_BITS).filter(|&c| process & (1 << c) != 0).collect())
+    Ok((0..MASK_BITS)
+        .filter(|&c| process & (1 << c) != 0)
+        .collect())
 }
 
 /// Pins the calling thread to `cpus` (within the process's affinity).

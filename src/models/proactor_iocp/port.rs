@@ -27,11 +27,11 @@ use windows_sys::Win32::Networking::WinSock::{
     SO_UPDATE_ACCEPT_CONTEXT, TCP_NODELAY, WSABUF, WSAEMFILE, WSAENOBUFS, WSAID_ACCEPTEX,
     WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED, WSA_IO_PENDING,
 };
+use windows_sys::Win32::System::Threading::INFINITE;
 use windows_sys::Win32::System::IO::{
     CreateIoCompletionPort, GetQueuedCompletionStatusEx, PostQueuedCompletionStatus, OVERLAPPED,
     OVERLAPPED_ENTRY,
 };
-use windows_sys::Win32::System::Threading::INFINITE;
 
 use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
 use crate::models::{RunningServer, ServerConfig};
@@ -54,7 +54,8 @@ const RETRY_KEY: usize = 2;
 /// How long `stop` waits for the aborted operations to come back before giving up on them.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Room AcceptEx needs for each address: the largest sockaddr plus 16 bytes.
-const ADDR_ROOM: usize = std::mem::size_of::<windows_sys::Win32::Networking::WinSock::SOCKADDR_STORAGE>() + 16;
+const ADDR_ROOM: usize =
+    std::mem::size_of::<windows_sys::Win32::Networking::WinSock::SOCKADDR_STORAGE>() + 16;
 
 /// What an `OVERLAPPED` belongs to; every operation object starts with this header, so a
 /// completion's `OVERLAPPED` pointer tells which object to cast it to.
@@ -206,7 +207,12 @@ pub(super) fn start(
     };
     // SAFETY: creating a new port: no file handle, no existing port.
     let port = unsafe {
-        CreateIoCompletionPort(INVALID_HANDLE_VALUE, std::ptr::null_mut(), 0, threads as u32)
+        CreateIoCompletionPort(
+            INVALID_HANDLE_VALUE,
+            std::ptr::null_mut(),
+            0,
+            threads as u32,
+        )
     };
     if port.is_null() {
         return Err(io::Error::last_os_error());
