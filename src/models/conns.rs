@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -77,7 +77,7 @@ impl Registry {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping.store(true, Ordering::Release);
         for stream in live.values() {
-            let _ = stream.shutdown(Shutdown::Both);
+            crate::sys::wake_blocked_stream(stream);
         }
         drop(live);
         // Wakes the acceptor; if this failed, the listener is unusable anyway and its thread

@@ -6,7 +6,7 @@
 //! where they are made.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
 use super::{Control, Memory, Rusage};
@@ -212,6 +212,12 @@ pub fn process_memory() -> io::Result<Memory> {
         rss_bytes: field("VmRSS:").unwrap_or(0) * 1024,
         threads: field("Threads:").unwrap_or(0),
     })
+}
+
+/// Wakes every thread blocked in `read` or `write` on `stream` (they return 0 or an error), and
+/// sends the peer a FIN: shutting a socket down is enough on Unix.
+pub fn wake_blocked_stream(stream: &TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
 /// Wakes a thread blocked in `accept` on `listener` once the caller has marked the server

@@ -221,6 +221,25 @@ pub fn wake_acceptor(listener: &TcpListener) -> io::Result<()> {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map(drop)
 }
 
+/// Wakes every thread blocked in `recv` or `send` on `stream`, and sends the peer a FIN. A
+/// shutdown alone does not end a blocking `recv` on Windows (nor under Wine): the receive is an
+/// I/O request of the socket's handle, which `CancelIoEx` cancels whichever thread issued it,
+/// so the call returns an error and its thread goes on to close the socket itself. (Closing
+/// the socket from here would also wake it, but the thread would then hold a handle value
+/// that Windows may give to the next socket.)
+pub fn wake_blocked_stream(stream: &TcpStream) {
+    use std::os::windows::io::AsRawSocket;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    // SAFETY: the socket is open for as long as `stream` is borrowed; a null OVERLAPPED
+    // pointer cancels every request on the handle, and the call touches no memory of ours.
+    unsafe {
+        windows_sys::Win32::System::IO::CancelIoEx(
+            stream.as_raw_socket() as windows_sys::Win32::Foundation::HANDLE,
+            std::ptr::null(),
+        )
+    };
+}
+
 /// Windows has no per-process open-file limit: sockets are bounded by memory.
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     Ok((u64::MAX, u64::MAX))
