@@ -24,7 +24,7 @@ use windows_sys::Win32::Networking::WinSock::{
     closesocket, setsockopt, WSAGetLastError, WSAGetOverlappedResult, WSAIoctl, WSARecv, WSASend,
     WSASocketW, AF_INET, AF_INET6, INVALID_SOCKET, IPPROTO_TCP, LPFN_ACCEPTEX,
     SIO_GET_EXTENSION_FUNCTION_POINTER, SOCKET, SOCKET_ERROR, SOCK_STREAM, SOL_SOCKET,
-    SO_UPDATE_ACCEPT_CONTEXT, TCP_NODELAY, WSABUF, WSAEMFILE, WSAENOBUFS, WSAID_ACCEPTEX,
+    SO_UPDATE_ACCEPT_CONTEXT, TCP_NODELAY, WSABUF, WSAEINVAL, WSAENOTSOCK, WSAID_ACCEPTEX,
     WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED, WSA_IO_PENDING,
 };
 use windows_sys::Win32::System::Threading::INFINITE;
@@ -470,20 +470,24 @@ impl Shared {
         // Success or pending: the completion arrives on the port either way.
     }
 
-    /// Posts `slot` again, after [`ACCEPT_RETRY`] when the system is short of sockets (this
-    /// thread sleeps: as nginx does when accept fails for lack of descriptors, the server
-    /// stops taking connections for a moment rather than spin).
+    /// Posts `slot` again after [`ACCEPT_RETRY`] (this thread sleeps: as nginx does when accept
+    /// fails for lack of descriptors, the server stops taking connections for a moment rather
+    /// than spin). A listener that is no longer a socket (closed under the server) is not
+    /// retried at all: the slot is given up, and said so once.
     fn retry_accept(&self, slot: &AcceptSlot, e: io::Error) {
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
-        let shortage = matches!(e.raw_os_error(), Some(WSAEMFILE | WSAENOBUFS));
+        if matches!(e.raw_os_error(), Some(WSAENOTSOCK | WSAEINVAL)) {
+            if !self.accept_failing.swap(true, Ordering::AcqRel) {
+                eprintln!("proactor-iocp: the listener is gone, no more accepts: {e}");
+            }
+            return;
+        }
         if !self.accept_failing.swap(true, Ordering::AcqRel) {
-            eprintln!("proactor-iocp: accept failed, retrying: {e}");
+            eprintln!("proactor-iocp: accept failed, retrying every 10 ms: {e}");
         }
-        if shortage {
-            std::thread::sleep(ACCEPT_RETRY);
-        }
+        std::thread::sleep(ACCEPT_RETRY);
         self.outstanding.fetch_add(1, Ordering::AcqRel);
         // SAFETY: the slot outlives the packet (it lives as long as `self`).
         let ok = unsafe {
