@@ -65,7 +65,7 @@ unset DISPLAY WAYLAND_DISPLAY
 mkdir -p "$CARGO_TARGET_DIR"
 
 # Stop every Wine process of our prefix, whatever happens.
-stop_wine() { wineserver -k 2>/dev/null || true; }
+stop_wine() { wineserver -k 2>/dev/null || true; wineserver -w 2>/dev/null || true; }
 trap stop_wine EXIT
 trap 'exit 130' INT TERM
 
