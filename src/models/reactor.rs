@@ -14,7 +14,7 @@ use super::{always_available, Model, Poller, RunningServer, ServerConfig, Thread
 
 pub const MODEL: Model = Model {
     name: "reactor",
-    summary: "one thread, non-blocking sockets, one readiness poller (epoll, poll or select)",
+    summary: "one thread, non-blocking sockets, one readiness poller (epoll, poll or select; mio's AFD poll on Windows)",
     example: "Redis (single reactor, single thread)",
     threads: Threads::One,
     reuse_port: false,
