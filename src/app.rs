@@ -5,8 +5,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::cli::{Cli, Command, LoadArgs, RunArgs};
-use crate::load::{run_load, LoadConfig};
+use crate::load::{run_load, HttpRequest, LoadConfig};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
+use crate::protocol::Workload;
 use crate::report::env::Env;
 use crate::report::result::{ResultFile, Scenario};
 use crate::report::table;
@@ -108,12 +109,14 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
     }
     Ok(RunOptions {
         models,
-        workload: a.shape.workload,
+        workload: a.shape.workload.unwrap_or(Workload::Echo),
         connections: a.shape.connections,
         client_threads: a.client_threads,
         duration: a.shape.duration,
         warmup: a.shape.warmup,
         payload: a.shape.payload,
+        pipeline: a.shape.pipeline,
+        timeout: a.shape.timeout,
         repeat: a.repeat as usize,
         threads: a.handler.threads,
         server_cpus: a.server_cpus,
@@ -152,20 +155,98 @@ fn check_poller(
     Ok(())
 }
 
-fn resolve(target: &str) -> Result<SocketAddr, Error> {
+/// Where `bench load` sends its load: the address, the workload, and for HTTP the request.
+#[derive(Debug)]
+struct Target {
+    addr: SocketAddr,
+    workload: Workload,
+    http: Option<HttpRequest>,
+}
+
+/// `HOST:PORT` (echo, or HTTP for `/plaintext` with `--workload http`) or
+/// `http://HOST[:PORT][/PATH]` (HTTP).
+fn parse_target(
+    target: &str,
+    workload: Option<Workload>,
+    expect_body: Option<&str>,
+) -> Result<Target, Error> {
     let bad = |why: String| {
         Error::Usage(format!(
-            "cannot use `{target}` as --target: {why} (write it as HOST:PORT, like 127.0.0.1:7000)"
+            "cannot use `{target}` as --target: {why} (write it as HOST:PORT, like \
+             127.0.0.1:7000, or as http://HOST:PORT/PATH)"
         ))
     };
-    let mut addrs = target.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
-    addrs
+    // The address to connect to, the Host header (the authority as typed), the path.
+    let (authority, host, path, url) = match target.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
+            let has_port = authority
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| !port.contains(']'));
+            let host = authority.to_string();
+            let authority = if has_port {
+                host.clone()
+            } else {
+                format!("{authority}:80")
+            };
+            (authority, host, path.to_string(), true)
+        }
+        Some((scheme, _)) => {
+            return Err(bad(format!(
+                "the {scheme}:// scheme is not supported (http:// only; no TLS)"
+            )))
+        }
+        None => (
+            target.to_string(),
+            target.to_string(),
+            "/plaintext".to_string(),
+            false,
+        ),
+    };
+    let workload = match (workload, url) {
+        (Some(Workload::Echo), true) => {
+            return Err(bad(
+                "an http:// target speaks HTTP: drop --workload echo, or give HOST:PORT".into(),
+            ))
+        }
+        (Some(w), _) => w,
+        (None, true) => Workload::Http,
+        (None, false) => Workload::Echo,
+    };
+    if expect_body.is_some() && workload != Workload::Http {
+        return Err(Error::Usage(
+            "--expect-body is for the HTTP workload: add --workload http or use an http:// \
+             target"
+                .into(),
+        ));
+    }
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
         .next()
-        .ok_or_else(|| bad("it resolves to no address".into()))
+        .ok_or_else(|| bad("it resolves to no address".into()))?;
+    let http = (workload == Workload::Http).then(|| HttpRequest {
+        host,
+        path,
+        expect_body: expect_body.map(|b| b.as_bytes().to_vec()),
+    });
+    Ok(Target {
+        addr,
+        workload,
+        http,
+    })
 }
 
 fn load(a: &LoadArgs) -> anyhow::Result<i32> {
-    let target = resolve(&a.target)?;
+    let Target {
+        addr: target,
+        workload,
+        http,
+    } = parse_target(&a.target, a.shape.workload, a.expect_body.as_deref())?;
     if let Some(cpus) = &a.cpus {
         // Every thread of the client, the helpers too, so none of them runs beside the server.
         run::pin_self(cpus)?;
@@ -178,7 +259,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     };
     let config = LoadConfig {
         target,
-        workload: a.shape.workload,
+        workload,
         connections: a.shape.connections,
         threads: a
             .threads
@@ -186,7 +267,13 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             .clamp(1, a.shape.connections),
         duration: a.shape.duration,
         warmup: a.shape.warmup,
-        payload: a.shape.payload,
+        payload: match workload {
+            Workload::Echo => a.shape.payload,
+            Workload::Http => 0,
+        },
+        pipeline: a.shape.pipeline,
+        timeout: a.shape.timeout,
+        http,
         cpus: a.cpus.clone(),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
@@ -246,12 +333,13 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         let scenario = Scenario {
             command: "load".into(),
             models: Vec::new(),
-            target: Some(target.to_string()),
+            target: Some(a.target.clone()),
             workload: config.workload.name().into(),
             connections: config.connections,
             client_threads: config.threads,
             payload: config.payload,
-            pipeline: 1,
+            pipeline: config.pipeline,
+            timeout_s: config.timeout.map(|t| t.as_secs_f64()),
             rate: None,
             duration_s: config.duration.as_secs_f64(),
             warmup_s: config.warmup.as_secs_f64(),

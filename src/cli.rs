@@ -35,7 +35,7 @@ pub enum Command {
     },
     /// Serve one model until SIGINT/SIGTERM (or --duration); prints a JSON ready line.
     Serve(ServeArgs),
-    /// Drive load against any echo server and measure it.
+    /// Drive load against any echo or HTTP/1.1 server and measure it.
     Load(LoadArgs),
     /// Start each model as a child process, drive it, and compare.
     Run(RunArgs),
@@ -121,9 +121,9 @@ pub struct ServeArgs {
 /// Options of the load generator, shared by `load` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct LoadShape {
-    /// The protocol to drive.
-    #[arg(long, value_enum, default_value_t = Workload::Echo)]
-    pub workload: Workload,
+    /// The protocol to drive: echo (the default), or http (the default for an http:// target).
+    #[arg(long, value_enum)]
+    pub workload: Option<Workload>,
     /// Concurrent connections.
     #[arg(long, short = 'c', default_value = "50", value_parser = parse_count)]
     pub connections: usize,
@@ -136,6 +136,14 @@ pub struct LoadShape {
     /// Echo request size in bytes (e.g. 64, 4k, 1m).
     #[arg(long, default_value = "64", value_parser = parse_size)]
     pub payload: usize,
+    /// Requests written on a connection before reading their answers (TechEmpower's plaintext
+    /// test uses 16); each answer's latency runs from the batch's start.
+    #[arg(long, short = 'p', default_value = "1", value_parser = parse_count)]
+    pub pipeline: usize,
+    /// A request unanswered for this long fails its connection (error kind `timeout`; checked
+    /// every 10 ms). Default: none (unanswered requests are reported as stalled instead).
+    #[arg(long, value_parser = parse_positive_duration)]
+    pub timeout: Option<Duration>,
     /// Print nothing while running.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -143,9 +151,14 @@ pub struct LoadShape {
 
 #[derive(Debug, Args, Clone)]
 pub struct LoadArgs {
-    /// The server to drive, HOST:PORT (e.g. 127.0.0.1:7000).
+    /// The server to drive: HOST:PORT (e.g. 127.0.0.1:7000), or http://HOST:PORT/PATH for
+    /// the HTTP workload (HOST:PORT with --workload http asks for /plaintext).
     #[arg(long)]
     pub target: String,
+    /// HTTP: the body every response must carry (a response with another counts as error
+    /// `body`). Without it, bodies are framed but not compared.
+    #[arg(long)]
+    pub expect_body: Option<String>,
     /// Client threads; connections are spread over them. Default: the number of client CPUs.
     #[arg(long, short = 't', value_parser = parse_count)]
     pub threads: Option<usize>,

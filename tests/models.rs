@@ -9,91 +9,13 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use iomodels::models::{
-    Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions, MODELS,
-};
+use iomodels::models::{Poller, RunningServer, UringListener, MODELS};
 use iomodels::protocol::{Cost, Protocol, Workload};
 
 mod common;
-use common::{models_here, OTHER_PLATFORM_MODELS};
+use common::*;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The tests share this process and the machine's two CPUs. Two kinds run alone (write):
-/// the one that opens 2000 descriptors (select watches descriptors below 1024 only), and the
-/// ones with a time bound (a `--uring-sqpoll` server's kernel thread spins on a CPU while it
-/// runs, and would eat their margin). The others run beside each other (read).
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn shared_machine() -> std::sync::RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn whole_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
-    MACHINE.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One way to run a model: its name to report, the model, the poller, the io_uring options.
-struct Variant {
-    name: String,
-    model: &'static Model,
-    poller: Poller,
-    uring: UringOptions,
-}
-
-/// Every model with its default poller, then again with each other poller it can use, and a
-/// model that takes the `--uring-*` options once more with each of them.
-fn variants() -> Vec<Variant> {
-    let mut all = Vec::new();
-    for model in models_here() {
-        let mut pollers = model.pollers.iter().copied();
-        let plain = |name: String, poller: Poller, uring: UringOptions| Variant {
-            name,
-            model,
-            poller,
-            uring,
-        };
-        all.push(plain(
-            model.name.to_string(),
-            pollers.next().unwrap_or_default(),
-            UringOptions::default(),
-        ));
-        for poller in pollers {
-            all.push(plain(
-                format!("{} --poller {}", model.name, poller.name()),
-                poller,
-                UringOptions::default(),
-            ));
-        }
-        if model.uring_options {
-            let base = UringOptions::default();
-            for (flag, uring) in [
-                (
-                    "--uring-sqpoll",
-                    UringOptions {
-                        sqpoll: true,
-                        ..base
-                    },
-                ),
-                ("--uring-zc", UringOptions { zc: true, ..base }),
-                (
-                    "--uring-listener shared",
-                    UringOptions {
-                        listener: UringListener::Shared,
-                        ..base
-                    },
-                ),
-            ] {
-                all.push(plain(
-                    format!("{} {flag}", model.name),
-                    Poller::default(),
-                    uring,
-                ));
-            }
-        }
-    }
-    all
-}
 
 /// The models left out of the template are exactly those of the other platform, and each says
 /// so; every model of this platform is available (else its reason is the failure).
@@ -127,23 +49,12 @@ fn the_template_covers_every_poller() {
 }
 
 fn start(v: &Variant, cost: Cost, message: usize) -> (SocketAddr, Box<dyn RunningServer>) {
-    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap(), v.model.reuse_port)
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().unwrap();
-    let config = ServerConfig {
-        protocol: Protocol {
-            workload: Workload::Echo,
-            message_size: Some(message),
-            cost,
-        },
-        threads: 4,
-        poller: v.poller,
-        cpus: None,
-        uring: v.uring,
+    let protocol = Protocol {
+        workload: Workload::Echo,
+        message_size: Some(message),
+        cost,
     };
-    let server = (v.model.start)(listener, &config)
-        .unwrap_or_else(|e| panic!("{}: cannot start: {e}", v.name));
-    (addr, server)
+    start_server(v, protocol)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

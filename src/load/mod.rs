@@ -1,13 +1,15 @@
-//! The load generator: closed-loop TCP echo over many connections and a few threads.
+//! The load generator: closed loop, TCP echo or HTTP/1.1, over many connections and a few
+//! threads.
 //!
 //! `--connections C` are spread over `--threads T` client threads; each thread drives its share
 //! without blocking (mio, edge-triggered) and keeps its own histograms, merged at the end.
-//! Every echoed byte is compared with what was sent. A run has three phases on one shared
+//! Every echoed byte is compared with what was sent; every HTTP response is parsed and checked. A run has three phases on one shared
 //! timeline: connect (every connection established before the clock starts), warm-up (requests
 //! run but are not recorded), and the measured window. Requests completing inside the window
 //! are recorded; the caller is told when the window opens and closes, so that it can snapshot
 //! the server's counters at the same edges.
 
+pub mod http;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -25,6 +27,8 @@ use crate::metrics::histogram::LatencySummary;
 use crate::protocol::Workload;
 use crate::sys;
 
+pub use http::HttpRequest;
+
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
 pub const SATURATED_BUSY: f64 = 0.90;
 
@@ -38,6 +42,12 @@ pub struct LoadConfig {
     pub duration: Duration,
     pub warmup: Duration,
     pub payload: usize,
+    /// Requests written on a connection before its answers are read.
+    pub pipeline: usize,
+    /// A batch unanswered for this long fails its connection (error kind `timeout`).
+    pub timeout: Option<Duration>,
+    /// The HTTP request, for the HTTP workload.
+    pub http: Option<HttpRequest>,
     /// Pin the client threads to these CPUs.
     pub cpus: Option<CpuList>,
     /// Time series interval.
@@ -80,6 +90,8 @@ pub struct ClientCost {
 pub struct LoadOutcome {
     pub histogram: Histogram<u64>,
     pub requests: u64,
+    /// Bytes of the answers counted in `requests` (echo: payload; HTTP: whole responses).
+    pub bytes: u64,
     /// Errors from the window's opening on, by kind.
     pub errors: BTreeMap<String, u64>,
     /// Errors during the connect phase and warm-up, by kind.
@@ -111,6 +123,11 @@ impl LoadOutcome {
         self.requests as f64 / self.window.as_secs_f64().max(1e-9)
     }
 
+    /// Answer bytes per second, in MiB/s.
+    pub fn throughput_mibps(&self) -> f64 {
+        self.bytes as f64 / self.window.as_secs_f64().max(1e-9) / (1024.0 * 1024.0)
+    }
+
     pub fn latency(&self) -> LatencySummary {
         LatencySummary::of(&self.histogram)
     }
@@ -132,7 +149,15 @@ pub fn run_load(
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
     let threads = config.threads.clamp(1, config.connections.max(1));
-    let pattern: Arc<[u8]> = worker::pattern(config.payload).into();
+    let pattern: Arc<[u8]> = match config.workload {
+        Workload::Echo => worker::pattern(config.payload).into(),
+        Workload::Http => Arc::new([]),
+    };
+    let http = match (config.workload, &config.http) {
+        (Workload::Http, Some(request)) => Some(http::HttpCheck::new(request, config.pipeline)),
+        (Workload::Http, None) => anyhow::bail!("the HTTP workload needs a request to send"),
+        (Workload::Echo, _) => None,
+    };
     // Raised when the caller's `stop` cuts the run short; workers otherwise stop at the end.
     let cut = Arc::new(AtomicBool::new(false));
     // Each worker reports once its connections are up (or why it could not start), then waits
@@ -144,12 +169,14 @@ pub fn run_load(
     for t in 0..threads {
         // Spread connections evenly: the first `rem` threads take one more.
         let share = config.connections / threads + usize::from(t < config.connections % threads);
-        let (config, pattern, cut, ready) = (
-            config.clone(),
-            pattern.clone(),
-            cut.clone(),
-            ready_tx.clone(),
-        );
+        let exchange = match &http {
+            Some(check) => worker::Exchange::Http(check.clone()),
+            None => worker::Exchange::Echo {
+                payload: config.payload,
+                pattern: pattern.clone(),
+            },
+        };
+        let (config, cut, ready) = (config.clone(), cut.clone(), ready_tx.clone());
         let (go_tx, go_rx) = mpsc::channel::<Timeline>();
         go.push(go_tx);
         let handle = std::thread::Builder::new()
@@ -161,7 +188,7 @@ pub fn run_load(
                             format!("cannot pin the load threads to CPUs {cpus}")
                         })?;
                     }
-                    let mut w = worker::Worker::new(&config, t, share, pattern)
+                    let mut w = worker::Worker::new(&config, t, share, exchange)
                         .context("cannot create a poller for the load generator")?;
                     w.connect_all(config.connect_timeout, &cut);
                     Ok(w)

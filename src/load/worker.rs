@@ -1,10 +1,15 @@
 //! One client thread: a mio poller driving its share of the connections, closed loop.
 //!
-//! Each connection sends a request of `payload` bytes, reads the echo, compares every byte with
-//! what it sent, records the round trip, and sends the next. The bytes of request `n` are a
-//! window into a period-251 pattern starting at an offset that depends on the connection and on
-//! `n`, so a server that returns stale, shifted or another connection's bytes is caught.
-//! A connection that fails is counted by kind, closed, and reconnected 10 ms later.
+//! Each connection sends a batch of `--pipeline` requests, reads and checks every answer,
+//! records each one's latency from the moment the batch was started (as wrk does), and sends
+//! the next batch once all are answered.
+//! - Echo: a request is `payload` bytes; the bytes of request `n` are a window into a
+//!   period-251 pattern starting at an offset that depends on the connection and on `n`, so a
+//!   server that returns stale, shifted or another connection's bytes is caught.
+//! - HTTP: the same GET each time; every response is parsed and checked (`http.rs`).
+//!
+//! A connection that fails is counted by kind, closed, and reconnected 10 ms later. A status
+//! outside 2xx-3xx or a body that differs is counted too, on a connection that goes on.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -17,6 +22,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use super::http::{parse_response, HttpCheck};
 use super::{ClientCost, Interval, LoadConfig, LoadOutcome, Timeline};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
 use crate::sys::SHORT_READ_DRAINS;
@@ -39,6 +45,21 @@ mod kind {
     pub const RESET: &str = "reset";
     pub const IO: &str = "io";
     pub const MISMATCH: &str = "mismatch";
+    pub const TIMEOUT: &str = "timeout";
+    pub const STATUS: &str = "status";
+    pub const PARSE: &str = "parse";
+    pub const BODY: &str = "body";
+}
+
+/// How often in-flight requests are checked against `--timeout`.
+const TIMEOUT_SCAN: Duration = Duration::from_millis(10);
+
+/// What a connection sends and how the answers are checked.
+pub(super) enum Exchange {
+    /// Requests of `payload` bytes cut from `pattern`; each answer is the request itself.
+    Echo { payload: usize, pattern: Arc<[u8]> },
+    /// The same HTTP request each time.
+    Http(Arc<HttpCheck>),
 }
 
 enum State {
@@ -53,12 +74,45 @@ enum State {
 struct Conn {
     stream: Option<TcpStream>,
     state: State,
+    /// Echo: the number of the batch's first request (it picks the bytes).
     seq: u64,
     in_flight: bool,
+    /// Bytes of the batch written so far.
     sent: usize,
+    /// Echo: bytes of the batch's answer read so far.
     recvd: usize,
+    /// Answers to the batch taken so far.
+    answered: usize,
+    /// When the batch was started: every answer's latency runs from here.
     started: Instant,
     completed_in_window: u64,
+    /// Echo with `--pipeline` > 1: the batch's bytes (one window of the pattern per request).
+    batch: Vec<u8>,
+    /// HTTP: the start of a response that has not all arrived yet.
+    partial: Vec<u8>,
+    /// HTTP: the server said it closes after the last answer taken.
+    closing: bool,
+}
+
+/// What one call of [`step`] did to a connection.
+#[derive(Default)]
+struct Progress {
+    /// Answers taken and checked, and their bytes.
+    answers: usize,
+    bytes: u64,
+    /// Answers with a status outside 2xx-3xx, and with a body that differs.
+    bad_status: usize,
+    bad_body: usize,
+}
+
+/// Where [`step`] left a connection.
+enum Outcome {
+    /// It waits for the socket.
+    Blocked,
+    /// Every answer of the batch is in.
+    BatchDone,
+    /// It failed: count this kind (with the OS's words when there are some) and reconnect.
+    Failed(&'static str, Option<io::Error>),
 }
 
 /// A worker's tally, merged with the others' at the end.
@@ -66,6 +120,8 @@ pub(super) struct Part {
     histogram: Histogram<u64>,
     intervals: Vec<(Histogram<u64>, u64)>,
     requests: u64,
+    /// Bytes of the answers counted in `requests`.
+    bytes: u64,
     /// Errors from the window's opening on; `warmup_errors` before it (connect and warm-up).
     errors: BTreeMap<&'static str, u64>,
     warmup_errors: BTreeMap<&'static str, u64>,
@@ -83,6 +139,7 @@ impl Part {
             histogram: new_histogram(),
             intervals: Vec::new(),
             requests: 0,
+            bytes: 0,
             errors: BTreeMap::new(),
             warmup_errors: BTreeMap::new(),
             first_errors: BTreeMap::new(),
@@ -95,8 +152,10 @@ impl Part {
 
 pub(super) struct Worker {
     target: SocketAddr,
-    payload: usize,
-    pattern: Arc<[u8]>,
+    exchange: Exchange,
+    pipeline: usize,
+    timeout: Option<Duration>,
+    next_timeout_scan: Option<Instant>,
     poll: Poll,
     conns: Vec<Conn>,
     scratch: Vec<u8>,
@@ -114,7 +173,7 @@ impl Worker {
         config: &LoadConfig,
         index: usize,
         connections: usize,
-        pattern: Arc<[u8]>,
+        exchange: Exchange,
     ) -> io::Result<Worker> {
         let now = Instant::now();
         let conns: Vec<Conn> = (0..connections)
@@ -126,18 +185,30 @@ impl Worker {
                 in_flight: false,
                 sent: 0,
                 recvd: 0,
+                answered: 0,
                 started: now,
                 completed_in_window: 0,
+                batch: Vec::new(),
+                partial: Vec::new(),
+                closing: false,
             })
             .collect();
+        // Echo reads at most one request's bytes at a time (the rest of a pipelined batch is
+        // read on the next pass); HTTP reads whatever is there.
+        let scratch = match &exchange {
+            Exchange::Echo { payload, .. } => SCRATCH.min((*payload).max(1)),
+            Exchange::Http(_) => SCRATCH,
+        };
         Ok(Worker {
             target: config.target,
-            payload: config.payload,
-            pattern,
+            exchange,
+            pipeline: config.pipeline.max(1),
+            timeout: config.timeout,
+            next_timeout_scan: None,
             poll: Poll::new()?,
             inactive: conns.len(),
             conns,
-            scratch: vec![0u8; SCRATCH.min(config.payload.max(1))],
+            scratch: vec![0u8; scratch],
             part: Part::new(),
             window_start: None,
             window_end: None,
@@ -204,6 +275,9 @@ impl Worker {
             } else {
                 None
             };
+            if let Some(timeout) = self.timeout {
+                self.expire(now, timeout);
+            }
             let wait = (timeline.end - now)
                 .min(MAX_POLL)
                 .min(next_retry.map_or(MAX_POLL, |at| at.saturating_duration_since(now)));
@@ -232,10 +306,28 @@ impl Worker {
             self.part.starved += u64::from(c.completed_in_window == 0);
             if c.in_flight && c.started < stopped {
                 let age = stopped.duration_since(c.started).as_micros() as u64;
-                self.part.unfinished.push(age);
+                let unanswered = self.pipeline.saturating_sub(c.answered);
+                self.part
+                    .unfinished
+                    .extend(std::iter::repeat(age).take(unanswered));
             }
         }
         std::mem::replace(&mut self.part, Part::new())
+    }
+
+    /// Fails the connections whose batch has waited longer than `timeout` (looked at every
+    /// [`TIMEOUT_SCAN`], so a timeout fires up to that much late).
+    fn expire(&mut self, now: Instant, timeout: Duration) {
+        if self.next_timeout_scan.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_timeout_scan = Some(now + TIMEOUT_SCAN);
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            if c.in_flight && matches!(c.state, State::Active) && now - c.started > timeout {
+                self.fail(i, kind::TIMEOUT, now);
+            }
+        }
     }
 
     /// Reconnects connections whose retry time has come; returns the next retry time.
@@ -305,89 +397,97 @@ impl Worker {
     }
 
     fn start_request(&mut self, i: usize, now: Instant) {
-        let c = &mut self.conns[i];
-        c.in_flight = true;
-        c.sent = 0;
-        c.recvd = 0;
-        c.started = now;
+        self.start_batch(i, now);
         // Nothing to read yet: the answer's arrival will raise a readable edge (on Windows,
         // once a read has found nothing: see SHORT_READ_DRAINS).
         self.drive(i, !SHORT_READ_DRAINS, false);
     }
 
-    /// Moves connection `i` as far as the socket allows: writes the rest of the request, reads
-    /// and checks the echo (only after a readable edge: reading right after sending would
-    /// almost always cost a `recvfrom` that finds nothing), and on completion records it and
-    /// starts the next request, whose answer then waits for the next edge.
-    fn drive(&mut self, i: usize, readable: bool, peer_closed: bool) {
-        let mut may_read = readable;
-        loop {
-            let offset = (self.conns[i].seq % PERIOD as u64) as usize;
-            let expected = &self.pattern[offset..offset + self.payload];
-            let c = &mut self.conns[i];
-            let Some(stream) = c.stream.as_mut() else {
-                return;
-            };
-            if !c.in_flight {
-                return;
-            }
-            while c.sent < expected.len() {
-                match stream.write(&expected[c.sent..]) {
-                    Ok(0) => return self.fail(i, kind::CLOSED, Instant::now()),
-                    Ok(n) => c.sent += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.fail_with(i, io_kind(&e), Instant::now(), &e),
+    /// Resets connection `i` for its next batch (echo: the batch's bytes, when pipelined).
+    fn start_batch(&mut self, i: usize, now: Instant) {
+        let c = &mut self.conns[i];
+        c.in_flight = true;
+        c.sent = 0;
+        c.recvd = 0;
+        c.answered = 0;
+        c.started = now;
+        if let Exchange::Echo { payload, pattern } = &self.exchange {
+            if self.pipeline > 1 {
+                c.batch.clear();
+                for k in 0..self.pipeline as u64 {
+                    let offset = ((c.seq + k) % PERIOD as u64) as usize;
+                    c.batch
+                        .extend_from_slice(&pattern[offset..offset + payload]);
                 }
             }
-            while may_read && c.recvd < c.sent {
-                let want = (c.sent - c.recvd).min(self.scratch.len());
-                match stream.read(&mut self.scratch[..want]) {
-                    Ok(0) => return self.fail(i, kind::CLOSED, Instant::now()),
-                    Ok(n) => {
-                        if self.scratch[..n] != expected[c.recvd..c.recvd + n] {
-                            return self.fail(i, kind::MISMATCH, Instant::now());
-                        }
-                        c.recvd += n;
-                        // A short read drained the socket; new data raises a new edge
-                        // (not under mio on Windows: see SHORT_READ_DRAINS).
-                        if SHORT_READ_DRAINS && n < want && !peer_closed {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return self.fail_with(i, io_kind(&e), Instant::now(), &e),
-                }
-            }
-            if c.recvd < self.payload {
-                return;
-            }
-            let now = Instant::now();
-            self.complete(i, now);
-            // Under mio on Windows only a read that finds nothing re-arms the socket.
-            may_read = !SHORT_READ_DRAINS;
-            let c = &mut self.conns[i];
-            c.seq += 1;
-            c.sent = 0;
-            c.recvd = 0;
-            c.started = now;
         }
     }
 
-    fn complete(&mut self, i: usize, now: Instant) {
+    /// Moves connection `i` as far as the socket allows: writes the rest of the batch, reads
+    /// and checks the answers (only after a readable edge: reading right after sending would
+    /// almost always cost a `recvfrom` that finds nothing), records each answer, and once the
+    /// batch is answered starts the next, whose answers then wait for the next edge.
+    fn drive(&mut self, i: usize, readable: bool, peer_closed: bool) {
+        let mut may_read = readable;
+        loop {
+            let mut progress = Progress::default();
+            let outcome = step(
+                &mut self.conns[i],
+                &self.exchange,
+                self.pipeline,
+                &mut self.scratch,
+                may_read,
+                peer_closed,
+                &mut progress,
+            );
+            let now = Instant::now();
+            self.complete(i, now, &progress);
+            match outcome {
+                Outcome::Blocked => return,
+                Outcome::Failed(kind, Some(e)) => return self.fail_with(i, kind, now, &e),
+                Outcome::Failed(kind, None) => return self.fail(i, kind, now),
+                Outcome::BatchDone => {}
+            }
+            let c = &mut self.conns[i];
+            c.seq += self.pipeline as u64;
+            if c.closing {
+                // The server closes after its last answer (HTTP `Connection: close`): not an
+                // error; the next batch goes on a new connection.
+                return self.reconnect(i, now);
+            }
+            self.start_batch(i, now);
+            // Under mio on Windows only a read that finds nothing re-arms the socket.
+            may_read = !SHORT_READ_DRAINS;
+        }
+    }
+
+    /// Records the answers `progress` took (inside the window only) and counts the bad ones.
+    fn complete(&mut self, i: usize, now: Instant, progress: &Progress) {
+        for _ in 0..progress.bad_status {
+            self.count_error(kind::STATUS, now);
+        }
+        for _ in 0..progress.bad_body {
+            self.count_error(kind::BODY, now);
+        }
+        let good = progress.answers - progress.bad_status - progress.bad_body;
+        if good == 0 {
+            return;
+        }
         let window_start = self.window_start.unwrap_or(now);
-        let c = &mut self.conns[i];
-        // Warm-up, or an answer that arrived in the same poll batch after the window closed.
+        // Warm-up, or answers that arrived in the same poll batch after the window closed.
         if now < window_start || self.window_end.is_some_and(|end| now >= end) {
             return;
         }
+        let c = &mut self.conns[i];
         let us = now.duration_since(c.started).as_micros() as u64;
-        c.completed_in_window += 1;
-        self.part.requests += 1;
-        record(&mut self.part.histogram, us);
+        c.completed_in_window += good as u64;
+        self.part.requests += good as u64;
+        self.part.bytes += progress.bytes;
         let slot = self.interval_slot(now, window_start);
-        record(&mut self.part.intervals[slot].0, us);
+        for _ in 0..good {
+            record(&mut self.part.histogram, us);
+            record(&mut self.part.intervals[slot].0, us);
+        }
     }
 
     fn interval_slot(&mut self, now: Instant, window_start: Instant) -> usize {
@@ -410,6 +510,18 @@ impl Worker {
 
     /// Counts an error, closes the connection, and schedules a reconnect.
     fn fail(&mut self, i: usize, kind: &'static str, now: Instant) {
+        self.count_error(kind, now);
+        self.close(i, now + RETRY_AFTER);
+    }
+
+    /// Closes connection `i` and connects again at once: the server closed it after a
+    /// complete answer, as it may.
+    fn reconnect(&mut self, i: usize, now: Instant) {
+        self.close(i, now);
+    }
+
+    /// Counts an error in the window, or in the warm-up before it.
+    fn count_error(&mut self, kind: &'static str, now: Instant) {
         match self.window_start.filter(|&start| now >= start) {
             Some(start) => {
                 *self.part.errors.entry(kind).or_insert(0) += 1;
@@ -423,6 +535,10 @@ impl Worker {
             }
             None => *self.part.warmup_errors.entry(kind).or_insert(0) += 1,
         }
+    }
+
+    /// Closes connection `i`; it connects again at `retry`.
+    fn close(&mut self, i: usize, retry: Instant) {
         let c = &mut self.conns[i];
         if matches!(c.state, State::Active) {
             self.inactive += 1;
@@ -431,10 +547,172 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut stream);
         }
         c.in_flight = false;
-        c.state = State::Retry {
-            at: now + RETRY_AFTER,
-        };
+        c.closing = false;
+        c.partial.clear();
+        c.state = State::Retry { at: retry };
     }
+}
+
+/// Writes what is left of the connection's batch, then (when `may_read`) reads and checks
+/// answers until the socket has nothing more or the batch is answered.
+fn step(
+    c: &mut Conn,
+    exchange: &Exchange,
+    pipeline: usize,
+    scratch: &mut [u8],
+    may_read: bool,
+    peer_closed: bool,
+    progress: &mut Progress,
+) -> Outcome {
+    let Some(stream) = c.stream.as_mut() else {
+        return Outcome::Blocked;
+    };
+    if !c.in_flight {
+        return Outcome::Blocked;
+    }
+    let request: &[u8] = match exchange {
+        Exchange::Echo { .. } if pipeline > 1 => &c.batch,
+        Exchange::Echo { payload, pattern } => {
+            let offset = (c.seq % PERIOD as u64) as usize;
+            &pattern[offset..offset + payload]
+        }
+        Exchange::Http(check) => &check.batch,
+    };
+    while c.sent < request.len() {
+        match stream.write(&request[c.sent..]) {
+            Ok(0) => return Outcome::Failed(kind::CLOSED, None),
+            Ok(n) => c.sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Outcome::Failed(io_kind(&e), Some(e)),
+        }
+    }
+    if !may_read {
+        return Outcome::Blocked;
+    }
+    while c.answered < pipeline {
+        let want = match exchange {
+            Exchange::Echo { .. } if c.recvd >= c.sent => break,
+            Exchange::Echo { .. } => (c.sent - c.recvd).min(scratch.len()),
+            Exchange::Http(_) => scratch.len(),
+        };
+        let n = match stream.read(&mut scratch[..want]) {
+            Ok(0) => return Outcome::Failed(kind::CLOSED, None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Outcome::Failed(io_kind(&e), Some(e)),
+        };
+        let taken = match exchange {
+            Exchange::Echo { payload, .. } => {
+                if scratch[..n] != request[c.recvd..c.recvd + n] {
+                    return Outcome::Failed(kind::MISMATCH, None);
+                }
+                let before = c.recvd / payload;
+                c.recvd += n;
+                let done = c.recvd / payload - before;
+                progress.answers += done;
+                progress.bytes += (done * payload) as u64;
+                c.answered += done;
+                Ok(())
+            }
+            Exchange::Http(check) => {
+                let answers = Answers {
+                    partial: &mut c.partial,
+                    answered: &mut c.answered,
+                    closing: &mut c.closing,
+                };
+                take_responses(answers, &scratch[..n], check, pipeline, progress)
+            }
+        };
+        if let Err(kind) = taken {
+            return Outcome::Failed(kind, None);
+        }
+        // A short read drained the socket; new data raises a new edge (not under mio on
+        // Windows: see SHORT_READ_DRAINS).
+        if SHORT_READ_DRAINS && n < want && !peer_closed {
+            break;
+        }
+    }
+    if c.answered < pipeline {
+        Outcome::Blocked
+    } else {
+        Outcome::BatchDone
+    }
+}
+
+/// The parts of a connection that taking HTTP answers changes.
+struct Answers<'a> {
+    partial: &'a mut Vec<u8>,
+    answered: &'a mut usize,
+    closing: &'a mut bool,
+}
+
+/// Parses and checks the HTTP responses in `input` (after any partial one kept from earlier
+/// reads); keeps the start of an incomplete one. An answer the batch did not ask for, or an
+/// answer after the server said it closes, is a parse error.
+fn take_responses(
+    c: Answers,
+    input: &[u8],
+    check: &HttpCheck,
+    pipeline: usize,
+    progress: &mut Progress,
+) -> Result<(), &'static str> {
+    let mut c = c;
+    if c.partial.is_empty() {
+        // The usual case: whole responses, parsed where they landed.
+        let (used, result) = parse_responses(&mut c, input, check, pipeline, progress);
+        if result.is_ok() {
+            c.partial.extend_from_slice(&input[used..]);
+        }
+        return result;
+    }
+    // The buffer keeps its capacity: a connection stops allocating after its first few reads.
+    let mut pending = std::mem::take(c.partial);
+    pending.extend_from_slice(input);
+    let (used, result) = parse_responses(&mut c, &pending, check, pipeline, progress);
+    pending.drain(..used);
+    if result.is_err() {
+        pending.clear();
+    }
+    *c.partial = pending;
+    result
+}
+
+/// Takes the complete responses at the start of `buf`; returns the bytes they used.
+fn parse_responses(
+    c: &mut Answers,
+    buf: &[u8],
+    check: &HttpCheck,
+    pipeline: usize,
+    progress: &mut Progress,
+) -> (usize, Result<(), &'static str>) {
+    let mut pos = 0;
+    while pos < buf.len() {
+        if *c.answered >= pipeline || *c.closing {
+            return (pos, Err(kind::PARSE));
+        }
+        match parse_response(&buf[pos..], check.expect_body.as_deref()) {
+            Ok(Some(r)) => {
+                pos += r.len;
+                if r.interim {
+                    continue;
+                }
+                *c.answered += 1;
+                *c.closing = r.close;
+                progress.answers += 1;
+                progress.bytes += r.len as u64;
+                if !(200..400).contains(&r.status) {
+                    progress.bad_status += 1;
+                } else if r.body_differs {
+                    progress.bad_body += 1;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return (pos, Err(kind::PARSE)),
+        }
+    }
+    (pos, Ok(()))
 }
 
 fn io_kind(e: &io::Error) -> &'static str {
@@ -465,7 +743,7 @@ pub(super) fn merge(
     let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
     let mut ages: Vec<u64> = Vec::new();
-    let (mut requests, mut starved, mut connected) = (0, 0, 0);
+    let (mut requests, mut bytes, mut starved, mut connected) = (0, 0, 0, 0);
     for part in parts {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = histogram.add(&part.histogram);
@@ -487,6 +765,7 @@ pub(super) fn merge(
         }
         ages.extend(part.unfinished);
         requests += part.requests;
+        bytes += part.bytes;
         starved += part.starved;
         connected += part.connected;
     }
@@ -523,6 +802,7 @@ pub(super) fn merge(
     LoadOutcome {
         histogram,
         requests,
+        bytes,
         errors,
         warmup_errors,
         first_errors,

@@ -7,11 +7,13 @@
 
 pub mod cost;
 pub mod echo;
+pub mod http;
 
 use serde::Serialize;
 
 pub use cost::Cost;
 pub use echo::EchoSession;
+pub use http::HttpSession;
 
 /// The workload a server speaks and a client drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
@@ -19,12 +21,15 @@ pub use echo::EchoSession;
 pub enum Workload {
     /// TCP echo: every byte received is sent back.
     Echo,
+    /// HTTP/1.1 keep-alive, `GET /plaintext` answered like the TechEmpower plaintext test.
+    Http,
 }
 
 impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Echo => "echo",
+            Workload::Http => "http",
         }
     }
 }
@@ -53,6 +58,7 @@ impl Protocol {
     pub fn session(&self) -> Session {
         match self.workload {
             Workload::Echo => Session::Echo(EchoSession::new(self.message_size, self.cost.clone())),
+            Workload::Http => Session::Http(HttpSession::new(self.cost.clone())),
         }
     }
 }
@@ -62,6 +68,7 @@ impl Protocol {
 #[derive(Debug)]
 pub enum Session {
     Echo(EchoSession),
+    Http(HttpSession),
 }
 
 impl Session {
@@ -70,6 +77,7 @@ impl Session {
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         match self {
             Session::Echo(s) => s.on_data(input, out),
+            Session::Http(s) => s.on_data(input, out),
         }
     }
 
@@ -83,6 +91,7 @@ impl Session {
     pub fn reply_in_place(&mut self, input: &[u8]) -> Option<Flow> {
         match self {
             Session::Echo(s) => Some(s.consume(input)),
+            Session::Http(_) => None,
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct Scenario {
     pub client_threads: usize,
     pub payload: usize,
     pub pipeline: usize,
+    /// `--timeout` in seconds; null when not given (and in files written before it existed).
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
     pub rate: Option<f64>,
     pub duration_s: f64,
     pub warmup_s: f64,
@@ -92,7 +95,8 @@ pub struct Run {
     pub warmup_errors: u64,
     pub warmup_error_kinds: BTreeMap<String, u64>,
     pub throughput_rps: f64,
-    /// Payload bytes echoed per second (one direction), in MiB/s.
+    /// Answer bytes received per second, in MiB/s: echo, the payload echoed (one direction);
+    /// HTTP, whole responses (head and body).
     pub throughput_mibps: f64,
     pub latency_us: LatencySummary,
     #[serde(default, skip_serializing_if = "Option::is_none")]

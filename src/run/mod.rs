@@ -18,11 +18,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::CpuList;
+use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
-use crate::protocol::Workload;
+use crate::protocol::{http, Workload};
 use crate::report::env::Env;
 use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
 use crate::report::table;
@@ -43,6 +44,8 @@ pub struct RunOptions {
     pub duration: Duration,
     pub warmup: Duration,
     pub payload: usize,
+    pub pipeline: usize,
+    pub timeout: Option<Duration>,
     pub repeat: usize,
     pub threads: Option<usize>,
     pub server_cpus: Option<CpuList>,
@@ -160,8 +163,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         workload: opts.workload.name().into(),
         connections: opts.connections,
         client_threads,
-        payload: opts.payload,
-        pipeline: 1,
+        payload: match opts.workload {
+            Workload::Echo => opts.payload,
+            Workload::Http => 0,
+        },
+        pipeline: opts.pipeline,
+        timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
         rate: None,
         duration_s: opts.duration.as_secs_f64(),
         warmup_s: opts.warmup.as_secs_f64(),
@@ -361,13 +368,14 @@ fn measure(
     args.extend([
         "--cpus".into(),
         place.server.to_string(),
-        "--message-size".into(),
-        opts.payload.to_string(),
         "--work-us".into(),
         opts.work_us.to_string(),
         "--block-us".into(),
         opts.block_us.to_string(),
     ]);
+    if opts.workload == Workload::Echo {
+        args.extend(["--message-size".into(), opts.payload.to_string()]);
+    }
     if let Some(threads) = opts.threads {
         args.extend(["--threads".into(), threads.to_string()]);
     }
@@ -395,7 +403,18 @@ fn measure(
         threads: client_threads,
         duration: opts.duration,
         warmup: opts.warmup,
-        payload: opts.payload,
+        payload: match opts.workload {
+            Workload::Echo => opts.payload,
+            Workload::Http => 0,
+        },
+        pipeline: opts.pipeline,
+        timeout: opts.timeout,
+        // Our servers' plaintext answer is known: every body is checked.
+        http: (opts.workload == Workload::Http).then(|| HttpRequest {
+            host: server.addr.to_string(),
+            path: http::PLAINTEXT_PATH.into(),
+            expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
+        }),
         cpus: Some(place.client.clone()),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
@@ -534,7 +553,7 @@ pub fn to_run(
         workload: config.workload.name().into(),
         connections: config.connections,
         payload: config.payload,
-        pipeline: 1,
+        pipeline: config.pipeline,
         rate: None,
         threads: id.threads,
         poller: id.poller,
@@ -554,10 +573,7 @@ pub fn to_run(
         warmup_errors,
         warmup_error_kinds: outcome.warmup_errors.clone(),
         throughput_rps: round(outcome.throughput_rps(), 1),
-        throughput_mibps: round(
-            outcome.throughput_rps() * config.payload as f64 / (1024.0 * 1024.0),
-            3,
-        ),
+        throughput_mibps: round(outcome.throughput_mibps(), 3),
         latency_us: outcome.latency(),
         latency_uncorrected_us: None,
         histogram: encode(&outcome.histogram)?,

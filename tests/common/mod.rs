@@ -6,6 +6,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use iomodels::models::{Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions};
+use iomodels::protocol::Protocol;
+
 /// `bench`, with every test hook of the environment removed.
 pub fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
@@ -110,4 +113,97 @@ pub fn clients_left_unserved(addr: SocketAddr, count: usize) -> usize {
         std::thread::sleep(Duration::from_millis(10));
     }
     waiting.len()
+}
+
+/// The tests share this process and the machine's two CPUs. Two kinds run alone (write):
+/// the one that opens 2000 descriptors (select watches descriptors below 1024 only), and the
+/// ones with a time bound (a `--uring-sqpoll` server's kernel thread spins on a CPU while it
+/// runs, and would eat their margin). The others run beside each other (read).
+pub static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub fn shared_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn whole_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One way to run a model: its name to report, the model, the poller, the io_uring options.
+pub struct Variant {
+    pub name: String,
+    pub model: &'static Model,
+    pub poller: Poller,
+    pub uring: UringOptions,
+}
+
+/// Every model with its default poller, then again with each other poller it can use, and a
+/// model that takes the `--uring-*` options once more with each of them.
+pub fn variants() -> Vec<Variant> {
+    let mut all = Vec::new();
+    for model in models_here() {
+        let mut pollers = model.pollers.iter().copied();
+        let plain = |name: String, poller: Poller, uring: UringOptions| Variant {
+            name,
+            model,
+            poller,
+            uring,
+        };
+        all.push(plain(
+            model.name.to_string(),
+            pollers.next().unwrap_or_default(),
+            UringOptions::default(),
+        ));
+        for poller in pollers {
+            all.push(plain(
+                format!("{} --poller {}", model.name, poller.name()),
+                poller,
+                UringOptions::default(),
+            ));
+        }
+        if model.uring_options {
+            let base = UringOptions::default();
+            for (flag, uring) in [
+                (
+                    "--uring-sqpoll",
+                    UringOptions {
+                        sqpoll: true,
+                        ..base
+                    },
+                ),
+                ("--uring-zc", UringOptions { zc: true, ..base }),
+                (
+                    "--uring-listener shared",
+                    UringOptions {
+                        listener: UringListener::Shared,
+                        ..base
+                    },
+                ),
+            ] {
+                all.push(plain(
+                    format!("{} {flag}", model.name),
+                    Poller::default(),
+                    uring,
+                ));
+            }
+        }
+    }
+    all
+}
+
+/// Starts variant `v` in this process on 127.0.0.1 (4 threads for models that take a count).
+pub fn start_server(v: &Variant, protocol: Protocol) -> (SocketAddr, Box<dyn RunningServer>) {
+    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap(), v.model.reuse_port)
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().unwrap();
+    let config = ServerConfig {
+        protocol,
+        threads: 4,
+        poller: v.poller,
+        cpus: None,
+        uring: v.uring,
+    };
+    let server = (v.model.start)(listener, &config)
+        .unwrap_or_else(|e| panic!("{}: cannot start: {e}", v.name));
+    (addr, server)
 }
