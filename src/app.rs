@@ -126,6 +126,7 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         poller: a.handler.poller,
         uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
+        scenario_file: a.scenario.map(|p| p.display().to_string()),
         quiet: a.shape.quiet,
     })
 }
@@ -352,6 +353,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             block_us: 0,
             accounting: "off".into(),
             uring_options: None,
+            file: None,
         };
         let mut file = ResultFile::new(scenario, env);
         file.runs.push(run);

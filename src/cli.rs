@@ -18,7 +18,10 @@ use crate::protocol::Workload;
     name = "bench",
     version,
     about = "Runs the same workload on one server per I/O concurrency model and measures what each costs",
-    after_help = "Start with `bench run --all`; `bench models` lists the models."
+    after_help = "Start with `bench run --all`; `bench models` lists the models.",
+    // An option given twice takes the last value: a scenario file's options come first, so
+    // the command line's win.
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -196,6 +199,10 @@ pub struct RunArgs {
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Take options from this TOML file (keys: bench run's options, and `models`); options on
+    /// the command line win. See scenarios/.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
     #[command(flatten)]
     pub shape: LoadShape,
     #[command(flatten)]

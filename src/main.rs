@@ -3,7 +3,15 @@
 use clap::Parser;
 
 fn main() {
-    let cli = iomodels::cli::Cli::parse();
+    // A `bench run --scenario FILE` gets the file's options before its own.
+    let args = match iomodels::scenario::expand_args(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(err.exit_code());
+        }
+    };
+    let cli = iomodels::cli::Cli::parse_from(args);
     match iomodels::app::execute(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {

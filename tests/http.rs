@@ -380,15 +380,17 @@ fn load_targets_are_checked_before_anything_runs() {
     expect(&o, 2, &["--expect-body is for the HTTP workload"]);
 }
 
-/// `bench run --workload http` over every model, pipelined: every answer checked by the load
+/// `bench run` with scenarios/http-pipelined.toml (HTTP, pipeline 16) over every model, its
+/// length cut on the command line (which wins over the file): every answer checked by the load
 /// generator, no error, and the result valid against the schema.
 #[test]
 fn bench_run_serves_http_with_every_model() {
     let _alone = whole_machine();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("http.json");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/http-pipelined.toml");
     let mut cmd = bench();
-    cmd.args(["run", "--workload", "http", "--pipeline", "8", "-c", "16"])
+    cmd.args(["run", "--scenario", scenario, "-c", "16"])
         .args(["-d", "500ms", "--warmup", "200ms", "--quiet", "--out"])
         .arg(&out);
     for m in models_here() {
@@ -400,12 +402,31 @@ fn bench_run_serves_http_with_every_model() {
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let errors = schema_errors(&doc);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert_eq!(doc["scenario"]["file"], scenario);
+    assert_eq!(doc["scenario"]["connections"], 16);
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), models_here().count());
     for run in runs {
         assert_eq!(run["workload"], "http", "{run}");
         assert_eq!(run["errors"], 0, "{run}");
-        assert_eq!(run["pipeline"], 8, "{run}");
+        assert_eq!(run["pipeline"], 16, "{run}");
         assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
     }
+}
+
+/// Every scenario file in scenarios/ loads: its keys are options, its values parse.
+#[test]
+fn every_scenario_file_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            iomodels::scenario::scenario_args(&path, &text, false)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "no scenario files in {}", dir.display());
 }

@@ -61,6 +61,9 @@ pub struct Scenario {
     /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uring_options: Option<UringOptions>,
+    /// The `--scenario` file the options came from; absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// One measured run of one model.

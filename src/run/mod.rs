@@ -57,6 +57,8 @@ pub struct RunOptions {
     /// `--uring-*`, when any was given (validated: the run has a model that takes them).
     pub uring: Option<UringOptions>,
     pub out: Option<PathBuf>,
+    /// The `--scenario` file the options came from, as given.
+    pub scenario_file: Option<String>,
     pub quiet: bool,
 }
 
@@ -185,6 +187,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         block_us: opts.block_us,
         accounting: "off".into(),
         uring_options: opts.uring,
+        file: opts.scenario_file.clone(),
     };
     let mut result = ResultFile::new(scenario, env);
     let progress = !opts.quiet && std::io::stdout().is_terminal();
