@@ -100,10 +100,12 @@ pub fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<S
                         args.extend(["--model".into(), n.to_string()]);
                     }
                 }
-                _ => return Err(Error::Usage(format!(
+                _ => {
+                    return Err(Error::Usage(format!(
                     "{}: write models = \"all\" or a list of names, like models = [\"reactor\"]",
                     where_(key)
-                ))),
+                )))
+                }
             }
             continue;
         }
