@@ -430,3 +430,55 @@ fn every_scenario_file_loads() {
     }
     assert!(seen >= 2, "no scenario files in {}", dir.display());
 }
+
+/// Servers that misbehave: one that never answers (every batch ends as a `timeout` with
+/// `--timeout`), one that closes every connection at once (`closed`), one that answers with
+/// something that is not HTTP (`parse`). Each run ends in time and exits 1.
+#[test]
+fn load_counts_timeouts_closes_and_garbage_by_kind() {
+    use std::net::TcpListener;
+    type Behaviour = fn(TcpStream);
+    let behaviours: [(&str, Behaviour, &[&str]); 3] = [
+        (
+            "timeout",
+            |s| {
+                std::thread::sleep(Duration::from_secs(5));
+                drop(s);
+            },
+            &["--timeout", "200ms"],
+        ),
+        ("closed", drop, &[]),
+        (
+            "parse",
+            |mut s| {
+                let mut b = [0u8; 256];
+                let _ = s.read(&mut b);
+                let _ = s.write_all(b"SSH-2.0-nope\r\n\r\n");
+                std::thread::sleep(Duration::from_secs(2));
+            },
+            &[],
+        ),
+    ];
+    for (kind, behaviour, extra) in behaviours {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                std::thread::spawn(move || behaviour(s));
+            }
+        });
+        let start = std::time::Instant::now();
+        let o = bench()
+            .args(["load", "--target", &format!("http://{addr}/plaintext")])
+            .args(["-c", "2", "-d", "1s", "--warmup", "0s"])
+            .args(extra)
+            .output()
+            .unwrap();
+        expect(&o, 1, &[&format!("{kind}=")]);
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{kind}: {:?}",
+            start.elapsed()
+        );
+    }
+}
