@@ -180,10 +180,22 @@ fn parse_target(
     // The address to connect to, the Host header (the authority as typed), the path.
     let (authority, host, path, url) = match target.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
+            let (authority, path) = match rest.find(['/', '?']) {
+                Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+                Some(i) => (&rest[..i], rest[i..].to_string()),
+                None => (rest, "/".to_string()),
             };
+            if path
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                return Err(bad(
+                    "the path has spaces or control characters (percent-encode them)".into(),
+                ));
+            }
+            if authority.is_empty() {
+                return Err(bad("it names no host".into()));
+            }
             // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
             let has_port = authority
                 .rsplit_once(':')
@@ -194,7 +206,7 @@ fn parse_target(
             } else {
                 format!("{authority}:80")
             };
-            (authority, host, path.to_string(), true)
+            (authority, host, path, true)
         }
         Some((scheme, _)) => {
             return Err(bad(format!(
@@ -361,4 +373,48 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         eprintln!("result written to {}", path.display());
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(target: &str) -> (SocketAddr, String, String) {
+        let t = parse_target(target, None, None).unwrap();
+        assert_eq!(t.workload, Workload::Http, "{target}");
+        let r = t.http.unwrap();
+        (t.addr, r.host, r.path)
+    }
+
+    #[test]
+    fn targets_take_wrks_url_forms() {
+        let (addr, host, path) = http("http://127.0.0.1:8080/plaintext");
+        assert_eq!(addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (host.as_str(), path.as_str()),
+            ("127.0.0.1:8080", "/plaintext")
+        );
+        let (_, _, path) = http("http://127.0.0.1:8080");
+        assert_eq!(path, "/");
+        let (_, host, path) = http("http://127.0.0.1:8080?x=1");
+        assert_eq!((host.as_str(), path.as_str()), ("127.0.0.1:8080", "/?x=1"));
+        let (addr, host, _) = http("http://127.0.0.1/a");
+        assert_eq!((addr.port(), host.as_str()), (80, "127.0.0.1"));
+        let (addr, _, _) = http("http://[::1]:9/");
+        assert!(addr.is_ipv6());
+
+        let t = parse_target("127.0.0.1:7000", None, None).unwrap();
+        assert_eq!(t.workload, Workload::Echo);
+        assert!(t.http.is_none());
+        let t = parse_target("127.0.0.1:7000", Some(Workload::Http), Some("hi")).unwrap();
+        let r = t.http.unwrap();
+        assert_eq!(
+            (r.path.as_str(), r.expect_body),
+            ("/plaintext", Some(b"hi".to_vec()))
+        );
+
+        for bad in ["http://127.0.0.1:1/a b", "http:///x", "ftp://h:1/"] {
+            assert!(parse_target(bad, None, None).is_err(), "{bad}");
+        }
+    }
 }

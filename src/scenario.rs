@@ -88,7 +88,7 @@ pub fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<S
             }
             match value {
                 toml::Value::String(s) if s == "all" => args.push("--all".into()),
-                toml::Value::String(s) => args.extend(["--model".into(), s.clone()]),
+                toml::Value::String(s) => args.push(format!("--model={s}")),
                 toml::Value::Array(names) => {
                     for n in names {
                         let Some(n) = n.as_str() else {
@@ -97,7 +97,7 @@ pub fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<S
                                 where_(key)
                             )));
                         };
-                        args.extend(["--model".into(), n.to_string()]);
+                        args.push(format!("--model={n}"));
                     }
                 }
                 _ => {
@@ -145,9 +145,11 @@ pub fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<S
                     where_(key)
                 )))
             }
-            (toml::Value::String(s), true) => args.extend([format!("--{name}"), s.clone()]),
-            (toml::Value::Integer(n), true) => args.extend([format!("--{name}"), n.to_string()]),
-            (toml::Value::Float(x), true) => args.extend([format!("--{name}"), x.to_string()]),
+            // One argument each (`--key=value`), so that a value starting with `-` stays a
+            // value.
+            (toml::Value::String(s), true) => args.push(format!("--{name}={s}")),
+            (toml::Value::Integer(n), true) => args.push(format!("--{name}={n}")),
+            (toml::Value::Float(x), true) => args.push(format!("--{name}={x}")),
             (toml::Value::Array(_), true) => {
                 return Err(Error::Usage(format!(
                     "{}: takes one value (sweeping a list of values is not supported yet)",
@@ -235,21 +237,14 @@ mod tests {
         assert_eq!(
             a,
             [
-                "--workload",
-                "http",
-                "--connections",
-                "100",
-                "--pipeline",
-                "16",
-                "--work-us",
-                "5",
-                "--duration",
-                "2s",
+                "--workload=http",
+                "--connections=100",
+                "--pipeline=16",
+                "--work-us=5",
+                "--duration=2s",
                 "--quiet",
-                "--model",
-                "reactor",
-                "--model",
-                "tokio"
+                "--model=reactor",
+                "--model=tokio"
             ]
         );
         assert_eq!(args("models = \"all\"").unwrap(), ["--all"]);
@@ -263,7 +258,7 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(a, ["--connections", "5"]);
+        assert_eq!(a, ["--connections=5"]);
     }
 
     #[test]
@@ -284,6 +279,10 @@ mod tests {
 
         let e = args("connections = 0\n").unwrap_err();
         assert!(e.contains("key `connections`"), "{e}");
+        let e = args("connections = -3\n").unwrap_err();
+        assert!(e.contains("key `connections`"), "{e}");
+        // A value that starts with `-` is a value.
+        assert_eq!(args("out = \"-r.json\"").unwrap(), ["--out=-r.json"]);
 
         let e = args("quiet = 3\n").unwrap_err();
         assert!(e.contains("is a switch"), "{e}");

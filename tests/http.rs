@@ -482,3 +482,34 @@ fn load_counts_timeouts_closes_and_garbage_by_kind() {
         );
     }
 }
+
+/// A server that answers one request per connection and says `Connection: close` (HTTP/1.0
+/// servers, nginx at its keepalive_requests): the client reconnects without an error, pipelined
+/// or not; the rest of a pipelined batch is abandoned, as the server said.
+#[test]
+fn load_reconnects_after_connection_close_without_an_error() {
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut b = [0u8; 4096];
+                if s.read(&mut b).unwrap_or(0) > 0 {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!",
+                    );
+                }
+            });
+        }
+    });
+    for pipeline in ["1", "4"] {
+        let o = bench()
+            .args(["load", "--target", &format!("http://{addr}/plaintext")])
+            .args(["-c", "2", "-d", "500ms", "--warmup", "0s", "-p", pipeline])
+            .args(["--expect-body", "Hello, World!"])
+            .output()
+            .unwrap();
+        expect(&o, 0, &[" 0 errors"]);
+    }
+}

@@ -79,13 +79,17 @@ pub(super) fn parse_response(
         Err(_) => return Err(ParseError::Malformed),
     };
     let status = response.code.unwrap_or(0);
-    let mut close = response.version == Some(0);
+    let version_1_0 = response.version == Some(0);
+    let (mut close, mut keep_alive) = (false, false);
     let (mut length, mut chunked) = (None, false);
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
+            // Digits only: `usize::from_str` would take a `+` sign.
             let n = std::str::from_utf8(header.value)
                 .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
                 .ok_or(ParseError::Malformed)?;
             if length.is_some_and(|m| m != n) {
                 return Err(ParseError::Malformed);
@@ -102,11 +106,13 @@ pub(super) fn parse_response(
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    close = false;
+                    keep_alive = true;
                 }
             }
         }
     }
+    // HTTP/1.1 stays open unless told `close`; HTTP/1.0 closes unless told `keep-alive`.
+    let close = close || (version_1_0 && !keep_alive);
     let interim = (100..200).contains(&status);
     if interim || status == 204 || status == 304 {
         return Ok(Some(Response {
@@ -150,12 +156,17 @@ fn dechunk(buf: &[u8], expect: Option<&[u8]>) -> Result<Option<(usize, bool)>, P
     loop {
         let (used, size) = match httparse::parse_chunk_size(&buf[pos..]) {
             Ok(httparse::Status::Complete(c)) => c,
+            // A chunk-size line (with its extensions) that never ends is not waited for.
+            Ok(httparse::Status::Partial) if buf.len() - pos > MAX_HEAD => {
+                return Err(ParseError::Malformed)
+            }
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(ParseError::Malformed),
         };
         pos += used;
         let size = usize::try_from(size).map_err(|_| ParseError::Malformed)?;
-        if seen + size > MAX_BODY {
+        // `seen` <= MAX_BODY always, so this cannot overflow (a hostile size can be 2^64 - 1).
+        if size > MAX_BODY - seen {
             return Err(ParseError::Malformed);
         }
         if size == 0 {
@@ -236,6 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn hostile_chunks_and_lengths_are_refused_not_waited_for() {
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\nffffffffffffffff\r\nxx";
+        assert_eq!(parse_response(huge, None), Err(ParseError::Malformed));
+        let mut endless = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;".to_vec();
+        endless.resize(endless.len() + MAX_HEAD + 1, b'x');
+        assert_eq!(parse_response(&endless, None), Err(ParseError::Malformed));
+        let plus = b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nHello";
+        assert_eq!(parse_response(plus, None), Err(ParseError::Malformed));
+    }
+
+    #[test]
     fn notices_the_servers_close() {
         let r = parse_response(
             b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
@@ -245,6 +267,13 @@ mod tests {
         .unwrap();
         assert!(r.close);
         assert_eq!(r.status, 400);
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.close, "close wins in HTTP/1.1");
         let r = parse_response(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", None)
             .unwrap()
             .unwrap();

@@ -448,11 +448,14 @@ impl Worker {
                 Outcome::Failed(kind, None) => return self.fail(i, kind, now),
                 Outcome::BatchDone => {}
             }
+            let http = matches!(self.exchange, Exchange::Http(_));
             let c = &mut self.conns[i];
             c.seq += self.pipeline as u64;
-            if c.closing {
-                // The server closes after its last answer (HTTP `Connection: close`): not an
-                // error; the next batch goes on a new connection.
+            if c.closing || (http && peer_closed) {
+                // The server closes after an answer (HTTP `Connection: close`, or a keep-alive
+                // connection closed between requests, as HTTP allows): not an error; the next
+                // batch goes on a new connection. The rest of a pipelined batch after a
+                // `Connection: close` answer is abandoned, as the server said it would be.
                 return self.reconnect(i, now);
             }
             self.start_batch(i, now);
@@ -590,7 +593,7 @@ fn step(
     if !may_read {
         return Outcome::Blocked;
     }
-    while c.answered < pipeline {
+    while c.answered < pipeline && !c.closing {
         let want = match exchange {
             Exchange::Echo { .. } if c.recvd >= c.sent => break,
             Exchange::Echo { .. } => (c.sent - c.recvd).min(scratch.len()),
@@ -634,7 +637,7 @@ fn step(
             break;
         }
     }
-    if c.answered < pipeline {
+    if c.answered < pipeline && !c.closing {
         Outcome::Blocked
     } else {
         Outcome::BatchDone

@@ -155,8 +155,15 @@ impl HttpSession {
         }
     }
 
-    /// The reply to a parsed request; sets up the discarding of its body.
+    /// The reply to a parsed request, headers only for HEAD whatever the status.
     fn route(&mut self, request: &httparse::Request) -> Reply {
+        let mut reply = self.reply_to(request);
+        reply.head_only = request.method == Some("HEAD");
+        reply
+    }
+
+    /// The reply to a parsed request; sets up the discarding of its body.
+    fn reply_to(&mut self, request: &httparse::Request) -> Reply {
         let version_1_0 = request.version == Some(0);
         let (mut close, mut keep_alive, mut host) = (false, false, false);
         let mut length: Option<usize> = None;
@@ -209,7 +216,7 @@ impl HttpSession {
             Reply {
                 status: "200 OK",
                 body: PLAINTEXT_BODY,
-                head_only: method == "HEAD",
+                head_only: false,
                 allow: false,
                 close,
                 keep_alive_1_0,
@@ -554,6 +561,17 @@ mod tests {
         assert_eq!(text.matches("Content-Length: 13").count(), 2);
         assert_eq!(text.matches("Hello, World!").count(), 1);
         assert!(text.ends_with("Hello, World!"));
+
+        // A HEAD that is not answered 200 has no body either.
+        let mut s = session();
+        let mut out = Vec::new();
+        let input = [b"HEAD /missing HTTP/1.1\r\nHost: x\r\n\r\n".as_slice(), GET].concat();
+        s.on_data(&input, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("Content-Length: 9\r\n\r\nHTTP/1.1 200 OK"),
+            "{text}"
+        );
     }
 
     #[test]
