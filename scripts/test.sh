@@ -2,7 +2,7 @@
 # The project's test command (README): installs what the tests need, then runs every test.
 #
 # The Linux tests need only the Rust toolchain and the crates in Cargo.lock (and a kernel that
-# allows io_uring). Then scripts/test-windows.sh cross-compiles for Windows and runs the Windows
+# allows io_uring, and perf tracepoints: root and tracefs, mounted below when missing). Then scripts/test-windows.sh cross-compiles for Windows and runs the Windows
 # tests (proactor-iocp among them) under Wine, installing Debian's packages for that when
 # missing (~2 GB, a few minutes the first time). IOMODELS_SKIP_WINDOWS=1 skips that part and
 # says so; arguments are passed to the Linux `cargo test` only.
@@ -18,6 +18,18 @@ fi
 # them fail for the wrong reason.
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
   ulimit -n 4096 2>/dev/null || echo "warning: ulimit -n is $(ulimit -n); some tests need 4096" >&2
+fi
+
+# System-call accounting (tests/syscalls.rs) reads perf tracepoint ids from tracefs, which a
+# fresh machine may not have mounted.
+if [ "$(uname -s)" = Linux ] && [ ! -d /sys/kernel/tracing/events ]; then
+  if [ "$(id -u)" = 0 ]; then
+    mount -t tracefs nodev /sys/kernel/tracing ||
+      echo "warning: cannot mount tracefs at /sys/kernel/tracing; tests/syscalls.rs will fail" >&2
+  else
+    echo "warning: tracefs is not mounted and this is not root: tests/syscalls.rs will fail" \
+      "(as root: mount -t tracefs nodev /sys/kernel/tracing)" >&2
+  fi
 fi
 
 cargo test --all-targets "$@"

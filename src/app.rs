@@ -127,6 +127,10 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
         scenario_file: a.scenario.map(|p| p.display().to_string()),
+        accounting: a.accounting.unwrap_or(crate::cli::Accounting::Separate),
+        accounting_required: a
+            .accounting
+            .is_some_and(|a| a != crate::cli::Accounting::Off),
         quiet: a.shape.quiet,
     })
 }
@@ -323,6 +327,9 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         interrupted.then(|| "interrupted by a signal before the window closed".to_string()),
         "--cpus",
     )?;
+    let mut run = run;
+    run.syscalls_unavailable =
+        Some("bench load does not count the system calls of the server it drives".into());
     print!("{}", table::render(std::slice::from_ref(&run)));
     println!(
         "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%",

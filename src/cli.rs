@@ -13,6 +13,27 @@ use crate::config::{
 use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
 
+/// How `bench run` counts system calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Accounting {
+    /// Count in a second pass of the same scenario; timings come from the first.
+    Separate,
+    /// Count in the timed pass itself.
+    Same,
+    /// Do not count.
+    Off,
+}
+
+impl Accounting {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accounting::Separate => "separate",
+            Accounting::Same => "same",
+            Accounting::Off => "off",
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
@@ -199,6 +220,13 @@ pub struct RunArgs {
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// System-call counting (Linux perf tracepoints): `separate` (the default) counts in a
+    /// second pass of the same scenario, so that counting cannot slow the timed one; `same`
+    /// counts during the timed pass (faster; the counters slow syscall-heavy servers by
+    /// 20-35%); `off`. Given explicitly, a machine that cannot count is an error (exit 3);
+    /// by default the run goes on and says why there are no counts.
+    #[arg(long, value_enum)]
+    pub accounting: Option<Accounting>,
     /// Take options from this TOML file (keys: bench run's options, and `models`); options on
     /// the command line win. See scenarios/.
     #[arg(long)]

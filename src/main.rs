@@ -3,6 +3,8 @@
 use clap::Parser;
 
 fn main() {
+    // A server the harness started held, to count its system calls from its first instruction.
+    iomodels::run::exec_when_released();
     // A `bench run --scenario FILE` gets the file's options before its own.
     let args = match iomodels::scenario::expand_args(std::env::args_os().collect()) {
         Ok(args) => args,

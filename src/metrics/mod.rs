@@ -2,3 +2,5 @@
 
 pub mod histogram;
 pub mod process;
+#[cfg(target_os = "linux")]
+pub mod syscalls;

@@ -9,6 +9,8 @@ use super::result::Run;
 struct Column {
     header: &'static str,
     server: bool,
+    /// Shown only when some run has system-call counts.
+    syscalls: bool,
     cell: fn(&[&Run]) -> String,
 }
 
@@ -20,31 +22,37 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "req/s",
         server: false,
+        syscalls: false,
         cell: |r| med(r, |r| Some(r.throughput_rps)).map_or("-".into(), fmt_rate),
     },
     Column {
         header: "p50",
         server: false,
+        syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "p99",
         server: false,
+        syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "p99.9",
         server: false,
+        syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p999)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "max",
         server: false,
+        syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.max)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "CPU µs/req",
         server: true,
+        syscalls: false,
         cell: |r| {
             med(r, |r| r.server.as_ref()?.cpu_us_per_request)
                 .map_or("-".into(), |v| format!("{v:.1}"))
@@ -53,6 +61,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "ctxsw/req",
         server: true,
+        syscalls: false,
         cell: |r| {
             med(r, |r| r.server.as_ref()?.ctx_switches_per_request)
                 .map_or("-".into(), |v| format!("{v:.2}"))
@@ -61,14 +70,31 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "RSS",
         server: true,
+        syscalls: false,
         cell: |r| {
             med(r, |r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes)
         },
+    },
+    Column {
+        header: "sys/req",
+        server: true,
+        syscalls: true,
+        cell: |r| {
+            med(r, |r| r.syscalls.as_ref()?["per_request"].as_f64())
+                .map_or("-".into(), |v| format!("{v:.2}"))
+        },
+    },
+    Column {
+        header: "top calls/req",
+        server: true,
+        syscalls: true,
+        cell: top_calls,
     },
     // Connections that completed at least one request in the window, out of all.
     Column {
         header: "served",
         server: false,
+        syscalls: false,
         cell: |r| {
             med(r, |r| {
                 Some(r.connections.saturating_sub(r.starved_connections as usize) as f64)
@@ -80,6 +106,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "errors",
         server: false,
+        syscalls: false,
         cell: |r| {
             r.iter()
                 .map(|r| r.errors + r.warmup_errors)
@@ -88,6 +115,44 @@ const COLUMNS: &[Column] = &[
         },
     },
 ];
+
+/// The three calls made most per request (medians over the runs), like
+/// `recvfrom 1.00 sendto 1.00 epoll_wait 0.31`.
+fn top_calls(runs: &[&Run]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for r in runs {
+        if let Some(map) = r
+            .syscalls
+            .as_ref()
+            .and_then(|s| s["by_name_per_request"].as_object())
+        {
+            for name in map.keys() {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    let mut per: Vec<(String, f64)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let v = med(runs, |r| {
+                r.syscalls.as_ref()?["by_name_per_request"][name.as_str()].as_f64()
+            })?;
+            Some((name, v))
+        })
+        .filter(|(_, v)| *v >= 0.005)
+        .collect();
+    per.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if per.is_empty() {
+        return "-".into();
+    }
+    per.iter()
+        .take(3)
+        .map(|(name, v)| format!("{name} {v:.2}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// A run's row label: the model, with its poller when not the default (`reactor (poll)`).
 fn label(run: &Run) -> String {
@@ -109,9 +174,10 @@ pub fn render(runs: &[Run]) -> String {
         }
     }
     let with_server = runs.iter().any(|r| r.server.is_some());
+    let with_syscalls = runs.iter().any(|r| r.syscalls.is_some());
     let columns: Vec<&Column> = COLUMNS
         .iter()
-        .filter(|c| with_server || !c.server)
+        .filter(|c| (with_server || !c.server) && (with_syscalls || !c.syscalls))
         .collect();
     let header: Vec<&str> = std::iter::once("model")
         .chain(columns.iter().map(|c| c.header))

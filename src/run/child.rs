@@ -38,7 +38,47 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The last bytes of the child's stderr kept for error messages.
 const STDERR_KEEP: usize = 4096;
 
+/// A `bench` started with this variable set waits for one byte on its stdin, then execs
+/// itself again without it ([`exec_when_released`]): the harness opens its system-call counters
+/// on the held process in between, so that they count from the server's first instruction.
+pub const HOLD_ENV: &str = "IOMODELS_HOLD_EXEC";
+
+/// Called first thing in `main`: when started held (see [`HOLD_ENV`]), waits to be released,
+/// then replaces this process with a fresh `bench` of the same arguments (same PID, so the
+/// counters opened on it with enable-on-exec start now). Returns at once otherwise.
+pub fn exec_when_released() {
+    if std::env::var_os(HOLD_ENV).is_none() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let mut byte = [0u8; 1];
+        // EOF: the harness is gone before releasing us.
+        if !matches!(std::io::stdin().read(&mut byte), Ok(1)) {
+            std::process::exit(3);
+        }
+        let err = match std::env::current_exe() {
+            Ok(exe) => Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env_remove(HOLD_ENV)
+                .stdin(Stdio::null())
+                .exec(),
+            Err(e) => e,
+        };
+        eprintln!("error: cannot start bench again after being held: {err}");
+        std::process::exit(3);
+    }
+}
+
+/// System-call counters of a server, or why there are none.
+#[cfg(target_os = "linux")]
+type Accountant = Result<crate::metrics::syscalls::SyscallCounters, String>;
+
 pub struct ServerProcess {
+    /// Its system-call counters when asked for (`Err`: why they could not be opened).
+    #[cfg(target_os = "linux")]
+    accountant: Option<Accountant>,
     child: Child,
     lines: Receiver<String>,
     stderr: Arc<Mutex<String>>,
@@ -56,6 +96,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bench serve` with `args` and waits for its ready line. `stop` aborts the wait.
     pub fn spawn(args: &[String], stop: &AtomicBool) -> anyhow::Result<ServerProcess> {
+        Self::spawn_counted(args, stop, false)
+    }
+
+    /// [`spawn`](Self::spawn), and with `count_syscalls` (Linux) system-call counters on the
+    /// server from its first instruction: the child is started held, the counters are opened
+    /// on it, then it is released into `bench serve` (see [`HOLD_ENV`]). When they cannot be
+    /// opened the server starts all the same and [`syscalls`](Self::syscalls) says why.
+    pub fn spawn_counted(
+        args: &[String],
+        stop: &AtomicBool,
+        count_syscalls: bool,
+    ) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("cannot find the bench executable")?;
         let mut command = Command::new(exe);
         command
@@ -63,10 +115,27 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         platform::configure(&mut command);
+        #[cfg(target_os = "linux")]
+        if count_syscalls {
+            command.env(HOLD_ENV, "1").stdin(Stdio::piped());
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = count_syscalls;
         let mut child = command
             .spawn()
             .context("cannot start `bench serve` as a child process")?;
         platform::adopt(&mut child)?;
+        #[cfg(target_os = "linux")]
+        let accountant = count_syscalls.then(|| {
+            let counters = crate::metrics::syscalls::SyscallCounters::open_before_exec(child.id());
+            // Release it whatever happened (a write error means it is gone: the ready wait
+            // below says so).
+            if let Some(mut hold) = child.stdin.take() {
+                use std::io::Write;
+                let _ = hold.write_all(b"g");
+            }
+            counters
+        });
         #[cfg(windows)]
         let control = child.stdin.take();
         let stdout = child.stdout.take().context("child has no stdout")?;
@@ -92,6 +161,8 @@ impl ServerProcess {
                 .context("cannot start a reader thread")?;
         }
         let mut server = ServerProcess {
+            #[cfg(target_os = "linux")]
+            accountant,
             child,
             lines,
             stderr,
@@ -155,6 +226,16 @@ impl ServerProcess {
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The server's system calls so far (all its threads, from its first instruction): `None`
+    /// when not asked for, `Err` with why and what to change when they cannot be counted.
+    #[cfg(target_os = "linux")]
+    pub fn syscalls(&mut self) -> Option<Result<crate::metrics::syscalls::SyscallCounts, String>> {
+        match self.accountant.as_mut()? {
+            Ok(counters) => Some(counters.read()),
+            Err(why) => Some(Err(why.clone())),
+        }
     }
 
     /// Asks the server for its counters now (SIGUSR1) and waits for the answer: the process's

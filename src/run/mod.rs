@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::cli::Accounting;
 use crate::config::CpuList;
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
@@ -29,7 +30,7 @@ use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
 use crate::report::table;
 use crate::{sys, Error};
 
-pub use child::ServerProcess;
+pub use child::{exec_when_released, ServerProcess, HOLD_ENV};
 
 /// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -59,6 +60,10 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// The `--scenario` file the options came from, as given.
     pub scenario_file: Option<String>,
+    /// How system calls are counted.
+    pub accounting: Accounting,
+    /// `--accounting` was given: counts that cannot be had are an error (exit 3).
+    pub accounting_required: bool,
     pub quiet: bool,
 }
 
@@ -185,7 +190,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         client_cpus: place.client.cpus().to_vec(),
         work_us: opts.work_us,
         block_us: opts.block_us,
-        accounting: "off".into(),
+        accounting: opts.accounting.name().into(),
         uring_options: opts.uring,
         file: opts.scenario_file.clone(),
     };
@@ -211,7 +216,59 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     humantime::format_duration(opts.duration),
                 );
             }
-            let mut run = match measure(model, repeat_index, opts, &place, client_threads, stop) {
+            let measured = match opts.accounting {
+                Accounting::Off => measure(
+                    model,
+                    repeat_index,
+                    opts,
+                    &place,
+                    client_threads,
+                    stop,
+                    None,
+                ),
+                Accounting::Same => measure(
+                    model,
+                    repeat_index,
+                    opts,
+                    &place,
+                    client_threads,
+                    stop,
+                    Some("same"),
+                ),
+                Accounting::Separate => measure(
+                    model,
+                    repeat_index,
+                    opts,
+                    &place,
+                    client_threads,
+                    stop,
+                    None,
+                )
+                .and_then(|mut timed| {
+                    if progress {
+                        eprintln!("      counting system calls in a second pass");
+                    }
+                    let counted = measure(
+                        model,
+                        repeat_index,
+                        opts,
+                        &place,
+                        client_threads,
+                        stop,
+                        Some("separate"),
+                    )?;
+                    timed.syscalls = counted.syscalls;
+                    timed.syscalls_unavailable = counted.syscalls_unavailable;
+                    if let Some(failure) = counted.failure {
+                        timed.warnings.push(format!(
+                            "the counting pass failed, so there are no system call \
+                                     counts: {failure}"
+                        ));
+                    }
+                    Ok(timed)
+                }),
+            };
+            let mut run = match measured {
                 Ok(run) => run,
                 // A signal during the server's start: the interrupted path below.
                 Err(_) if stop.load(Ordering::Acquire) => break 'outer,
@@ -221,6 +278,16 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     break 'outer;
                 }
             };
+            if opts.accounting_required {
+                if let Some(why) = &run.syscalls_unavailable {
+                    fatal = Some(anyhow::Error::new(Error::Environment(format!(
+                        "--accounting {} was asked for, but system calls cannot be counted \
+                         here: {why}",
+                        opts.accounting.name()
+                    ))));
+                    break 'outer;
+                }
+            }
             run.warnings.splice(0..0, common_warnings.iter().cloned());
             if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
                 code = 1;
@@ -348,6 +415,8 @@ pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poll
 }
 
 /// One model, one repeat.
+/// One model, one pass; with `count` (the pass's name, `same` or `separate`), the server's
+/// system calls are counted over the measured window.
 fn measure(
     model: &'static Model,
     repeat_index: usize,
@@ -355,6 +424,7 @@ fn measure(
     place: &Placement,
     client_threads: usize,
     stop: &AtomicBool,
+    count: Option<&'static str>,
 ) -> anyhow::Result<Run> {
     let mut args: Vec<String> = [
         "serve",
@@ -397,7 +467,7 @@ fn measure(
             args.extend(["--uring-listener".into(), uring.listener.name().into()]);
         }
     }
-    let mut server = ServerProcess::spawn(&args, stop)?;
+    let mut server = ServerProcess::spawn_counted(&args, stop, count.is_some())?;
     let server_setup = server.ready.get("io_uring").cloned();
     let config = LoadConfig {
         target: server.addr,
@@ -424,7 +494,11 @@ fn measure(
     };
     let mut snapshots: Vec<(ProcessCounters, Option<Vec<u64>>)> = Vec::new();
     let mut snapshot_error: Option<String> = None;
+    let mut syscall_snapshots: Vec<Result<SyscallSnapshot, String>> = Vec::new();
     let outcome = load::run_load(&config, stop, &mut |_edge: Edge| {
+        if count.is_some() {
+            syscall_snapshots.push(server_syscalls(&mut server));
+        }
         if snapshot_error.is_none() {
             match server.counters() {
                 Ok(c) => snapshots.push(c),
@@ -477,7 +551,85 @@ fn measure(
         "--client-cpus",
     )?;
     run.io_uring = io_uring;
+    if let Some(pass) = count {
+        match syscall_window(&syscall_snapshots) {
+            Ok(window) if run.failure.is_none() => {
+                run.syscalls = Some(syscalls_json(&window, run.requests, pass));
+                run.syscalls_unavailable = None;
+            }
+            Ok(_) => {
+                run.syscalls_unavailable =
+                    Some("the counting pass failed (see failure): no counts".into())
+            }
+            Err(why) => run.syscalls_unavailable = Some(why),
+        }
+    } else if opts.accounting == Accounting::Off {
+        run.syscalls_unavailable = Some("not counted (--accounting off)".into());
+    }
     Ok(run)
+}
+
+#[cfg(target_os = "linux")]
+type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
+#[cfg(not(target_os = "linux"))]
+type SyscallSnapshot = ();
+
+#[cfg(target_os = "linux")]
+fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    server
+        .syscalls()
+        .unwrap_or_else(|| Err("the server was started without counters".into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    Err("system calls are counted with Linux perf tracepoints; this platform has none".into())
+}
+
+/// The counts between the window's two edges.
+fn syscall_window(
+    snapshots: &[Result<SyscallSnapshot, String>],
+) -> Result<SyscallSnapshot, String> {
+    match snapshots {
+        [Ok(start), Ok(end)] => {
+            #[cfg(target_os = "linux")]
+            return Ok(end.since(start));
+            #[cfg(not(target_os = "linux"))]
+            return Ok(());
+        }
+        [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
+        _ => Err("the measured window did not complete, so there are no counts".into()),
+    }
+}
+
+/// The `syscalls` object of a run: counts over the window, per request of the counted pass.
+#[cfg(target_os = "linux")]
+fn syscalls_json(window: &SyscallSnapshot, requests: u64, pass: &str) -> serde_json::Value {
+    let per = |n: u64| (requests > 0).then(|| round(n as f64 / requests as f64, 4));
+    let by_name: std::collections::BTreeMap<&str, u64> = window
+        .by_name
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(k, &n)| (k.as_str(), n))
+        .collect();
+    let per_name: std::collections::BTreeMap<&str, Option<f64>> =
+        by_name.iter().map(|(k, &n)| (*k, per(n))).collect();
+    serde_json::json!({
+        "total": window.total,
+        "per_request": per(window.total),
+        "by_name": by_name,
+        "by_name_per_request": per_name,
+        "requests": requests,
+        "method": "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, \
+                   every server thread from its first instruction (inherit, enable-on-exec), \
+                   read at the measured window's edges",
+        "pass": pass,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn syscalls_json(_: &SyscallSnapshot, _: u64, _: &str) -> serde_json::Value {
+    serde_json::Value::Null
 }
 
 fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
@@ -584,10 +736,7 @@ pub fn to_run(
         server,
         client: outcome.client,
         syscalls: None,
-        syscalls_unavailable: Some(
-            "system call counting is not built yet (planned: perf tracepoints in a separate pass)"
-                .into(),
-        ),
+        syscalls_unavailable: Some("not counted".into()),
         connections_established: outcome.connected,
         unfinished_requests: outcome.unfinished,
         stalled_requests: outcome.stalled,

@@ -15,6 +15,8 @@ pub fn bench() -> Command {
     c.env_remove(iomodels::serve::FAULT_ENV)
         .env_remove(iomodels::models::URING_REFUSE_ENV)
         .env_remove(iomodels::models::URING_SETUP_ENV);
+    #[cfg(target_os = "linux")]
+    c.env_remove(iomodels::metrics::syscalls::REFUSE_ENV);
     c
 }
 

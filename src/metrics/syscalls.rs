@@ -1,0 +1,213 @@
+//! System calls of a whole process, counted by the kernel: perf tracepoint counters
+//! (`raw_syscalls:sys_enter` for the total, `syscalls:sys_enter_<name>` per name), opened on a
+//! process that has not exec'd yet, with `inherit` (every thread it will create is counted)
+//! and `enable_on_exec` (counting starts at its first instruction of the new program).
+//!
+//! perf-event2 builds and reads the counters (a well-kept wrapper; the traps FACTS.md lists
+//! are avoided here: the tracepoint id is read from tracefs ourselves, since the crate looks
+//! under debugfs, and kernel events are included, without which `raw_syscalls` counts 0).
+//! Counters are read, never reset: a window's counts are the difference of two snapshots.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Where tracefs is mounted on current kernels.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// The calls counted by name: what these models and the load generator make. Names the kernel
+/// lacks (e.g. `select` on arm64) are skipped; the total counts every call anyway.
+pub const NAMES: &[&str] = &[
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "recvfrom",
+    "sendto",
+    "recvmsg",
+    "sendmsg",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_ctl",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "accept",
+    "accept4",
+    "io_uring_enter",
+    "futex",
+    "sched_yield",
+    "clone3",
+    "close",
+    "nanosleep",
+    "clock_nanosleep",
+    "mmap",
+    "munmap",
+    "madvise",
+    "rt_sigprocmask",
+    "getrusage",
+    "shutdown",
+];
+
+/// Counts over a window: the total, and each name's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyscallCounts {
+    pub total: u64,
+    pub by_name: BTreeMap<String, u64>,
+}
+
+impl SyscallCounts {
+    /// `self - earlier`, name by name (saturating: counters only grow).
+    pub fn since(&self, earlier: &SyscallCounts) -> SyscallCounts {
+        SyscallCounts {
+            total: self.total.saturating_sub(earlier.total),
+            by_name: self
+                .by_name
+                .iter()
+                .map(|(name, n)| {
+                    let before = earlier.by_name.get(name).copied().unwrap_or(0);
+                    (name.clone(), n.saturating_sub(before))
+                })
+                .collect(),
+        }
+    }
+
+    /// The names with the most calls, most first (ties by name).
+    pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut all: Vec<(&str, u64)> = self
+            .by_name
+            .iter()
+            .filter(|(_, &c)| c > 0)
+            .map(|(k, &c)| (k.as_str(), c))
+            .collect();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        all.truncate(n);
+        all
+    }
+}
+
+/// The counters of one process (and every thread it creates after they were opened).
+pub struct SyscallCounters {
+    total: perf_event::Counter,
+    named: Vec<(String, perf_event::Counter)>,
+}
+
+/// The environment variable that makes counting unavailable, as if the kernel refused it
+/// (for tests of that path).
+pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_PERF";
+
+impl SyscallCounters {
+    /// Opens the counters on process `pid`, disabled until it calls `execve`. `Err` says why
+    /// they cannot be had and what to change.
+    pub fn open_before_exec(pid: u32) -> Result<SyscallCounters, String> {
+        if std::env::var_os(REFUSE_ENV).is_some() {
+            return Err(format!(
+                "system call counting was refused ({REFUSE_ENV} is set, for tests)"
+            ));
+        }
+        let total_id = tracepoint_id("raw_syscalls", "sys_enter")?;
+        let total = open(total_id, pid).map_err(refused)?;
+        let mut named = Vec::new();
+        for name in NAMES {
+            // A name this kernel does not have is left out of the breakdown.
+            let Ok(id) = tracepoint_id("syscalls", &format!("sys_enter_{name}")) else {
+                continue;
+            };
+            named.push((name.to_string(), open(id, pid).map_err(refused)?));
+        }
+        Ok(SyscallCounters { total, named })
+    }
+
+    /// The counts so far, every thread of the process included.
+    pub fn read(&mut self) -> Result<SyscallCounts, String> {
+        let total = self
+            .total
+            .read()
+            .map_err(|e| format!("cannot read a counter: {e}"))?;
+        let mut by_name = BTreeMap::new();
+        for (name, counter) in &mut self.named {
+            let n = counter
+                .read()
+                .map_err(|e| format!("cannot read a counter: {e}"))?;
+            by_name.insert(name.clone(), n);
+        }
+        Ok(SyscallCounts { total, by_name })
+    }
+}
+
+/// One tracepoint counter on `pid`: kernel events included (a syscall tracepoint fires in the
+/// kernel), inherited by new threads, enabled by the process's next `execve`.
+fn open(id: u64, pid: u32) -> std::io::Result<perf_event::Counter> {
+    perf_event::Builder::new(perf_event::events::Tracepoint::with_id(id))
+        .observe_pid(pid as i32)
+        .any_cpu()
+        .include_kernel()
+        .inherit(true)
+        .enable_on_exec(true)
+        .build()
+}
+
+/// The id of tracepoint `category:name`, from tracefs.
+fn tracepoint_id(category: &str, name: &str) -> Result<u64, String> {
+    let events = Path::new(TRACEFS).join("events");
+    if !events.is_dir() {
+        return Err(format!(
+            "tracefs is not mounted at {TRACEFS}: mount it (as root: mount -t tracefs nodev \
+             {TRACEFS}) to count system calls"
+        ));
+    }
+    let path = events.join(category).join(name).join("id");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read {} ({e}): the kernel has no such tracepoint, or tracefs is not \
+             readable (run as root, or give the user access to {TRACEFS})",
+            path.display()
+        )
+    })?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{} does not hold a number", path.display()))
+}
+
+/// What to do when the kernel refuses a counter.
+fn refused(e: std::io::Error) -> String {
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "the kernel refused a perf tracepoint counter ({e}; perf_event_paranoid is {paranoid}): \
+         run as root, or with CAP_PERFMON, or lower kernel.perf_event_paranoid (sysctl \
+         kernel.perf_event_paranoid=-1); containers often block perf_event_open altogether"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_and_the_top_names() {
+        let a = SyscallCounts {
+            total: 10,
+            by_name: [("read".into(), 3), ("write".into(), 2)].into(),
+        };
+        let b = SyscallCounts {
+            total: 30,
+            by_name: [
+                ("read".into(), 8),
+                ("write".into(), 12),
+                ("futex".into(), 1),
+            ]
+            .into(),
+        };
+        let d = b.since(&a);
+        assert_eq!(d.total, 20);
+        assert_eq!(d.by_name["read"], 5);
+        assert_eq!(d.by_name["write"], 10);
+        assert_eq!(d.by_name["futex"], 1);
+        assert_eq!(d.top(2), [("write", 10), ("read", 5)]);
+    }
+}

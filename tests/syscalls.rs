@@ -1,0 +1,124 @@
+//! System-call accounting (`bench run --accounting`), Linux only: counts against a server whose
+//! calls per request are known, warm-up excluded, and the path where counting is refused.
+//! Needs perf tracepoints: root (or CAP_PERFMON) and tracefs mounted at /sys/kernel/tracing
+//! (scripts/test.sh mounts it).
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::*;
+
+fn run_counted(extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("acc.json");
+    let o = bench()
+        .args(["run", "--model", "blocking", "-c", "1", "--quiet", "--out"])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let errors = schema_errors(&doc);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    doc
+}
+
+/// `blocking` with one connection makes exactly one `recvfrom` and one `sendto` per echo (std's
+/// blocking read and write on a socket): over the window, each name's count is within 1% of
+/// the requests, and so is the total within 1% of twice that. A warm-up as long as the window
+/// is excluded: were it counted, the ratios would be about 2.
+#[test]
+fn a_known_server_makes_the_counted_calls_per_request() {
+    for accounting in ["same", "separate"] {
+        let doc = run_counted(&["--accounting", accounting, "-d", "1s", "--warmup", "1s"]);
+        assert_eq!(doc["scenario"]["accounting"], accounting);
+        let run = &doc["runs"][0];
+        let s = &run["syscalls"];
+        assert!(
+            !s.is_null(),
+            "system calls cannot be counted here: {}",
+            run["syscalls_unavailable"]
+        );
+        assert_eq!(s["pass"], accounting, "{s}");
+        let requests = s["requests"].as_u64().unwrap() as f64;
+        assert!(requests > 1000.0, "{s}");
+        for name in ["recvfrom", "sendto"] {
+            let n = s["by_name"][name].as_u64().unwrap_or(0) as f64;
+            assert!(
+                (n / requests - 1.0).abs() < 0.01,
+                "{accounting}: {name} {n} for {requests} requests: {s}"
+            );
+        }
+        let total = s["total"].as_u64().unwrap() as f64;
+        assert!(
+            (total / (2.0 * requests) - 1.0).abs() < 0.01,
+            "{accounting}: {total} calls for {requests} requests: {s}"
+        );
+        assert!(run.get("syscalls_unavailable").is_none(), "{run}");
+    }
+}
+
+/// Counting refused (as the kernel would refuse it: IOMODELS_REFUSE_PERF): by default the run
+/// goes on with `syscalls` null and the reason; asked for explicitly, exit 3 with the reason.
+#[test]
+fn refused_counting_is_reported_or_fatal_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("refused.json");
+    let o = bench()
+        .env(iomodels::metrics::syscalls::REFUSE_ENV, "1")
+        .args([
+            "run", "--model", "reactor", "-c", "2", "-d", "300ms", "--warmup", "0s",
+        ])
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let run = &doc["runs"][0];
+    assert!(run["syscalls"].is_null(), "{run}");
+    let why = run["syscalls_unavailable"].as_str().unwrap();
+    assert!(why.contains("refused"), "{why}");
+
+    for accounting in ["same", "separate"] {
+        let o = bench()
+            .env(iomodels::metrics::syscalls::REFUSE_ENV, "1")
+            .args(["run", "--model", "reactor", "-c", "2", "-d", "300ms"])
+            .args([
+                "--warmup",
+                "0s",
+                "--quiet",
+                "--accounting",
+                accounting,
+                "--out",
+            ])
+            .arg(dir.path().join("x.json"))
+            .output()
+            .unwrap();
+        expect(
+            &o,
+            3,
+            &[
+                &format!("--accounting {accounting} was asked for"),
+                "refused",
+            ],
+        );
+    }
+
+    // Off: not counted, and said so.
+    let o = bench()
+        .args([
+            "run", "--model", "reactor", "-c", "2", "-d", "300ms", "--warmup", "0s",
+        ])
+        .args(["--quiet", "--accounting", "off", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(doc["runs"][0]["syscalls"].is_null());
+    assert_eq!(doc["scenario"]["accounting"], "off");
+}
