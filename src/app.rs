@@ -127,7 +127,12 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
         scenario_file: a.scenario.map(|p| p.display().to_string()),
-        accounting: a.accounting.unwrap_or(crate::cli::Accounting::Separate),
+        // Counting needs Linux perf: elsewhere the default is not to try.
+        accounting: a.accounting.unwrap_or(if cfg!(target_os = "linux") {
+            crate::cli::Accounting::Separate
+        } else {
+            crate::cli::Accounting::Off
+        }),
         accounting_required: a
             .accounting
             .is_some_and(|a| a != crate::cli::Accounting::Off),

@@ -47,28 +47,31 @@ pub const HOLD_ENV: &str = "IOMODELS_HOLD_EXEC";
 /// then replaces this process with a fresh `bench` of the same arguments (same PID, so the
 /// counters opened on it with enable-on-exec start now). Returns at once otherwise.
 pub fn exec_when_released() {
-    if std::env::var_os(HOLD_ENV).is_none() {
-        return;
-    }
     #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        let mut byte = [0u8; 1];
-        // EOF: the harness is gone before releasing us.
-        if !matches!(std::io::stdin().read(&mut byte), Ok(1)) {
-            std::process::exit(3);
-        }
-        let err = match std::env::current_exe() {
-            Ok(exe) => Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env_remove(HOLD_ENV)
-                .stdin(Stdio::null())
-                .exec(),
-            Err(e) => e,
-        };
-        eprintln!("error: cannot start bench again after being held: {err}");
+    if std::env::var_os(HOLD_ENV).is_some() {
+        exec_after_release();
+    }
+}
+
+/// Waits for the release byte, then execs; never returns.
+#[cfg(unix)]
+fn exec_after_release() -> ! {
+    use std::os::unix::process::CommandExt;
+    let mut byte = [0u8; 1];
+    // EOF: the harness is gone before releasing us.
+    if !matches!(std::io::stdin().read(&mut byte), Ok(1)) {
         std::process::exit(3);
     }
+    let err = match std::env::current_exe() {
+        Ok(exe) => Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env_remove(HOLD_ENV)
+            .stdin(Stdio::null())
+            .exec(),
+        Err(e) => e,
+    };
+    eprintln!("error: cannot start bench again after being held: {err}");
+    std::process::exit(3);
 }
 
 /// System-call counters of a server, or why there are none.

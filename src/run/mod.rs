@@ -564,15 +564,21 @@ fn measure(
             Err(why) => run.syscalls_unavailable = Some(why),
         }
     } else if opts.accounting == Accounting::Off {
-        run.syscalls_unavailable = Some("not counted (--accounting off)".into());
+        run.syscalls_unavailable = Some(if cfg!(target_os = "linux") {
+            "not counted (--accounting off)".into()
+        } else {
+            NO_PERF.into()
+        });
     }
     Ok(run)
 }
 
 #[cfg(target_os = "linux")]
 type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
+/// Off Linux there are no counts to hold.
 #[cfg(not(target_os = "linux"))]
-type SyscallSnapshot = ();
+#[derive(Clone, Debug)]
+struct SyscallSnapshot;
 
 #[cfg(target_os = "linux")]
 fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
@@ -581,9 +587,23 @@ fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String
         .unwrap_or_else(|| Err("the server was started without counters".into()))
 }
 
+/// Why there are no counts off Linux.
+const NO_PERF: &str =
+    "system calls are counted with Linux perf tracepoints; this platform has none";
+
 #[cfg(not(target_os = "linux"))]
 fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
-    Err("system calls are counted with Linux perf tracepoints; this platform has none".into())
+    Err(NO_PERF.into())
+}
+
+#[cfg(target_os = "linux")]
+fn window_of(start: &SyscallSnapshot, end: &SyscallSnapshot) -> SyscallSnapshot {
+    end.since(start)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn window_of(_: &SyscallSnapshot, _: &SyscallSnapshot) -> SyscallSnapshot {
+    SyscallSnapshot
 }
 
 /// The counts between the window's two edges.
@@ -591,12 +611,7 @@ fn syscall_window(
     snapshots: &[Result<SyscallSnapshot, String>],
 ) -> Result<SyscallSnapshot, String> {
     match snapshots {
-        [Ok(start), Ok(end)] => {
-            #[cfg(target_os = "linux")]
-            return Ok(end.since(start));
-            #[cfg(not(target_os = "linux"))]
-            return Ok(());
-        }
+        [Ok(start), Ok(end)] => Ok(window_of(start, end)),
         [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
         _ => Err("the measured window did not complete, so there are no counts".into()),
     }
