@@ -296,6 +296,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         pipeline: a.shape.pipeline,
         timeout: a.shape.timeout,
         http,
+        count_syscalls: false,
         cpus: a.cpus.clone(),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),

@@ -1,5 +1,6 @@
-//! System-call accounting (`bench run --accounting`), Linux only: counts against a server whose
-//! calls per request are known, warm-up excluded, and the path where counting is refused.
+//! System-call accounting (`bench run --accounting`), Linux only: counts against a server (and
+//! the load generator) whose calls per request are known, warm-up excluded, and the path where
+//! counting is refused.
 //! Needs perf tracepoints: root (or CAP_PERFMON) and tracefs mounted at /sys/kernel/tracing
 //! (scripts/test.sh mounts it).
 #![cfg(target_os = "linux")]
@@ -56,6 +57,17 @@ fn a_known_server_makes_the_counted_calls_per_request() {
             "{accounting}: {total} calls for {requests} requests: {s}"
         );
         assert!(run.get("syscalls_unavailable").is_none(), "{run}");
+        // The load generator's own: one send and one receive per request (its epoll_wait
+        // depends on timing).
+        let c = &run["client"]["syscalls"];
+        assert_eq!(c["pass"], accounting, "{c}");
+        for name in ["recvfrom", "sendto"] {
+            let n = c["by_name"][name].as_u64().unwrap_or(0) as f64;
+            assert!(
+                (n / requests - 1.0).abs() < 0.01,
+                "{accounting}: client {name} {n} for {requests} requests: {c}"
+            );
+        }
     }
 }
 

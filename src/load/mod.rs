@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CpuList;
 use crate::metrics::histogram::LatencySummary;
+use crate::metrics::syscalls::{SyscallCounters, SyscallCounts};
 use crate::protocol::Workload;
 use crate::sys;
 
@@ -52,6 +53,8 @@ pub struct LoadConfig {
     pub cpus: Option<CpuList>,
     /// Time series interval.
     pub interval: Duration,
+    /// Count the load threads' own system calls over the window (Linux perf).
+    pub count_syscalls: bool,
     /// How long the connect phase may take before the run goes on without the missing ones.
     pub connect_timeout: Duration,
 }
@@ -83,6 +86,10 @@ pub struct ClientCost {
     /// CPU time over (window x CPUs the client threads could use).
     pub busy_fraction: f64,
     pub saturated: bool,
+    /// The load threads' own system calls over the window (counted in the same pass as the
+    /// server's); absent when not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<serde_json::Value>,
 }
 
 /// What a load run measured.
@@ -112,6 +119,9 @@ pub struct LoadOutcome {
     pub connected: u64,
     /// The run was cut short by a stop request (SIGINT, SIGTERM).
     pub interrupted: bool,
+    /// With `count_syscalls`: the load threads' system calls over the window, or why there
+    /// are none.
+    pub client_syscalls: Option<Result<SyscallCounts, String>>,
 }
 
 impl LoadOutcome {
@@ -164,6 +174,8 @@ pub fn run_load(
     // for the timeline on its own channel. Channels, not barriers: a worker that fails or
     // panics during setup cannot leave the others, or this thread, waiting for ever.
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    // With `count_syscalls`, each worker's counters on itself, read here at the window's edges.
+    let (counters_tx, counters_rx) = mpsc::channel::<Result<SyscallCounters, String>>();
     let mut go = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
@@ -177,11 +189,16 @@ pub fn run_load(
             },
         };
         let (config, cut, ready) = (config.clone(), cut.clone(), ready_tx.clone());
+        let counters = counters_tx.clone();
         let (go_tx, go_rx) = mpsc::channel::<Timeline>();
         go.push(go_tx);
         let handle = std::thread::Builder::new()
             .name(format!("load-{t}"))
             .spawn(move || -> anyhow::Result<Option<worker::Part>> {
+                if config.count_syscalls {
+                    let _ = counters.send(SyscallCounters::open_on_this_thread());
+                }
+                drop(counters);
                 let setup = || -> anyhow::Result<worker::Worker> {
                     if let Some(cpus) = &config.cpus {
                         sys::pin_current_thread(cpus.cpus()).with_context(|| {
@@ -216,8 +233,23 @@ pub fn run_load(
         handles.push(handle);
     }
     drop(ready_tx);
+    drop(counters_tx);
 
     let setup_failure = wait_ready(&ready_rx, &handles, threads, stop, &cut);
+    // Every worker sent its counters before it reported ready (or died: then there are fewer).
+    let mut thread_counters: Result<Vec<SyscallCounters>, String> = Ok(Vec::new());
+    if config.count_syscalls {
+        for opened in counters_rx.try_iter() {
+            thread_counters = match (thread_counters, opened) {
+                (Ok(mut all), Ok(c)) => {
+                    all.push(c);
+                    Ok(all)
+                }
+                (Err(why), _) | (_, Err(why)) => Err(why),
+            };
+        }
+    }
+    let mut client_snapshots: Vec<Result<SyscallCounts, String>> = Vec::new();
     let start = Instant::now();
     let window_start = start + config.warmup;
     let line = Timeline {
@@ -234,9 +266,15 @@ pub fn run_load(
         interrupted = sleep_until(window_start, stop);
         if !interrupted {
             let before = sys::rusage_self().unwrap_or_default();
+            if config.count_syscalls {
+                client_snapshots.push(read_all(&mut thread_counters));
+            }
             on_edge(Edge::WindowStart);
             interrupted = sleep_until(line.end, stop);
             let after = sys::rusage_self().unwrap_or_default();
+            if config.count_syscalls {
+                client_snapshots.push(read_all(&mut thread_counters));
+            }
             on_edge(Edge::WindowEnd);
             usage = Some((before, after));
         }
@@ -272,7 +310,25 @@ pub fn run_load(
         .min(threads)
         .max(1);
     let client = client_cost(&before, &after, window, client_cpus);
-    Ok(worker::merge(parts, window, client, interrupted, line))
+    let mut outcome = worker::merge(parts, window, client, interrupted, line);
+    if config.count_syscalls {
+        outcome.client_syscalls = Some(match client_snapshots.as_slice() {
+            [Ok(start), Ok(end)] => Ok(end.since(start)),
+            [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
+            _ => Err("the measured window did not complete, so there are no counts".into()),
+        });
+    }
+    Ok(outcome)
+}
+
+/// The sum of every load thread's counts now.
+fn read_all(counters: &mut Result<Vec<SyscallCounters>, String>) -> Result<SyscallCounts, String> {
+    let counters = counters.as_mut().map_err(|why| why.clone())?;
+    let mut sum = SyscallCounts::default();
+    for c in counters.iter_mut() {
+        sum.add(&c.read()?);
+    }
+    Ok(sum)
 }
 
 /// Waits until every worker has its connections up. Returns why a worker could not start, if
@@ -325,6 +381,7 @@ fn client_cost(
         cpu_sys_s: (sys * 1000.0).round() / 1000.0,
         busy_fraction: (busy * 1000.0).round() / 1000.0,
         saturated: busy > SATURATED_BUSY,
+        syscalls: None,
     }
 }
 

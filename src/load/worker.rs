@@ -817,5 +817,6 @@ pub(super) fn merge(
         starved_connections: starved,
         connected,
         interrupted,
+        client_syscalls: None,
     }
 }

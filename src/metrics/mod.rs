@@ -2,5 +2,4 @@
 
 pub mod histogram;
 pub mod process;
-#[cfg(target_os = "linux")]
 pub mod syscalls;

@@ -9,11 +9,13 @@
 //! Counters are read, never reset: a window's counts are the difference of two snapshots.
 
 use std::collections::BTreeMap;
+#[cfg(target_os = "linux")]
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 /// Where tracefs is mounted on current kernels.
+#[cfg(target_os = "linux")]
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// The calls counted by name: what these models and the load generator make. Names the kernel
@@ -60,6 +62,14 @@ pub struct SyscallCounts {
 }
 
 impl SyscallCounts {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &SyscallCounts) {
+        self.total += other.total;
+        for (name, n) in &other.by_name {
+            *self.by_name.entry(name.clone()).or_insert(0) += n;
+        }
+    }
+
     /// `self - earlier`, name by name (saturating: counters only grow).
     pub fn since(&self, earlier: &SyscallCounts) -> SyscallCounts {
         SyscallCounts {
@@ -89,7 +99,33 @@ impl SyscallCounts {
     }
 }
 
+/// Why there are no counts off Linux.
+pub const NO_PERF: &str =
+    "system calls are counted with Linux perf tracepoints; this platform has none";
+
+/// Off Linux: counters that can never be opened.
+#[cfg(not(target_os = "linux"))]
+pub struct SyscallCounters {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl SyscallCounters {
+    pub fn open_before_exec(_pid: u32) -> Result<SyscallCounters, String> {
+        Err(NO_PERF.into())
+    }
+
+    pub fn open_on_this_thread() -> Result<SyscallCounters, String> {
+        Err(NO_PERF.into())
+    }
+
+    pub fn read(&mut self) -> Result<SyscallCounts, String> {
+        match self.never {}
+    }
+}
+
 /// The counters of one process (and every thread it creates after they were opened).
+#[cfg(target_os = "linux")]
 pub struct SyscallCounters {
     total: perf_event::Counter,
     named: Vec<(String, perf_event::Counter)>,
@@ -99,6 +135,7 @@ pub struct SyscallCounters {
 /// (for tests of that path).
 pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_PERF";
 
+#[cfg(target_os = "linux")]
 impl SyscallCounters {
     /// Opens the counters on process `pid`, disabled until it calls `execve`. `Err` says why
     /// they cannot be had and what to change.
@@ -121,6 +158,33 @@ impl SyscallCounters {
         Ok(SyscallCounters { total, named })
     }
 
+    /// Counters on the calling thread alone, counting from now (the load generator's threads
+    /// count themselves this way; any thread may read them).
+    pub fn open_on_this_thread() -> Result<SyscallCounters, String> {
+        if std::env::var_os(REFUSE_ENV).is_some() {
+            return Err(format!(
+                "system call counting was refused ({REFUSE_ENV} is set, for tests)"
+            ));
+        }
+        let open_here = |id: u64| {
+            perf_event::Builder::new(perf_event::events::Tracepoint::with_id(id))
+                .observe_self()
+                .any_cpu()
+                .include_kernel()
+                .enabled(true)
+                .build()
+        };
+        let total = open_here(tracepoint_id("raw_syscalls", "sys_enter")?).map_err(refused)?;
+        let mut named = Vec::new();
+        for name in NAMES {
+            let Ok(id) = tracepoint_id("syscalls", &format!("sys_enter_{name}")) else {
+                continue;
+            };
+            named.push((name.to_string(), open_here(id).map_err(refused)?));
+        }
+        Ok(SyscallCounters { total, named })
+    }
+
     /// The counts so far, every thread of the process included.
     pub fn read(&mut self) -> Result<SyscallCounts, String> {
         let total = self
@@ -138,6 +202,7 @@ impl SyscallCounters {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// One tracepoint counter on `pid`: kernel events included (a syscall tracepoint fires in the
 /// kernel), inherited by new threads, enabled by the process's next `execve`.
 fn open(id: u64, pid: u32) -> std::io::Result<perf_event::Counter> {
@@ -151,6 +216,7 @@ fn open(id: u64, pid: u32) -> std::io::Result<perf_event::Counter> {
 }
 
 /// The id of tracepoint `category:name`, from tracefs.
+#[cfg(target_os = "linux")]
 fn tracepoint_id(category: &str, name: &str) -> Result<u64, String> {
     let events = Path::new(TRACEFS).join("events");
     if !events.is_dir() {
@@ -173,6 +239,7 @@ fn tracepoint_id(category: &str, name: &str) -> Result<u64, String> {
 }
 
 /// What to do when the kernel refuses a counter.
+#[cfg(target_os = "linux")]
 fn refused(e: std::io::Error) -> String {
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .map(|s| s.trim().to_string())

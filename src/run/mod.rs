@@ -258,6 +258,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                         Some("separate"),
                     )?;
                     timed.syscalls = counted.syscalls;
+                    timed.client.syscalls = counted.client.syscalls;
                     timed.syscalls_unavailable = counted.syscalls_unavailable;
                     if let Some(failure) = counted.failure {
                         timed.warnings.push(format!(
@@ -488,6 +489,7 @@ fn measure(
             path: http::PLAINTEXT_PATH.into(),
             expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
         }),
+        count_syscalls: count.is_some(),
         cpus: Some(place.client.clone()),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
@@ -506,6 +508,8 @@ fn measure(
             }
         }
     })?;
+    let mut outcome = outcome;
+    let client_syscalls = outcome.client_syscalls.take();
     let mut failure = None;
     if let Some(status) = server.exited() {
         failure = Some(format!(
@@ -556,6 +560,10 @@ fn measure(
             Ok(window) if run.failure.is_none() => {
                 run.syscalls = Some(syscalls_json(&window, run.requests, pass));
                 run.syscalls_unavailable = None;
+                // The load generator's own calls, from the same pass.
+                if let Some(Ok(client)) = &client_syscalls {
+                    run.client.syscalls = Some(client_syscalls_json(client, run.requests, pass));
+                }
             }
             Ok(_) => {
                 run.syscalls_unavailable =
@@ -617,9 +625,41 @@ fn syscall_window(
     }
 }
 
-/// The `syscalls` object of a run: counts over the window, per request of the counted pass.
+/// The `syscalls` object of a run: the server's counts over the window, per request of the
+/// counted pass.
 #[cfg(target_os = "linux")]
 fn syscalls_json(window: &SyscallSnapshot, requests: u64, pass: &str) -> serde_json::Value {
+    counts_json(
+        window,
+        requests,
+        pass,
+        "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, every server \
+         thread from its first instruction (inherit, enable-on-exec), read at the measured \
+         window's edges",
+    )
+}
+
+/// The load generator's counts over the window, per request of the same pass.
+fn client_syscalls_json(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+) -> serde_json::Value {
+    counts_json(
+        window,
+        requests,
+        pass,
+        "perf-tracepoint: each load thread's own counters, read at the measured window's edges",
+    )
+}
+
+/// Counts as the result file holds them: totals, and per request of the pass that counted.
+fn counts_json(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+    method: &str,
+) -> serde_json::Value {
     let per = |n: u64| (requests > 0).then(|| round(n as f64 / requests as f64, 4));
     let by_name: std::collections::BTreeMap<&str, u64> = window
         .by_name
@@ -635,9 +675,7 @@ fn syscalls_json(window: &SyscallSnapshot, requests: u64, pass: &str) -> serde_j
         "by_name": by_name,
         "by_name_per_request": per_name,
         "requests": requests,
-        "method": "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, \
-                   every server thread from its first instruction (inherit, enable-on-exec), \
-                   read at the measured window's edges",
+        "method": method,
         "pass": pass,
     })
 }
