@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Cross-checks bench's system-call accounting against strace, for two models.
 #
-# For each model: (1) `bench run --accounting same` counts the server's calls per request over
+# For each model: (1) `bench run --accounting separate` counts the server's calls per request over
 # its measured window with perf tracepoints; (2) the same server started under `strace -c -f`
 # and driven by `bench load` (same connections, duration and CPUs, no warm-up), strace's
 # whole-life counts divided by the requests bench load measured (the server's start and stop
-# add a few hundred calls, none of them the per-request ones compared here); (3) the same under
+# add a few hundred calls, none of them the per-request ones compared here); (3)
 # `perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_<name>...`, which costs a call about
-# what bench's own counters do. Prints the three per name and the differences.
+# what bench's own counters do, attached with -p to the server of a `bench run --accounting
+# off` for part of its window (requests estimated from that run's rate). Prints the three per
+# name and the differences.
 #
 # strace stops the server at every call (about 100 times slower per call here), so the server
 # runs far slower under it: calls whose number depends on timing (epoll_wait, io_uring_enter
@@ -49,9 +51,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for model in "${models[@]}"; do
-  echo "== $model: bench run --accounting same (-c $CONNS, ${WARMUP}s warm-up, ${DURATION}s window)"
+  echo "== $model: bench run --accounting separate (-c $CONNS, ${WARMUP}s warm-up, ${DURATION}s window)"
   "$bench" run --model "$model" -c "$CONNS" -d "${DURATION}s" --warmup "${WARMUP}s" \
-    --server-cpus "$SERVER_CPU" --client-cpus "$CLIENT_CPU" --accounting same --quiet \
+    --server-cpus "$SERVER_CPU" --client-cpus "$CLIENT_CPU" --accounting separate --quiet \
     --out "$work/ours-$model.json" >/dev/null
 
   echo "== $model: the same under strace -c -f from the server's start, driven by bench load"
@@ -72,28 +74,25 @@ for model in "${models[@]}"; do
   wait "$strace_pid" 2>/dev/null || true
   server_pid=""
 
-  echo "== $model: the same under perf stat (tracepoints, like bench) from the server's start"
+  echo "== $model: perf stat -p attached to bench run's own server (counting off) mid-window"
   events=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["runs"][0]["syscalls"]; print(",".join(["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + n for n in s["by_name"]]))' "$work/ours-$model.json")
-  perf stat -x, -o "$work/perf-$model.txt" -e "$events" "$bench" serve --model "$model" \
-    --cpus "$SERVER_CPU" >"$work/serve.out" 2>"$work/serve.err" &
-  perf_pid=$!
-  for _ in $(seq 200); do
-    grep -q listening "$work/serve.out" 2>/dev/null && break
-    sleep 0.05
-  done
-  server_pid=$(pgrep -P "$perf_pid" | head -1)
-  addr=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$work/serve.out")
-  "$bench" load --target "$addr" -c "$CONNS" -d "${DURATION}s" --warmup 0s \
-    --cpus "$CLIENT_CPU" --quiet --json "$work/load-perf-$model.json" >/dev/null 2>&1 || true
-  kill -TERM "$server_pid" 2>/dev/null || true
-  wait "$perf_pid" 2>/dev/null || true
-  server_pid=""
+  "$bench" run --model "$model" -c "$CONNS" -d "${DURATION}s" --warmup "${WARMUP}s" \
+    --server-cpus "$SERVER_CPU" --client-cpus "$CLIENT_CPU" --accounting off --quiet \
+    --out "$work/off-$model.json" >/dev/null 2>&1 &
+  run_pid=$!
+  sleep "$(python3 -c "print($WARMUP + 1)")"
+  serve_pid=$(pgrep -f "bench serve --model $model --workload" | head -1)
+  perf_s=$(python3 -c "print(max($DURATION - 2, 1))")
+  perf stat -x, -o "$work/perf-$model.txt" -e "$events" -p "$serve_pid" -- sleep "$perf_s" \
+    2>/dev/null || true
+  wait "$run_pid" || true
 
   python3 - "$model" "$work/ours-$model.json" "$work/load-$model.json" "$work/strace-$model.txt" \
-    "$work/load-perf-$model.json" "$work/perf-$model.txt" <<'EOF'
+    "$work/off-$model.json" "$work/perf-$model.txt" "$perf_s" <<'EOF'
 import json, sys
-model, ours_path, load_path, strace_path, perf_load_path, perf_path = sys.argv[1:]
-perf_requests = json.load(open(perf_load_path))["runs"][0]["requests"]
+model, ours_path, load_path, strace_path, off_path, perf_path, perf_s = sys.argv[1:]
+# perf stat saw perf_s seconds of the window: the requests in it, at the run's steady rate.
+perf_requests = round(json.load(open(off_path))["runs"][0]["throughput_rps"] * float(perf_s))
 perf_counts = {}
 for line in open(perf_path):
     parts = line.strip().split(",")
@@ -118,7 +117,7 @@ ours_per = ours["by_name_per_request"]
 names = sorted(set(ours_per) | set(counts), key=lambda n: -(ours_per.get(n) or 0))
 print(f"   {model}: bench (perf, {ours['requests']} requests): {ours['per_request']:.3f} calls/request;"
       f" strace ({requests} requests, whole server life): {sum(counts.values()) / max(requests, 1):.3f}")
-print(f"   perf stat ({perf_requests} requests, whole server life): "
+print(f"   perf stat -p on bench run's server, counting off (~{perf_requests} requests in {perf_s} s): "
       f"{perf_counts.get('total', 0) / max(perf_requests, 1):.3f} calls/request")
 print(f"   {'call':<16} {'bench/req':>10} {'strace/req':>11} {'diff':>8} {'perf/req':>9} {'diff':>8}")
 def diff(a, b):

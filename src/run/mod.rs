@@ -233,7 +233,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     &place,
                     client_threads,
                     stop,
-                    Some("same"),
+                    Some(Counting::SAME),
                 ),
                 Accounting::Separate => measure(
                     model,
@@ -246,7 +246,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                 )
                 .and_then(|mut timed| {
                     if progress {
-                        eprintln!("      counting system calls in a second pass");
+                        eprintln!("      counting system calls: the server, then the client, in passes of their own");
                     }
                     let counted = measure(
                         model,
@@ -255,17 +255,32 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                         &place,
                         client_threads,
                         stop,
-                        Some("separate"),
+                        Some(Counting::SERVER),
                     )?;
                     timed.syscalls = counted.syscalls;
-                    timed.client.syscalls = counted.client.syscalls;
                     timed.syscalls_unavailable = counted.syscalls_unavailable;
                     if let Some(failure) = counted.failure {
                         timed.warnings.push(format!(
                             "the counting pass failed, so there are no system call \
                                      counts: {failure}"
                         ));
+                        return Ok(timed);
                     }
+                    if timed.syscalls.is_none() || stop.load(Ordering::Acquire) {
+                        return Ok(timed);
+                    }
+                    // The load generator counted alone, in a third pass: its counters slow it,
+                    // and a slower client changes how often the server waits.
+                    let client = measure(
+                        model,
+                        repeat_index,
+                        opts,
+                        &place,
+                        client_threads,
+                        stop,
+                        Some(Counting::CLIENT),
+                    )?;
+                    timed.client.syscalls = client.client.syscalls;
                     Ok(timed)
                 }),
             };
@@ -416,7 +431,37 @@ pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poll
 }
 
 /// One model, one repeat.
-/// One model, one pass; with `count` (the pass's name, `same` or `separate`), the server's
+/// What a pass counts.
+#[derive(Clone, Copy, Debug)]
+struct Counting {
+    /// `same` or `separate`, as recorded.
+    pass: &'static str,
+    server: bool,
+    client: bool,
+}
+
+impl Counting {
+    /// Everything, in the timed pass.
+    const SAME: Counting = Counting {
+        pass: "same",
+        server: true,
+        client: true,
+    };
+    /// The server alone, in a pass of its own.
+    const SERVER: Counting = Counting {
+        pass: "separate",
+        server: true,
+        client: false,
+    };
+    /// The load generator alone, in a pass of its own.
+    const CLIENT: Counting = Counting {
+        pass: "separate",
+        server: false,
+        client: true,
+    };
+}
+
+/// One model, one pass; with `count`, the server's and/or the load generator's
 /// system calls are counted over the measured window.
 fn measure(
     model: &'static Model,
@@ -425,7 +470,7 @@ fn measure(
     place: &Placement,
     client_threads: usize,
     stop: &AtomicBool,
-    count: Option<&'static str>,
+    count: Option<Counting>,
 ) -> anyhow::Result<Run> {
     let mut args: Vec<String> = [
         "serve",
@@ -468,7 +513,8 @@ fn measure(
             args.extend(["--uring-listener".into(), uring.listener.name().into()]);
         }
     }
-    let mut server = ServerProcess::spawn_counted(&args, stop, count.is_some())?;
+    let count_server = count.is_some_and(|c| c.server);
+    let mut server = ServerProcess::spawn_counted(&args, stop, count_server)?;
     let server_setup = server.ready.get("io_uring").cloned();
     let config = LoadConfig {
         target: server.addr,
@@ -489,7 +535,7 @@ fn measure(
             path: http::PLAINTEXT_PATH.into(),
             expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
         }),
-        count_syscalls: count.is_some(),
+        count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(place.client.clone()),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
@@ -498,7 +544,7 @@ fn measure(
     let mut snapshot_error: Option<String> = None;
     let mut syscall_snapshots: Vec<Result<SyscallSnapshot, String>> = Vec::new();
     let outcome = load::run_load(&config, stop, &mut |_edge: Edge| {
-        if count.is_some() {
+        if count_server {
             syscall_snapshots.push(server_syscalls(&mut server));
         }
         if snapshot_error.is_none() {
@@ -555,15 +601,24 @@ fn measure(
         "--client-cpus",
     )?;
     run.io_uring = io_uring;
-    if let Some(pass) = count {
+    if let Some(Counting {
+        pass, client: true, ..
+    }) = count
+    {
+        if let Some(Ok(client)) = &client_syscalls {
+            if run.failure.is_none() {
+                run.client.syscalls = Some(client_syscalls_json(client, run.requests, pass));
+            }
+        }
+    }
+    if let Some(Counting {
+        pass, server: true, ..
+    }) = count
+    {
         match syscall_window(&syscall_snapshots) {
             Ok(window) if run.failure.is_none() => {
                 run.syscalls = Some(syscalls_json(&window, run.requests, pass));
                 run.syscalls_unavailable = None;
-                // The load generator's own calls, from the same pass.
-                if let Some(Ok(client)) = &client_syscalls {
-                    run.client.syscalls = Some(client_syscalls_json(client, run.requests, pass));
-                }
             }
             Ok(_) => {
                 run.syscalls_unavailable =
