@@ -325,10 +325,7 @@ fn bench_load_drives_an_http_server_and_checks_every_answer() {
         .output()
         .unwrap();
     expect(&o, 0, &[" 0 errors"]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let errors = schema_errors(&doc);
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let doc = valid_result(&out);
     let run = &doc["runs"][0];
     assert_eq!(run["workload"], "http");
     assert_eq!(run["pipeline"], 4);
@@ -398,10 +395,7 @@ fn bench_run_serves_http_with_every_model() {
     }
     let o = cmd.output().unwrap();
     expect(&o, 0, &[]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let errors = schema_errors(&doc);
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let doc = valid_result(&out);
     assert_eq!(doc["scenario"]["file"], scenario);
     assert_eq!(doc["scenario"]["connections"], 16);
     let runs = doc["runs"].as_array().unwrap();

@@ -118,10 +118,7 @@ fn proactor_iocp_runs_end_to_end_and_its_result_validates() {
         .output()
         .unwrap();
     expect(&o, 0, &[]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let errors = schema_errors(&doc);
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let doc = valid_result(&out);
     let run = &doc["runs"][0];
     assert_eq!(run["model"], "proactor-iocp");
     assert!(run["requests"].as_u64().unwrap() > 0, "{run}");

@@ -18,11 +18,7 @@ fn run_counted(extra: &[&str]) -> serde_json::Value {
         .output()
         .unwrap();
     expect(&o, 0, &[]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let errors = schema_errors(&doc);
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
-    doc
+    valid_result(&out)
 }
 
 /// `blocking` with one connection makes exactly one `recvfrom` and one `sendto` per echo (std's
@@ -89,8 +85,7 @@ fn refused_counting_is_reported_or_fatal_when_asked_for() {
         .output()
         .unwrap();
     expect(&o, 0, &[]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let doc = valid_result(&out);
     let run = &doc["runs"][0];
     assert!(run["syscalls"].is_null(), "{run}");
     let why = run["syscalls_unavailable"].as_str().unwrap();
@@ -131,8 +126,7 @@ fn refused_counting_is_reported_or_fatal_when_asked_for() {
         .output()
         .unwrap();
     expect(&o, 0, &[]);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let doc = valid_result(&out);
     assert!(doc["runs"][0]["syscalls"].is_null());
     assert_eq!(doc["scenario"]["accounting"], "off");
 }

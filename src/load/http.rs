@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::protocol::http::{has_token, parse_length};
+
 /// What the HTTP workload sends and expects.
 #[derive(Clone, Debug)]
 pub struct HttpRequest {
@@ -84,31 +86,16 @@ pub(super) fn parse_response(
     let (mut length, mut chunked) = (None, false);
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
-            // Digits only: `usize::from_str` would take a `+` sign.
-            let n = std::str::from_utf8(header.value)
-                .ok()
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .ok_or(ParseError::Malformed)?;
+            let n = parse_length(header.value).ok_or(ParseError::Malformed)?;
             if length.is_some_and(|m| m != n) {
                 return Err(ParseError::Malformed);
             }
             length = Some(n);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = header
-                .value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            chunked = has_token(header.value, b"chunked");
         } else if header.name.eq_ignore_ascii_case("connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
-            }
+            close |= has_token(header.value, b"close");
+            keep_alive |= has_token(header.value, b"keep-alive");
         }
     }
     // HTTP/1.1 stays open unless told `close`; HTTP/1.0 closes unless told `keep-alive`.

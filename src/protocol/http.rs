@@ -170,14 +170,8 @@ impl HttpSession {
         for header in request.headers.iter() {
             let name = header.name;
             if name.eq_ignore_ascii_case("connection") {
-                for token in header.value.split(|&b| b == b',') {
-                    let token = token.trim_ascii();
-                    if token.eq_ignore_ascii_case(b"close") {
-                        close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        keep_alive = true;
-                    }
-                }
+                close |= has_token(header.value, b"close");
+                keep_alive |= has_token(header.value, b"keep-alive");
             } else if name.eq_ignore_ascii_case("host") {
                 host = true;
             } else if name.eq_ignore_ascii_case("content-length") {
@@ -233,8 +227,17 @@ impl HttpSession {
     }
 }
 
-/// A `Content-Length` value: digits only (no sign, no spaces inside), no overflow.
-fn parse_length(value: &[u8]) -> Option<usize> {
+/// Whether a comma-separated header value (`Connection`, `Transfer-Encoding`) lists `token`,
+/// case-insensitively. Shared by the server and the load generator's response check.
+pub fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// A `Content-Length` value: digits only (no sign, no spaces inside), no overflow. Shared by
+/// the server and the load generator's response check.
+pub fn parse_length(value: &[u8]) -> Option<usize> {
     let value = value.trim_ascii();
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;

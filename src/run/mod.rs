@@ -216,53 +216,40 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     humantime::format_duration(opts.duration),
                 );
             }
-            let measured = match opts.accounting {
-                Accounting::Off => measure(
+            let pass = |count| {
+                measure(
                     model,
                     repeat_index,
                     opts,
                     &place,
                     client_threads,
                     stop,
-                    None,
-                ),
-                Accounting::Same => measure(
-                    model,
-                    repeat_index,
-                    opts,
-                    &place,
-                    client_threads,
-                    stop,
-                    Some(Counting::SAME),
-                ),
-                Accounting::Separate => measure(
-                    model,
-                    repeat_index,
-                    opts,
-                    &place,
-                    client_threads,
-                    stop,
-                    None,
+                    count,
                 )
-                .and_then(|mut timed| {
-                    if progress {
-                        eprintln!("      counting system calls: the server, then the client, in passes of their own");
+            };
+            let measured = match opts.accounting {
+                Accounting::Off => pass(None),
+                Accounting::Same => pass(Some(Counting::SAME)),
+                Accounting::Separate => pass(None).and_then(|mut timed| {
+                    // A failed or interrupted pass is not repeated for its counts.
+                    if timed.failure.is_some() || stop.load(Ordering::Acquire) {
+                        timed.syscalls_unavailable =
+                            Some("not counted: the timed pass failed or was interrupted".into());
+                        return Ok(timed);
                     }
-                    let counted = measure(
-                        model,
-                        repeat_index,
-                        opts,
-                        &place,
-                        client_threads,
-                        stop,
-                        Some(Counting::SERVER),
-                    )?;
+                    if progress {
+                        eprintln!(
+                            "      counting system calls: the server, then the client, in \
+                             passes of their own"
+                        );
+                    }
+                    let counted = pass(Some(Counting::SERVER))?;
                     timed.syscalls = counted.syscalls;
                     timed.syscalls_unavailable = counted.syscalls_unavailable;
                     if let Some(failure) = counted.failure {
                         timed.warnings.push(format!(
-                            "the counting pass failed, so there are no system call \
-                                     counts: {failure}"
+                            "the counting pass failed, so there are no system call counts: \
+                             {failure}"
                         ));
                         return Ok(timed);
                     }
@@ -271,16 +258,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
                     }
                     // The load generator counted alone, in a third pass: its counters slow it,
                     // and a slower client changes how often the server waits.
-                    let client = measure(
-                        model,
-                        repeat_index,
-                        opts,
-                        &place,
-                        client_threads,
-                        stop,
-                        Some(Counting::CLIENT),
-                    )?;
-                    timed.client.syscalls = client.client.syscalls;
+                    timed.client.syscalls = pass(Some(Counting::CLIENT))?.client.syscalls;
                     Ok(timed)
                 }),
             };

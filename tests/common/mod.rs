@@ -75,6 +75,17 @@ pub fn schema_errors(instance: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The result file at `path`, parsed, asserted valid against the schema.
+#[track_caller]
+pub fn valid_result(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read the result {}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("the result is not JSON");
+    let errors = schema_errors(&doc);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    doc
+}
+
 /// Limits the descriptors of a child to `n` (set between fork and exec).
 #[cfg(unix)]
 pub fn with_fd_limit(cmd: &mut Command, n: u64) {
