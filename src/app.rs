@@ -4,11 +4,12 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, LoadArgs, RunArgs};
+use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
 use crate::load::{run_load, HttpRequest, LoadConfig};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
 use crate::report::env::Env;
+use crate::report::progress::ProgressLine;
 use crate::report::result::{ResultFile, Scenario};
 use crate::report::table;
 use crate::run::{self, RunIdentity, RunOptions};
@@ -100,6 +101,7 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         chosen
     };
     check_poller(&models, a.handler.poller, a.shape.connections)?;
+    check_load_shape(&a.shape, !a.slo.is_empty())?;
     if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
         return Err(Error::Usage(
             "the --uring-* options apply to proactor-uring only, and this run has no              proactor-uring: add --model proactor-uring, or drop them"
@@ -117,6 +119,8 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         payload: a.shape.payload,
         pipeline: a.shape.pipeline,
         timeout: a.shape.timeout,
+        rate: a.shape.rate,
+        slo: a.slo.clone(),
         repeat: a.repeat as usize,
         threads: a.handler.threads,
         server_cpus: a.server_cpus,
@@ -263,7 +267,33 @@ fn parse_target(
     })
 }
 
+/// The open loop paces single requests: `--rate` with `--pipeline` above 1 is refused, and so
+/// is `--slo` (a search over rates) with `--rate` (a rate of its own) or `--pipeline`.
+fn check_load_shape(shape: &LoadShape, slo: bool) -> Result<(), Error> {
+    if shape.rate.is_some() && shape.pipeline > 1 {
+        return Err(Error::Usage(
+            "--rate paces single requests, one in flight per connection (as wrk2 does): drop \
+             --pipeline, or drop --rate for a closed loop of pipelined batches"
+                .into(),
+        ));
+    }
+    if slo && shape.rate.is_some() {
+        return Err(Error::Usage(
+            "--slo searches for the highest rate that meets the objective, so it sets the rate \
+             itself: drop --rate"
+                .into(),
+        ));
+    }
+    if slo && shape.pipeline > 1 {
+        return Err(Error::Usage(
+            "--slo probes with the open loop, which paces single requests: drop --pipeline".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn load(a: &LoadArgs) -> anyhow::Result<i32> {
+    check_load_shape(&a.shape, false)?;
     let Target {
         addr: target,
         workload,
@@ -300,6 +330,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         cpus: a.cpus.clone(),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
+        rate: a.shape.rate,
     };
     let env = Env::capture();
     if !a.shape.quiet && std::io::stdout().is_terminal() {
@@ -311,7 +342,12 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             humantime::format_duration(config.duration)
         );
     }
-    let outcome = run_load(&config, stop, &mut |_| {})?;
+    let line = ProgressLine::new(
+        !a.shape.quiet && std::io::stdout().is_terminal(),
+        &target.to_string(),
+    );
+    let outcome = run_load(&config, stop, &mut |edge| line.on_edge(&edge))?;
+    line.finish();
     if outcome.connected == 0 {
         return Err(Error::Environment(format!(
             "cannot connect to {target}: no connection succeeded (is a server listening there?)"
@@ -326,6 +362,8 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             poller: None,
             repeat_index: 0,
             server_cpus: Vec::new(),
+            work_us: 0,
+            block_us: 0,
         },
         &config,
         outcome,
@@ -366,7 +404,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             payload: config.payload,
             pipeline: config.pipeline,
             timeout_s: config.timeout.map(|t| t.as_secs_f64()),
-            rate: None,
+            rate: config.rate,
             duration_s: config.duration.as_secs_f64(),
             warmup_s: config.warmup.as_secs_f64(),
             repeat: 1,
@@ -379,6 +417,8 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             accounting: "off".into(),
             uring_options: None,
             file: None,
+            matrix: None,
+            slo: Vec::new(),
         };
         let mut file = ResultFile::new(scenario, env);
         file.runs.push(run);

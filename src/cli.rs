@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_size, CpuList,
+    parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
+    parse_slo, CpuList, Slo,
 };
 use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
@@ -168,6 +169,12 @@ pub struct LoadShape {
     /// every 10 ms). Default: none (unanswered requests are reported as stalled instead).
     #[arg(long, value_parser = parse_positive_duration)]
     pub timeout: Option<Duration>,
+    /// Open loop: send this many requests per second over all connections (e.g. 1000, 20k),
+    /// each at its due time whatever the server does, and time each from its due time
+    /// (corrected for coordinated omission; the latency from the send is reported too).
+    /// Default: closed loop (each connection sends when its last answer is in).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Print nothing while running.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -227,10 +234,15 @@ pub struct RunArgs {
     /// by default the run goes on and says why there are no counts.
     #[arg(long, value_enum)]
     pub accounting: Option<Accounting>,
-    /// Take options from this TOML file (keys: bench run's options, and `models`); options on
-    /// the command line win. See scenarios/.
+    /// Take options from this TOML file (keys: bench run's options, and `models`; a [matrix]
+    /// section sweeps values); options on the command line win. See scenarios/.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
+    /// Find the highest rate each model serves within this latency objective (e.g. p99=2ms;
+    /// repeat the option for several, all must hold): a closed-loop probe for the ceiling,
+    /// then open-loop probes (--rate) in a bracketing search; every probe is recorded.
+    #[arg(long, value_parser = parse_slo)]
+    pub slo: Vec<Slo>,
     #[command(flatten)]
     pub shape: LoadShape,
     #[command(flatten)]

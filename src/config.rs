@@ -111,9 +111,109 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         })
 }
 
+/// The highest `--rate` taken: far beyond what one machine's loopback can answer.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// Parses a request rate per second: `1000`, `2500.5`, `20k`, `1.5M` (decimal suffixes).
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (digits, mult) = match t {
+        s if s.ends_with(['k', 'K']) => (&s[..s.len() - 1], 1e3),
+        s if s.ends_with('M') => (&s[..s.len() - 1], 1e6),
+        s => (s, 1.0),
+    };
+    match digits.parse::<f64>().map(|r| r * mult) {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= MAX_RATE => Ok(r),
+        _ => Err(format!(
+            "`{text}` is not a rate in requests per second above 0 and at most 10M: write it \
+             like 1000, 20k or 1.5M"
+        )),
+    }
+}
+
+/// A latency objective: a percentile of the corrected latency at or under a limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slo {
+    /// The percentile, 0-100 (99.9 for `p999`).
+    pub percentile: f64,
+    pub limit: Duration,
+}
+
+impl Slo {
+    /// The percentile as the result file's latency keys name it: p50, p99, p999, p9999.
+    pub fn key(&self) -> String {
+        format!("p{}", self.percentile).replace('.', "")
+    }
+}
+
+impl fmt::Display for Slo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "p{}<={}",
+            self.percentile,
+            humantime::format_duration(self.limit)
+        )
+    }
+}
+
+/// Parses an objective like `p99=2ms`, `p99.9=10ms`, `p999=10ms` (99.9), `p50=500us`.
+pub fn parse_slo(text: &str) -> Result<Slo, String> {
+    let hint = "write it like p99=2ms, p99.9=10ms or p50=500us";
+    let Some((name, limit)) = text.trim().split_once('=') else {
+        return Err(format!("`{text}` is not an objective: {hint}"));
+    };
+    let Some(digits) = name.trim().strip_prefix(['p', 'P']) else {
+        return Err(format!("`{name}` is not a percentile: {hint}"));
+    };
+    let percentile = match digits {
+        "999" => 99.9,
+        "9999" => 99.99,
+        "99999" => 99.999,
+        d => d.parse::<f64>().unwrap_or(f64::NAN),
+    };
+    if !(percentile > 0.0 && percentile < 100.0) {
+        return Err(format!(
+            "`{name}` is not a percentile between p0 and p100: {hint}"
+        ));
+    }
+    let limit = parse_positive_duration(limit.trim()).map_err(|e| format!("{e} ({hint})"))?;
+    Ok(Slo { percentile, limit })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("1000").unwrap(), 1000.0);
+        assert_eq!(parse_rate("20k").unwrap(), 20_000.0);
+        assert_eq!(parse_rate("1.5M").unwrap(), 1_500_000.0);
+        assert_eq!(parse_rate("0.5").unwrap(), 0.5);
+        for bad in ["0", "-5", "fast", "1e99", "NaN", "inf", ""] {
+            assert!(parse_rate(bad).unwrap_err().contains("20k"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn objectives() {
+        let s = parse_slo("p99=2ms").unwrap();
+        assert_eq!((s.percentile, s.limit), (99.0, Duration::from_millis(2)));
+        assert_eq!(s.key(), "p99");
+        assert_eq!(s.to_string(), "p99<=2ms");
+        assert_eq!(parse_slo("p99.9=10ms").unwrap().key(), "p999");
+        assert_eq!(parse_slo("p999=10ms").unwrap().percentile, 99.9);
+        assert_eq!(
+            parse_slo("p50=500us").unwrap().limit,
+            Duration::from_micros(500)
+        );
+        for bad in [
+            "p99", "99=2ms", "p100=1ms", "p0=1ms", "px=1ms", "p99=2", "p99=0ms",
+        ] {
+            assert!(parse_slo(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cpu_lists() {

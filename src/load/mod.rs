@@ -1,5 +1,5 @@
-//! The load generator: closed loop, TCP echo or HTTP/1.1, over many connections and a few
-//! threads.
+//! The load generator: closed loop, or open loop at a fixed rate (`--rate`, latency corrected
+//! for coordinated omission), TCP echo or HTTP/1.1, over many connections and a few threads.
 //!
 //! `--connections C` are spread over `--threads T` client threads; each thread drives its share
 //! without blocking (mio, edge-triggered) and keeps its own histograms, merged at the end.
@@ -9,6 +9,7 @@
 //! are recorded; the caller is told when the window opens and closes, so that it can snapshot
 //! the server's counters at the same edges.
 
+mod alarm;
 pub mod http;
 mod worker;
 
@@ -29,6 +30,7 @@ use crate::protocol::Workload;
 use crate::sys;
 
 pub use http::HttpRequest;
+pub use worker::OpenLoop;
 
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
 pub const SATURATED_BUSY: f64 = 0.90;
@@ -57,13 +59,48 @@ pub struct LoadConfig {
     pub count_syscalls: bool,
     /// How long the connect phase may take before the run goes on without the missing ones.
     pub connect_timeout: Duration,
+    /// Open loop: requests per second over every connection (`None`: closed loop).
+    pub rate: Option<f64>,
 }
 
-/// The two edges of the measured window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the caller of [`run_load`] hears about while the load runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Edge {
+    /// The measured window opens.
     WindowStart,
+    /// The measured window closes.
     WindowEnd,
+    /// Twice a second, for a live progress line.
+    Tick(Tick),
+}
+
+/// How the run is going.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tick {
+    /// Still warming up (the figures below are then zero).
+    pub warming_up: bool,
+    /// Time into the current phase, and the phase's length.
+    pub elapsed: Duration,
+    pub length: Duration,
+    /// Answers per second since the last tick.
+    pub rps: f64,
+    /// Answers and errors since the window opened.
+    pub requests: u64,
+    pub errors: u64,
+    /// p99 latency (µs) of the last whole interval of the time series, when one has ended.
+    pub p99_us: Option<u64>,
+}
+
+/// How often [`Edge::Tick`] comes.
+const TICK: Duration = Duration::from_millis(500);
+
+/// A worker's running totals, read by the calling thread for the progress line.
+#[derive(Default)]
+struct Live {
+    requests: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+    /// The last finished interval of the time series: its index and histogram.
+    last_interval: std::sync::Mutex<Option<(usize, Histogram<u64>)>>,
 }
 
 /// One interval of the time series.
@@ -122,6 +159,8 @@ pub struct LoadOutcome {
     /// With `count_syscalls`: the load threads' system calls over the window, or why there
     /// are none.
     pub client_syscalls: Option<Result<SyscallCounts, String>>,
+    /// Open loop: what only it measures (`histogram` then holds the corrected latencies).
+    pub open_loop: Option<OpenLoop>,
 }
 
 impl LoadOutcome {
@@ -146,12 +185,15 @@ impl LoadOutcome {
 /// The shared timeline, fixed once every connection is established.
 #[derive(Clone, Copy, Debug)]
 struct Timeline {
+    /// The go signal: the warm-up starts, and the open loop's first request is due.
+    start: Instant,
     window_start: Instant,
     end: Instant,
     interval: Duration,
 }
 
-/// Runs the load; `on_edge` is called on the calling thread as the window opens and closes.
+/// Runs the load; `on_edge` is called on the calling thread as the window opens and closes,
+/// and with a [`Tick`] twice a second.
 /// `stop` cuts the run short (the outcome then says `interrupted`).
 pub fn run_load(
     config: &LoadConfig,
@@ -178,9 +220,18 @@ pub fn run_load(
     let (counters_tx, counters_rx) = mpsc::channel::<Result<SyscallCounters, String>>();
     let mut go = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
-    for t in 0..threads {
+    let mut first = 0;
+    let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
+    for (t, live) in lives.iter().enumerate() {
+        let live = live.clone();
         // Spread connections evenly: the first `rem` threads take one more.
         let share = config.connections / threads + usize::from(t < config.connections % threads);
+        let schedule = config.rate.map(|rate| worker::Schedule {
+            rate,
+            connections: config.connections as u64,
+            first: first as u64,
+        });
+        first += share;
         let exchange = match &http {
             Some(check) => worker::Exchange::Http(check.clone()),
             None => worker::Exchange::Echo {
@@ -205,7 +256,7 @@ pub fn run_load(
                             format!("cannot pin the load threads to CPUs {cpus}")
                         })?;
                     }
-                    let mut w = worker::Worker::new(&config, t, share, exchange)
+                    let mut w = worker::Worker::new(&config, t, share, exchange, schedule, live)
                         .context("cannot create a poller for the load generator")?;
                     w.connect_all(config.connect_timeout, &cut);
                     Ok(w)
@@ -253,6 +304,7 @@ pub fn run_load(
     let start = Instant::now();
     let window_start = start + config.warmup;
     let line = Timeline {
+        start,
         window_start,
         end: window_start + config.duration,
         interval: config.interval,
@@ -263,14 +315,14 @@ pub fn run_load(
         for tx in &go {
             let _ = tx.send(line);
         }
-        interrupted = sleep_until(window_start, stop);
+        interrupted = watch_until(start, window_start, stop, None, on_edge);
         if !interrupted {
             let before = sys::rusage_self().unwrap_or_default();
             if config.count_syscalls {
                 client_snapshots.push(read_all(&mut thread_counters));
             }
             on_edge(Edge::WindowStart);
-            interrupted = sleep_until(line.end, stop);
+            interrupted = watch_until(window_start, line.end, stop, Some(&lives), on_edge);
             let after = sys::rusage_self().unwrap_or_default();
             if config.count_syscalls {
                 client_snapshots.push(read_all(&mut thread_counters));
@@ -385,8 +437,21 @@ fn client_cost(
     }
 }
 
-/// Sleeps until `deadline` in short steps; `true` when `stop` was raised first.
-fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
+/// Sleeps through the phase from `from` to `deadline` in short steps, ticking twice a second
+/// (with the workers' totals when `lives` are given: the measured window); `true` when `stop`
+/// was raised first.
+fn watch_until(
+    from: Instant,
+    deadline: Instant,
+    stop: &AtomicBool,
+    lives: Option<&[Arc<Live>]>,
+    on_edge: &mut dyn FnMut(Edge),
+) -> bool {
+    let length = deadline.saturating_duration_since(from);
+    let mut next_tick = from + TICK;
+    let (mut last_at, mut last_requests) = (from, 0);
+    let mut p99_us = None;
+    let mut p99_slot = None;
     loop {
         if stop.load(Ordering::Acquire) {
             return true;
@@ -395,6 +460,49 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
         if now >= deadline {
             return false;
         }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+        if now >= next_tick {
+            next_tick += TICK;
+            let mut tick = Tick {
+                warming_up: lives.is_none(),
+                elapsed: now - from,
+                length,
+                rps: 0.0,
+                requests: 0,
+                errors: 0,
+                p99_us,
+            };
+            if let Some(lives) = lives {
+                let sum = |f: fn(&Live) -> u64| lives.iter().map(|l| f(l)).sum::<u64>();
+                tick.requests = sum(|l| l.requests.load(Ordering::Relaxed));
+                tick.errors = sum(|l| l.errors.load(Ordering::Relaxed));
+                tick.rps = (tick.requests - last_requests) as f64
+                    / now.duration_since(last_at).as_secs_f64().max(1e-9);
+                (last_at, last_requests) = (now, tick.requests);
+                // The latest interval any worker finished, merged over the workers that did.
+                let mut merged: Option<(usize, Histogram<u64>)> = None;
+                for live in lives {
+                    let Ok(last) = live.last_interval.lock() else {
+                        continue;
+                    };
+                    if let Some((slot, h)) = last.as_ref() {
+                        match merged.as_mut() {
+                            Some((s, m)) if s == slot => {
+                                let _ = m.add(h);
+                            }
+                            Some((s, _)) if *s > *slot => {}
+                            _ => merged = Some((*slot, h.clone())),
+                        }
+                    }
+                }
+                if let Some((slot, h)) = merged.filter(|(slot, _)| Some(*slot) >= p99_slot) {
+                    p99_slot = Some(slot);
+                    p99_us = (!h.is_empty()).then(|| h.value_at_quantile(0.99));
+                    tick.p99_us = p99_us;
+                }
+            }
+            on_edge(Edge::Tick(tick));
+        }
+        let wake = deadline.min(next_tick);
+        std::thread::sleep((wake - now).min(Duration::from_millis(20)));
     }
 }

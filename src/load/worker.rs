@@ -1,8 +1,18 @@
-//! One client thread: a mio poller driving its share of the connections, closed loop.
+//! One client thread: a mio poller driving its share of the connections, closed or open loop.
 //!
-//! Each connection sends a batch of `--pipeline` requests, reads and checks every answer,
-//! records each one's latency from the moment the batch was started (as wrk does), and sends
-//! the next batch once all are answered.
+//! Closed loop: each connection sends a batch of `--pipeline` requests, reads and checks every
+//! answer, records each one's latency from the moment the batch was started (as wrk does), and
+//! sends the next batch once all are answered.
+//!
+//! Open loop (`--rate R`, wrk2's way): request `n` of the run is due at `start + n/R`, dealt
+//! round robin over every connection of every thread, so connection `i` of `C` has its requests
+//! due at `start + (k*C + i)/R`. A connection keeps one request in flight: a free connection
+//! waits for its next due time (woken by an [`Alarm`]); a connection still waiting for an
+//! answer when its next request falls due sends that one as soon as the answer is in, and so
+//! catches up. Latency runs from the due time (corrected: a stalled server cannot hide its
+//! stall by delaying the requests that would have measured it); the latency from the send
+//! (uncorrected) is kept beside it, and so is how late each request went out on a free
+//! connection (the client's own pacing error).
 //! - Echo: a request is `payload` bytes; the bytes of request `n` are a window into a
 //!   period-251 pattern starting at an offset that depends on the connection and on `n`, so a
 //!   server that returns stale, shifted or another connection's bytes is caught.
@@ -11,7 +21,8 @@
 //! A connection that fails is counted by kind, closed, and reconnected 10 ms later. A status
 //! outside 2xx-3xx or a body that differs is counted too, on a connection that goes on.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +33,10 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use super::alarm::Alarm;
 use super::http::{parse_response, HttpCheck};
-use super::{ClientCost, Interval, LoadConfig, LoadOutcome, Timeline};
-use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+use super::{ClientCost, Interval, Live, LoadConfig, LoadOutcome, Timeline};
+use crate::metrics::histogram::{new_histogram, new_interval_histogram, record, MAX_US};
 use crate::sys::SHORT_READ_DRAINS;
 
 const PERIOD: usize = 251;
@@ -32,6 +44,31 @@ const RETRY_AFTER: Duration = Duration::from_millis(10);
 const SCRATCH: usize = 64 * 1024;
 /// The longest a poll may sleep, so that the end of the run and a stop are noticed promptly.
 const MAX_POLL: Duration = Duration::from_millis(50);
+/// The alarm's token: no connection has it.
+const ALARM: Token = Token(usize::MAX);
+/// At most this many distinct ages are recorded for the requests a connection left unsent at
+/// the close (a dead server under `--rate` leaves rate x duration of them); the rest are
+/// recorded with counts, so the histogram's shape holds and the loop stays short.
+const UNSENT_STEPS: u64 = 100_000;
+
+/// Open loop: when each request is due.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Schedule {
+    /// Requests per second over every connection of the run.
+    pub rate: f64,
+    /// Connections of the run, over every thread.
+    pub connections: u64,
+    /// The run-wide index of this worker's first connection.
+    pub first: u64,
+}
+
+impl Schedule {
+    /// When request `k` of this worker's connection `i` is due, after `origin`.
+    fn due(&self, origin: Instant, i: usize, k: u64) -> Instant {
+        let n = k * self.connections + self.first + i as u64;
+        origin + Duration::from_secs_f64(n as f64 / self.rate)
+    }
+}
 
 /// The bytes requests are cut from: `payload + PERIOD` bytes of a period-251 sequence.
 pub(super) fn pattern(payload: usize) -> Vec<u8> {
@@ -83,8 +120,15 @@ struct Conn {
     recvd: usize,
     /// Answers to the batch taken so far.
     answered: usize,
-    /// When the batch was started: every answer's latency runs from here.
+    /// When the batch was sent: uncorrected latency runs from here.
     started: Instant,
+    /// When the batch was due: corrected latency runs from here. The closed loop has no due
+    /// times: there it is `started`.
+    due: Instant,
+    /// Batches started, over the whole run (open loop: it picks the next due time).
+    issued: u64,
+    /// Open loop: the due time the free connection waits for.
+    scheduled: Option<Instant>,
     completed_in_window: u64,
     /// Echo with `--pipeline` > 1: the batch's bytes (one window of the pattern per request).
     batch: Vec<u8>,
@@ -127,8 +171,18 @@ pub(super) struct Part {
     warmup_errors: BTreeMap<&'static str, u64>,
     /// The first OS error message of each kind, to tell a user what actually failed.
     first_errors: BTreeMap<&'static str, String>,
-    /// Ages (µs) of the requests still unanswered when the loop stopped.
-    unfinished: Vec<u64>,
+    /// Ages (µs) of the requests still unanswered when the loop stopped (open loop: from their
+    /// due times, the ones due but never sent included), and how many there are.
+    unfinished: Histogram<u64>,
+    unfinished_count: u64,
+    /// Open loop: requests due before the close that were never sent.
+    unsent: u64,
+    /// Open loop: latency from the send, and how late requests went out on free connections
+    /// (µs).
+    uncorrected: Option<Histogram<u64>>,
+    pacing: Option<Histogram<u64>>,
+    /// Open loop: requests sent inside the window.
+    sent: u64,
     starved: u64,
     connected: u64,
 }
@@ -143,7 +197,12 @@ impl Part {
             errors: BTreeMap::new(),
             warmup_errors: BTreeMap::new(),
             first_errors: BTreeMap::new(),
-            unfinished: Vec::new(),
+            unfinished: new_histogram(),
+            unfinished_count: 0,
+            unsent: 0,
+            uncorrected: None,
+            pacing: None,
+            sent: 0,
             starved: 0,
             connected: 0,
         }
@@ -166,6 +225,14 @@ pub(super) struct Worker {
     window_start: Option<Instant>,
     window_end: Option<Instant>,
     interval: Duration,
+    /// Open loop: the schedule, its origin (set when the run starts), the free connections by
+    /// due time, and the alarm that wakes the loop for the first of them.
+    schedule: Option<Schedule>,
+    origin: Instant,
+    waiting: BinaryHeap<Reverse<(Instant, usize)>>,
+    alarm: Option<Alarm>,
+    /// Running totals for the progress line.
+    live: Arc<Live>,
 }
 
 impl Worker {
@@ -174,6 +241,8 @@ impl Worker {
         index: usize,
         connections: usize,
         exchange: Exchange,
+        schedule: Option<Schedule>,
+        live: Arc<Live>,
     ) -> io::Result<Worker> {
         let now = Instant::now();
         let conns: Vec<Conn> = (0..connections)
@@ -187,6 +256,9 @@ impl Worker {
                 recvd: 0,
                 answered: 0,
                 started: now,
+                due: now,
+                issued: 0,
+                scheduled: None,
                 completed_in_window: 0,
                 batch: Vec::new(),
                 partial: Vec::new(),
@@ -199,20 +271,35 @@ impl Worker {
             Exchange::Echo { payload, .. } => SCRATCH.min((*payload).max(1)),
             Exchange::Http(_) => SCRATCH,
         };
+        let poll = Poll::new()?;
+        let alarm = match schedule {
+            Some(_) => Some(Alarm::new(poll.registry(), ALARM)?),
+            None => None,
+        };
+        let mut part = Part::new();
+        if schedule.is_some() {
+            part.uncorrected = Some(new_histogram());
+            part.pacing = Some(new_histogram());
+        }
         Ok(Worker {
             target: config.target,
             exchange,
             pipeline: config.pipeline.max(1),
             timeout: config.timeout,
             next_timeout_scan: None,
-            poll: Poll::new()?,
+            poll,
             inactive: conns.len(),
             conns,
             scratch: vec![0u8; scratch],
-            part: Part::new(),
+            part,
             window_start: None,
             window_end: None,
             interval: config.interval,
+            schedule,
+            origin: now,
+            waiting: BinaryHeap::new(),
+            alarm,
+            live,
         })
     }
 
@@ -258,6 +345,7 @@ impl Worker {
     pub(super) fn run(&mut self, timeline: Timeline, stop: &AtomicBool) -> Part {
         self.window_start = Some(timeline.window_start);
         self.window_end = Some(timeline.end);
+        self.origin = timeline.start;
         let now = Instant::now();
         for i in 0..self.conns.len() {
             if matches!(self.conns[i].state, State::Active) {
@@ -278,9 +366,22 @@ impl Worker {
             if let Some(timeout) = self.timeout {
                 self.expire(now, timeout);
             }
-            let wait = (timeline.end - now)
+            let mut wait = (timeline.end - now)
                 .min(MAX_POLL)
                 .min(next_retry.map_or(MAX_POLL, |at| at.saturating_duration_since(now)));
+            if self.schedule.is_some() {
+                let now = self.release_due();
+                if let (Some(&Reverse((at, _))), Some(alarm)) =
+                    (self.waiting.peek(), self.alarm.as_mut())
+                {
+                    match alarm.wake_at(at, now) {
+                        Ok(Some(limit)) => wait = wait.min(limit),
+                        Ok(None) => {}
+                        // No timer: fall back on the poller's own (coarser) timeout.
+                        Err(_) => wait = wait.min(at.saturating_duration_since(now)),
+                    }
+                }
+            }
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -288,6 +389,12 @@ impl Worker {
                 break;
             }
             for event in events.iter() {
+                if event.token() == ALARM {
+                    if let Some(alarm) = self.alarm.as_mut() {
+                        alarm.fired();
+                    }
+                    continue;
+                }
                 let i = event.token().0;
                 let now = Instant::now();
                 match self.conns[i].state {
@@ -302,17 +409,90 @@ impl Worker {
         }
         // Ages are taken at the close, or when a stop cut the run short.
         let stopped = Instant::now().min(timeline.end);
-        for c in &self.conns {
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
             self.part.starved += u64::from(c.completed_in_window == 0);
-            if c.in_flight && c.started < stopped {
-                let age = stopped.duration_since(c.started).as_micros() as u64;
-                let unanswered = self.pipeline.saturating_sub(c.answered);
-                self.part
+            if c.in_flight && c.due < stopped {
+                let age = stopped.duration_since(c.due).as_micros() as u64;
+                let unanswered = self.pipeline.saturating_sub(c.answered) as u64;
+                self.part.unfinished_count += unanswered;
+                let _ = self
+                    .part
                     .unfinished
-                    .extend(std::iter::repeat(age).take(unanswered));
+                    .record_n(age.clamp(1, MAX_US), unanswered);
+                if let Some(h) = self.part.uncorrected.as_mut() {
+                    let sent_age = stopped.saturating_duration_since(c.started).as_micros();
+                    record(h, sent_age as u64);
+                }
             }
+            self.record_unsent(i, stopped);
         }
         std::mem::replace(&mut self.part, Part::new())
+    }
+
+    /// Open loop: records the requests connection `i` had due before `stopped` but never sent,
+    /// at their ages then (from their due times).
+    fn record_unsent(&mut self, i: usize, stopped: Instant) {
+        let Some(schedule) = self.schedule else {
+            return;
+        };
+        let first = self.conns[i].issued;
+        let due = |k: u64| schedule.due(self.origin, i, k);
+        if due(first) >= stopped {
+            return;
+        }
+        // Requests due before `stopped`: k from `first` while due(k) < stopped.
+        let per_conn = schedule.connections as f64 / schedule.rate;
+        let span = stopped.duration_since(due(first)).as_secs_f64();
+        let count = (span / per_conn).floor() as u64 + 1;
+        let step = count.div_ceil(UNSENT_STEPS).max(1);
+        let mut k = 0;
+        while k < count {
+            let n = step.min(count - k);
+            let age = stopped
+                .saturating_duration_since(due(first + k))
+                .as_micros() as u64;
+            let _ = self.part.unfinished.record_n(age.clamp(1, MAX_US), n);
+            k += n;
+        }
+        self.part.unfinished_count += count;
+        self.part.unsent += count;
+    }
+
+    /// Open loop: starts every free connection whose due time has come (counting how late it
+    /// went out); returns the time after.
+    fn release_due(&mut self) -> Instant {
+        let mut now = Instant::now();
+        while let Some(&Reverse((at, i))) = self.waiting.peek() {
+            if at > now {
+                break;
+            }
+            self.waiting.pop();
+            let c = &mut self.conns[i];
+            // An entry left by a connection that failed or was started another way since.
+            if c.scheduled != Some(at) || c.in_flight || !matches!(c.state, State::Active) {
+                continue;
+            }
+            c.scheduled = None;
+            let in_window = self
+                .window_start
+                .is_some_and(|start| at >= start && self.window_end.is_some_and(|end| at < end));
+            if in_window {
+                if let Some(h) = self.part.pacing.as_mut() {
+                    record(h, now.duration_since(at).as_micros() as u64);
+                }
+            }
+            self.start_batch(i, now, at);
+            self.drive(i, !SHORT_READ_DRAINS, false);
+            now = Instant::now();
+        }
+        now
+    }
+
+    /// When connection `i`'s next batch is due: `None` in the closed loop (at once).
+    fn next_due(&self, i: usize) -> Option<Instant> {
+        let schedule = self.schedule?;
+        Some(schedule.due(self.origin, i, self.conns[i].issued))
     }
 
     /// Fails the connections whose batch has waited longer than `timeout` (looked at every
@@ -396,21 +576,43 @@ impl Worker {
         }
     }
 
+    /// Starts connection `i`'s next batch now, or (open loop) when it falls due.
     fn start_request(&mut self, i: usize, now: Instant) {
-        self.start_batch(i, now);
+        let due = match self.next_due(i) {
+            Some(due) if due > now => return self.wait_until(i, due),
+            Some(due) => due,
+            None => now,
+        };
+        self.start_batch(i, now, due);
         // Nothing to read yet: the answer's arrival will raise a readable edge (on Windows,
         // once a read has found nothing: see SHORT_READ_DRAINS).
         self.drive(i, !SHORT_READ_DRAINS, false);
     }
 
-    /// Resets connection `i` for its next batch (echo: the batch's bytes, when pipelined).
-    fn start_batch(&mut self, i: usize, now: Instant) {
+    /// Open loop: connection `i` is free until `due`.
+    fn wait_until(&mut self, i: usize, due: Instant) {
+        self.conns[i].in_flight = false;
+        self.conns[i].scheduled = Some(due);
+        self.waiting.push(Reverse((due, i)));
+    }
+
+    /// Resets connection `i` for its next batch (echo: the batch's bytes, when pipelined),
+    /// sent at `now` and due at `due`.
+    fn start_batch(&mut self, i: usize, now: Instant, due: Instant) {
+        let in_window = self
+            .window_start
+            .is_some_and(|start| now >= start && self.window_end.is_some_and(|end| now < end));
+        if in_window && self.schedule.is_some() {
+            self.part.sent += 1;
+        }
         let c = &mut self.conns[i];
         c.in_flight = true;
         c.sent = 0;
         c.recvd = 0;
         c.answered = 0;
         c.started = now;
+        c.due = due;
+        c.issued += 1;
         if let Exchange::Echo { payload, pattern } = &self.exchange {
             if self.pipeline > 1 {
                 c.batch.clear();
@@ -458,7 +660,12 @@ impl Worker {
                 // `Connection: close` answer is abandoned, as the server said it would be.
                 return self.reconnect(i, now);
             }
-            self.start_batch(i, now);
+            let due = match self.next_due(i) {
+                Some(due) if due > now => return self.wait_until(i, due),
+                Some(due) => due,
+                None => now,
+            };
+            self.start_batch(i, now, due);
             // Under mio on Windows only a read that finds nothing re-arms the socket.
             may_read = !SHORT_READ_DRAINS;
         }
@@ -482,22 +689,40 @@ impl Worker {
             return;
         }
         let c = &mut self.conns[i];
-        let us = now.duration_since(c.started).as_micros() as u64;
+        let us = now.saturating_duration_since(c.due).as_micros() as u64;
+        let sent_us = now.saturating_duration_since(c.started).as_micros() as u64;
         c.completed_in_window += good as u64;
         self.part.requests += good as u64;
+        self.live
+            .requests
+            .fetch_add(good as u64, std::sync::atomic::Ordering::Relaxed);
         self.part.bytes += progress.bytes;
         let slot = self.interval_slot(now, window_start);
         for _ in 0..good {
             record(&mut self.part.histogram, us);
             record(&mut self.part.intervals[slot].0, us);
         }
+        if let Some(h) = self.part.uncorrected.as_mut() {
+            for _ in 0..good {
+                record(h, sent_us);
+            }
+        }
     }
 
     fn interval_slot(&mut self, now: Instant, window_start: Instant) -> usize {
         let slot = (now.duration_since(window_start).as_nanos() / self.interval.as_nanos().max(1))
             as usize;
-        while self.part.intervals.len() <= slot {
-            self.part.intervals.push((new_interval_histogram(), 0));
+        if self.part.intervals.len() <= slot {
+            // The intervals before this one are over: the last of them goes to the progress
+            // line (once a second, one small histogram).
+            if let (Some((done, _)), Ok(mut last)) =
+                (self.part.intervals.last(), self.live.last_interval.lock())
+            {
+                *last = Some((self.part.intervals.len() - 1, done.clone()));
+            }
+            while self.part.intervals.len() <= slot {
+                self.part.intervals.push((new_interval_histogram(), 0));
+            }
         }
         slot
     }
@@ -528,6 +753,9 @@ impl Worker {
         match self.window_start.filter(|&start| now >= start) {
             Some(start) => {
                 *self.part.errors.entry(kind).or_insert(0) += 1;
+                self.live
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // An error noticed just after the close belongs to the last interval: errors
                 // are never dropped, and the time series still sums to the total.
                 let at = self
@@ -551,6 +779,7 @@ impl Worker {
         }
         c.in_flight = false;
         c.closing = false;
+        c.scheduled = None;
         c.partial.clear();
         c.state = State::Retry { at: retry };
     }
@@ -726,6 +955,21 @@ fn io_kind(e: &io::Error) -> &'static str {
     }
 }
 
+/// What only an open-loop run measures.
+#[derive(Debug)]
+pub struct OpenLoop {
+    /// Latency from each request's send, not its due time.
+    pub uncorrected: Histogram<u64>,
+    /// How late requests went out on connections that were free when they fell due (µs): the
+    /// load generator's own pacing error.
+    pub pacing: Histogram<u64>,
+    /// Requests sent inside the measured window.
+    pub sent: u64,
+    /// Requests due before the close that were never sent (their connection waited for the
+    /// server the whole time).
+    pub unsent: u64,
+}
+
 /// Merges the workers' tallies into one outcome.
 ///
 /// Unanswered requests older than the slowest answered one (`stalled`) go into the histogram at
@@ -745,11 +989,24 @@ pub(super) fn merge(
     let mut warmup_errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
     let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
-    let mut ages: Vec<u64> = Vec::new();
-    let (mut requests, mut bytes, mut starved, mut connected) = (0, 0, 0, 0);
+    let mut ages = new_histogram();
+    let mut open: Option<OpenLoop> = None;
+    let (mut requests, mut bytes, mut starved, mut connected, mut unfinished) = (0, 0, 0, 0, 0);
     for part in parts {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = histogram.add(&part.histogram);
+        if let (Some(uncorrected), Some(pacing)) = (&part.uncorrected, &part.pacing) {
+            let o = open.get_or_insert_with(|| OpenLoop {
+                uncorrected: new_histogram(),
+                pacing: new_histogram(),
+                sent: 0,
+                unsent: 0,
+            });
+            let _ = o.uncorrected.add(uncorrected);
+            let _ = o.pacing.add(pacing);
+            o.sent += part.sent;
+            o.unsent += part.unsent;
+        }
         for (kind, n) in part.errors {
             *errors.entry(kind.to_string()).or_insert(0) += n;
         }
@@ -766,7 +1023,8 @@ pub(super) fn merge(
             let _ = intervals[slot].0.add(&h);
             intervals[slot].1 += errs;
         }
-        ages.extend(part.unfinished);
+        let _ = ages.add(&part.unfinished);
+        unfinished += part.unfinished_count;
         requests += part.requests;
         bytes += part.bytes;
         starved += part.starved;
@@ -778,9 +1036,12 @@ pub(super) fn merge(
         histogram.max()
     };
     let mut stalled = 0;
-    for &age in ages.iter().filter(|&&age| age > slowest) {
-        record(&mut histogram, age);
-        stalled += 1;
+    for v in ages.iter_recorded() {
+        let age = ages.highest_equivalent(v.value_iterated_to());
+        if age > slowest {
+            let _ = histogram.record_n(age.min(MAX_US), v.count_at_value());
+            stalled += v.count_at_value();
+        }
     }
     // Every interval of the window, the empty ones too (a stall must show as a gap with no
     // requests, not vanish); the last one ends where the window did.
@@ -812,8 +1073,9 @@ pub(super) fn merge(
         timeseries,
         window,
         client,
-        unfinished: ages.len() as u64,
+        unfinished,
         stalled,
+        open_loop: open,
         starved_connections: starved,
         connected,
         interrupted,

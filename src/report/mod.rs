@@ -1,6 +1,7 @@
 //! What the harness writes: the result file (a versioned JSON contract) and the printed table.
 
 pub mod env;
+pub mod progress;
 pub mod result;
 pub mod table;
 

@@ -25,6 +25,9 @@ pub struct ResultFile {
     pub env: Env,
     pub scenario: Scenario,
     pub runs: Vec<Run>,
+    /// `bench run --slo`: each model's capacity at the objectives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloCapacity>,
 }
 
 /// Every option that shaped the run.
@@ -64,6 +67,13 @@ pub struct Scenario {
     /// The `--scenario` file the options came from; absent when none was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The scenario file's sweep: each key and its values; the runs' `point` say which values
+    /// they ran with (the fields above then hold the first point's). Absent without a sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `--slo`: the objectives searched for; absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<String>,
 }
 
 /// One measured run of one model.
@@ -75,6 +85,8 @@ pub struct Run {
     pub connections: usize,
     pub payload: usize,
     pub pipeline: usize,
+    /// Open loop: the requested rate (requests per second over every connection); null for
+    /// the closed loop.
     pub rate: Option<f64>,
     /// The model's parallelism (`--threads` after defaults, or fixed by the model); null when
     /// it depends on the connections (`blocking`: see `server.threads`).
@@ -85,6 +97,14 @@ pub struct Run {
     pub poller: Option<String>,
     pub client_threads: usize,
     pub repeat_index: usize,
+    /// In a sweep: the swept keys and this run's values, like {"connections": 100}.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub point: serde_json::Map<String, serde_json::Value>,
+    /// Handler cost per request (`--work-us`, `--block-us`), as this run's server had it.
+    #[serde(default)]
+    pub work_us: u64,
+    #[serde(default)]
+    pub block_us: u64,
     pub server_cpus: Vec<usize>,
     pub client_cpus: Vec<usize>,
     /// The measured window's real length.
@@ -102,10 +122,23 @@ pub struct Run {
     /// HTTP, whole responses (head and body).
     pub throughput_mibps: f64,
     pub latency_us: LatencySummary,
+    /// Open loop: latency from each request's send instead of its due time (what a load
+    /// generator that ignores coordinated omission would report); `latency_us` is corrected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_uncorrected_us: Option<LatencySummary>,
-    /// The merged latency histogram (µs), HdrHistogram V2 compressed, base64.
+    /// The merged latency histogram (µs), HdrHistogram V2 compressed, base64. Open loop: the
+    /// corrected latencies.
     pub histogram: String,
+    /// Open loop: the uncorrected latencies' histogram, in the same form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram_uncorrected: Option<String>,
+    /// Open loop: the rate asked for and the rate got, and how precisely the load generator
+    /// kept its schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<OpenLoopFigures>,
+    /// A probe of an SLO search (`--slo`): which, and whether it met the objectives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_probe: Option<SloProbe>,
     pub timeseries: Vec<Interval>,
     /// The server's costs over the measured window; null when they could not be read (the
     /// server died, or an outside server).
@@ -130,6 +163,65 @@ pub struct Run {
     /// Why the run failed (the server died, it was interrupted); null when it did not.
     pub failure: Option<String>,
     pub warnings: Vec<String>,
+}
+
+/// What an open-loop run adds to a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OpenLoopFigures {
+    pub requested_rps: f64,
+    /// Answers per second inside the window (the run's `throughput_rps`).
+    pub achieved_rps: f64,
+    /// Requests sent per second inside the window.
+    pub sent_rps: f64,
+    /// Requests due before the window closed that were never sent: their connection was still
+    /// waiting for an earlier answer (the server fell behind). In `latency_us` at their age.
+    pub unsent_requests: u64,
+    /// How late requests went out on connections that were free when they fell due: the load
+    /// generator's own timing error, µs (p50, p99, max); it is part of the corrected latency.
+    pub pacing_error_us: PacingError,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PacingError {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Requests sent on a free connection (the ones measured here).
+    pub samples: u64,
+}
+
+/// One probe of an SLO search.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SloProbe {
+    /// The objectives, as given (`p99<=2ms`, ...).
+    pub objectives: Vec<String>,
+    /// 0 for the closed-loop probe that finds the ceiling, then 1, 2, ... in search order.
+    pub index: usize,
+    /// Whether this probe met every objective (always false for the closed-loop probe: it
+    /// sets no rate, it only bounds the search).
+    pub met: bool,
+    /// Why it did not (an objective missed, errors, the rate not reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<String>,
+}
+
+/// The result of one model's SLO search.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SloCapacity {
+    pub model: String,
+    pub repeat_index: usize,
+    /// The swept values of the point it was searched at (sweeps only).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub point: serde_json::Map<String, serde_json::Value>,
+    pub objectives: Vec<String>,
+    /// The highest rate probed that met every objective; null when none did.
+    pub capacity_rps: Option<f64>,
+    /// The lowest rate probed that missed (the search's upper bracket); null when none did.
+    pub missed_rps: Option<f64>,
+    /// The closed-loop probe's throughput: the ceiling the search started under.
+    pub closed_loop_rps: f64,
+    /// Probes run (the closed-loop one included); their runs carry `slo_probe`.
+    pub probes: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -160,6 +252,7 @@ impl ResultFile {
             env,
             scenario,
             runs: Vec::new(),
+            slo: Vec::new(),
         }
     }
 

@@ -18,15 +18,17 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::Accounting;
-use crate::config::CpuList;
+use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
+use crate::metrics::histogram::LatencySummary;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::{http, Workload};
 use crate::report::env::Env;
-use crate::report::result::{ResultFile, Run, Scenario, ServerCosts};
+use crate::report::progress::ProgressLine;
+use crate::report::result::{OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts};
 use crate::report::table;
 use crate::{sys, Error};
 
@@ -47,6 +49,10 @@ pub struct RunOptions {
     pub payload: usize,
     pub pipeline: usize,
     pub timeout: Option<Duration>,
+    /// Open loop: requests per second (`None`: closed loop).
+    pub rate: Option<f64>,
+    /// `--slo`: search each model's capacity at these objectives.
+    pub slo: Vec<Slo>,
     pub repeat: usize,
     pub threads: Option<usize>,
     pub server_cpus: Option<CpuList>,
@@ -176,7 +182,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         },
         pipeline: opts.pipeline,
         timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
-        rate: None,
+        rate: opts.rate,
         duration_s: opts.duration.as_secs_f64(),
         warmup_s: opts.warmup.as_secs_f64(),
         repeat: opts.repeat,
@@ -193,6 +199,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         accounting: opts.accounting.name().into(),
         uring_options: opts.uring,
         file: opts.scenario_file.clone(),
+        matrix: None,
+        slo: opts.slo.iter().map(ToString::to_string).collect(),
     };
     let mut result = ResultFile::new(scenario, env);
     let progress = !opts.quiet && std::io::stdout().is_terminal();
@@ -517,11 +525,22 @@ fn measure(
         cpus: Some(place.client.clone()),
         interval: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(10),
+        rate: opts.rate,
     };
     let mut snapshots: Vec<(ProcessCounters, Option<Vec<u64>>)> = Vec::new();
     let mut snapshot_error: Option<String> = None;
     let mut syscall_snapshots: Vec<Result<SyscallSnapshot, String>> = Vec::new();
-    let outcome = load::run_load(&config, stop, &mut |_edge: Edge| {
+    let label = match count {
+        Some(Counting {
+            pass: "separate", ..
+        }) => format!("{} (counting)", model.name),
+        _ => model.name.to_string(),
+    };
+    let line = ProgressLine::new(!opts.quiet && std::io::stdout().is_terminal(), &label);
+    let outcome = load::run_load(&config, stop, &mut |edge: Edge| {
+        if matches!(edge, Edge::Tick(_)) {
+            return line.on_edge(&edge);
+        }
         if count_server {
             syscall_snapshots.push(server_syscalls(&mut server));
         }
@@ -532,6 +551,7 @@ fn measure(
             }
         }
     })?;
+    line.finish();
     let mut outcome = outcome;
     let client_syscalls = outcome.client_syscalls.take();
     let mut failure = None;
@@ -571,6 +591,8 @@ fn measure(
             poller: poller.map(|p| p.name().to_string()),
             repeat_index,
             server_cpus: place.server.cpus().to_vec(),
+            work_us: opts.work_us,
+            block_us: opts.block_us,
         },
         &config,
         outcome,
@@ -746,6 +768,78 @@ pub struct RunIdentity {
     pub poller: Option<String>,
     pub repeat_index: usize,
     pub server_cpus: Vec<usize>,
+    pub work_us: u64,
+    pub block_us: u64,
+}
+
+/// Above this p99 pacing error (µs) the load generator says it could not keep its schedule.
+const PACING_WARN_US: f64 = 250.0;
+
+/// The open-loop figures of a run, and the warnings they call for: the rate not reached, and
+/// why (the client, or the server), and a client that sent late.
+fn open_loop_figures(
+    open: &load::OpenLoop,
+    rate: f64,
+    achieved: f64,
+    window: Duration,
+    client: &load::ClientCost,
+    connections: usize,
+    warnings: &mut Vec<String>,
+) -> OpenLoopFigures {
+    let q = |p: f64| {
+        if open.pacing.is_empty() {
+            0.0
+        } else {
+            open.pacing.value_at_quantile(p) as f64
+        }
+    };
+    let pacing = PacingError {
+        p50: q(0.5),
+        p99: q(0.99),
+        max: if open.pacing.is_empty() {
+            0.0
+        } else {
+            open.pacing.max() as f64
+        },
+        samples: open.pacing.len(),
+    };
+    if pacing.p99 > PACING_WARN_US {
+        warnings.push(format!(
+            "the load generator sent late: p99 {:.0} µs after the due time on connections that \
+             were free (max {:.0} µs); that delay is in the corrected latency. Give the client \
+             more or quieter CPUs (--client-cpus)",
+            pacing.p99, pacing.max
+        ));
+    }
+    if achieved < 0.99 * rate {
+        let why = if client.saturated {
+            format!(
+                "the load generator was busy {:.0}% of its CPUs: give it more (--client-cpus, \
+                 --client-threads)",
+                client.busy_fraction * 100.0
+            )
+        } else if open.unsent > 0 {
+            format!(
+                "the server fell behind: {} requests fell due that no connection was free to \
+                 send (each of the {connections} connections keeps one request in flight); the \
+                 corrected latency includes their wait",
+                open.unsent
+            )
+        } else {
+            "the server answered too slowly for the rate".to_string()
+        };
+        warnings.push(format!(
+            "open loop: {achieved:.0} req/s answered of the {rate:.0} asked for ({:.1}%): {why}",
+            achieved / rate * 100.0
+        ));
+    }
+    OpenLoopFigures {
+        requested_rps: rate,
+        achieved_rps: round(achieved, 1),
+        sent_rps: round(open.sent as f64 / window.as_secs_f64().max(1e-9), 1),
+        unsent_requests: open.unsent,
+        pacing_error_us: pacing,
+    }
 }
 
 /// Builds a result-file run from a load outcome (shared by `bench run` and `bench load`).
@@ -776,6 +870,18 @@ pub fn to_run(
     if outcome.requests == 0 && failure.is_none() {
         warnings.push("no request completed in the measured window".into());
     }
+    let open_loop = match (&outcome.open_loop, config.rate) {
+        (Some(open), Some(rate)) => Some(open_loop_figures(
+            open,
+            rate,
+            outcome.throughput_rps(),
+            outcome.window,
+            &outcome.client,
+            config.connections,
+            &mut warnings,
+        )),
+        _ => None,
+    };
     for (kind, text) in &outcome.first_errors {
         warnings.push(format!("the first {kind} error said: {text}"));
     }
@@ -795,11 +901,14 @@ pub fn to_run(
         connections: config.connections,
         payload: config.payload,
         pipeline: config.pipeline,
-        rate: None,
+        rate: config.rate,
         threads: id.threads,
         poller: id.poller,
         client_threads: config.threads,
         repeat_index: id.repeat_index,
+        point: serde_json::Map::new(),
+        work_us: id.work_us,
+        block_us: id.block_us,
         server_cpus: id.server_cpus,
         client_cpus: config
             .cpus
@@ -816,8 +925,17 @@ pub fn to_run(
         throughput_rps: round(outcome.throughput_rps(), 1),
         throughput_mibps: round(outcome.throughput_mibps(), 3),
         latency_us: outcome.latency(),
-        latency_uncorrected_us: None,
+        latency_uncorrected_us: outcome
+            .open_loop
+            .as_ref()
+            .map(|o| LatencySummary::of(&o.uncorrected)),
         histogram: encode(&outcome.histogram)?,
+        histogram_uncorrected: match &outcome.open_loop {
+            Some(o) => Some(encode(&o.uncorrected)?),
+            None => None,
+        },
+        open_loop,
+        slo_probe: None,
         timeseries: outcome.timeseries,
         server,
         client: outcome.client,
