@@ -4,6 +4,8 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use clap::Parser;
+
 use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
 use crate::load::{run_load, HttpRequest, LoadConfig};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
@@ -36,8 +38,49 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             stdin_control: a.stdin_control,
         }),
         Command::Load(a) => load(&a),
-        Command::Run(a) => run::run(&run_options(a)?),
+        Command::Run(a) => run::run(&run_options(a, true)?),
     }
+}
+
+/// Runs a command line with its scenario file expanded: a sweep's points (each a `bench run`
+/// command line) become one plan, run into one result file; anything else runs as parsed.
+pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i32> {
+    let crate::scenario::Expanded { points, matrix } = expanded;
+    if points.len() == 1 && matrix.is_none() {
+        let cli = Cli::parse_from(&points[0].args);
+        return execute(cli);
+    }
+    let mut plan = run::Plan {
+        points: Vec::with_capacity(points.len()),
+        matrix: matrix.map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, serde_json::Value::Array(v)))
+                .collect()
+        }),
+    };
+    for (i, point) in points.into_iter().enumerate() {
+        // Every point was checked with these parsers when the file was read; `--help` and
+        // the like end here as they would without a sweep.
+        let cli = Cli::try_parse_from(&point.args).unwrap_or_else(|e| e.exit());
+        let Command::Run(args) = cli.command else {
+            anyhow::bail!(Error::Usage("only bench run takes a scenario sweep".into()));
+        };
+        let values: serde_json::Map<String, serde_json::Value> = point.values.into_iter().collect();
+        let opts = run_options(args, i == 0).map_err(|e| {
+            let at = values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            match e.downcast::<Error>() {
+                Ok(Error::Usage(why)) => Error::Usage(format!("at the point {at}: {why}")).into(),
+                Ok(other) => anyhow::Error::new(other),
+                Err(e) => e,
+            }
+        })?;
+        plan.points.push(run::PlanPoint { values, opts });
+    }
+    run::run_plan(&plan)
 }
 
 fn models(json: bool) -> anyhow::Result<i32> {
@@ -81,13 +124,15 @@ fn models(json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
+/// `bench run`'s options, checked; `notes`: say which models `--all` skips.
+fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     let models: Vec<&'static Model> = if a.all {
         let mut chosen = Vec::new();
         for m in MODELS {
             match (m.availability)() {
                 Ok(()) => chosen.push(m),
-                Err(why) => eprintln!("note: skipping {}: {why}", m.name),
+                Err(why) if notes => eprintln!("note: skipping {}: {why}", m.name),
+                Err(_) => {}
             }
         }
         chosen
@@ -131,12 +176,15 @@ fn run_options(a: RunArgs) -> anyhow::Result<RunOptions> {
         uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
         scenario_file: a.scenario.map(|p| p.display().to_string()),
-        // Counting needs Linux perf: elsewhere the default is not to try.
-        accounting: a.accounting.unwrap_or(if cfg!(target_os = "linux") {
-            crate::cli::Accounting::Separate
-        } else {
-            crate::cli::Accounting::Off
-        }),
+        // Counting needs Linux perf: elsewhere the default is not to try. An SLO search's
+        // probes are timed only, unless counting is asked for.
+        accounting: a
+            .accounting
+            .unwrap_or(if cfg!(target_os = "linux") && a.slo.is_empty() {
+                crate::cli::Accounting::Separate
+            } else {
+                crate::cli::Accounting::Off
+            }),
         accounting_required: a
             .accounting
             .is_some_and(|a| a != crate::cli::Accounting::Off),

@@ -99,23 +99,10 @@ impl Alarm {
         Ok(Some(left.saturating_sub(SPIN)))
     }
 
-    /// The alarm's event came: it is no longer set (on Linux its expiry count is read off, so
-    /// the descriptor stops being readable).
+    /// The alarm's event came: it is no longer set. Its expiry count is not read off: mio's
+    /// poller is edge-triggered, and every expiry raises a new edge whether or not the last
+    /// one was read (a `read` per wake-up would cost the client a system call per request).
     pub(super) fn fired(&mut self) {
         self.armed = None;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let mut expirations: u64 = 0;
-            // SAFETY: a timerfd gives exactly 8 bytes, written into `expirations`, which
-            // lives through the call; EAGAIN (not expired) is fine.
-            unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    (&mut expirations as *mut u64).cast(),
-                    8,
-                );
-            }
-        }
     }
 }

@@ -222,6 +222,9 @@ pub struct SloCapacity {
     pub closed_loop_rps: f64,
     /// Probes run (the closed-loop one included); their runs carry `slo_probe`.
     pub probes: usize,
+    /// What limits the finding (a load generator that was saturated near the capacity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -2,13 +2,15 @@
 
 use std::fmt::Write;
 
-use super::result::Run;
+use super::result::{Run, SloCapacity};
 
 /// One column: its header, whether it shows the server's own costs (absent for an outside
 /// server), and how a model's runs become its cell.
 struct Column {
     header: &'static str,
     server: bool,
+    /// Shown only when some run is open loop (`--rate`).
+    open: bool,
     /// Shown only when some run has system-call counts.
     syscalls: bool,
     cell: fn(&[&Run]) -> String,
@@ -20,38 +22,60 @@ fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
 
 const COLUMNS: &[Column] = &[
     Column {
+        header: "asked",
+        server: false,
+        open: true,
+        syscalls: false,
+        cell: |r| med(r, |r| r.rate).map_or("-".into(), fmt_rate),
+    },
+    Column {
         header: "req/s",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| med(r, |r| Some(r.throughput_rps)).map_or("-".into(), fmt_rate),
     },
     Column {
         header: "p50",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "p99",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
     },
     Column {
+        header: "p99 sent",
+        server: false,
+        open: true,
+        syscalls: false,
+        cell: |r| {
+            med(r, |r| Some(r.latency_uncorrected_us.as_ref()?.p99)).map_or("-".into(), fmt_us)
+        },
+    },
+    Column {
         header: "p99.9",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.p999)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "max",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| med(r, |r| Some(r.latency_us.max)).map_or("-".into(), fmt_us),
     },
     Column {
         header: "CPU µs/req",
         server: true,
+        open: false,
         syscalls: false,
         cell: |r| {
             med(r, |r| r.server.as_ref()?.cpu_us_per_request)
@@ -61,6 +85,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "ctxsw/req",
         server: true,
+        open: false,
         syscalls: false,
         cell: |r| {
             med(r, |r| r.server.as_ref()?.ctx_switches_per_request)
@@ -70,6 +95,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "RSS",
         server: true,
+        open: false,
         syscalls: false,
         cell: |r| {
             med(r, |r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes)
@@ -78,6 +104,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "sys/req",
         server: true,
+        open: false,
         syscalls: true,
         cell: |r| {
             med(r, |r| r.syscalls.as_ref()?["per_request"].as_f64())
@@ -87,6 +114,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "top calls/req",
         server: true,
+        open: false,
         syscalls: true,
         cell: top_calls,
     },
@@ -94,6 +122,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "served",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| {
             med(r, |r| {
@@ -106,6 +135,7 @@ const COLUMNS: &[Column] = &[
     Column {
         header: "errors",
         server: false,
+        open: false,
         syscalls: false,
         cell: |r| {
             r.iter()
@@ -175,9 +205,12 @@ pub fn render(runs: &[Run]) -> String {
     }
     let with_server = runs.iter().any(|r| r.server.is_some());
     let with_syscalls = runs.iter().any(|r| r.syscalls.is_some());
+    let with_open = runs.iter().any(|r| r.rate.is_some());
     let columns: Vec<&Column> = COLUMNS
         .iter()
-        .filter(|c| (with_server || !c.server) && (with_syscalls || !c.syscalls))
+        .filter(|c| {
+            (with_server || !c.server) && (with_syscalls || !c.syscalls) && (with_open || !c.open)
+        })
         .collect();
     let header: Vec<&str> = std::iter::once("model")
         .chain(columns.iter().map(|c| c.header))
@@ -190,6 +223,25 @@ pub fn render(runs: &[Run]) -> String {
         row.extend(columns.iter().map(|c| (c.cell)(&mine)));
         rows.push(row);
     }
+    let mut out = grid(&header, &rows);
+    if runs.iter().any(|r| r.rate.is_some()) {
+        out.push_str(
+            "(open loop: latency from each request's due time; `p99 sent` from its send, as a \
+             load generator blind to coordinated omission reports it)\n",
+        );
+    }
+    let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
+    if repeats > 1 {
+        let _ = writeln!(
+            out,
+            "(medians of {repeats} interleaved repeats; errors summed)"
+        );
+    }
+    out
+}
+
+/// Columns of text, the first left-aligned and the others right-aligned.
+fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -211,17 +263,74 @@ pub fn render(runs: &[Run]) -> String {
         }
         out.push('\n');
     };
-    line(header.clone(), &mut out);
-    for row in &rows {
+    line(header.to_vec(), &mut out);
+    for row in rows {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
-    let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
-    if repeats > 1 {
-        let _ = writeln!(
-            out,
-            "(medians of {repeats} interleaved repeats; errors summed)"
-        );
+    out
+}
+
+/// The capacities an SLO search found, one row per model (medians over repeats), with the
+/// latencies of the probe at the capacity.
+pub fn render_slo(found: &[&SloCapacity], runs: &[Run]) -> String {
+    let Some(first) = found.first() else {
+        return String::new();
+    };
+    let mut models: Vec<&str> = Vec::new();
+    for f in found {
+        if !models.contains(&f.model.as_str()) {
+            models.push(&f.model);
+        }
     }
+    let header = [
+        "model",
+        "capacity",
+        "p50 there",
+        "p99 there",
+        "missed at",
+        "closed loop",
+        "probes",
+    ];
+    let mut rows = Vec::new();
+    for model in models {
+        let mine: Vec<&&SloCapacity> = found.iter().filter(|f| f.model == model).collect();
+        let capacity = median(mine.iter().filter_map(|f| f.capacity_rps));
+        // The probes that met the objectives at each repeat's capacity.
+        let there: Vec<&Run> = runs
+            .iter()
+            .filter(|r| {
+                r.model.as_deref() == Some(model)
+                    && r.point == first.point
+                    && r.slo_probe.as_ref().is_some_and(|p| p.met)
+                    && mine
+                        .iter()
+                        .any(|f| f.repeat_index == r.repeat_index && f.capacity_rps == r.rate)
+            })
+            .collect();
+        rows.push(vec![
+            model.to_string(),
+            capacity.map_or("none met".into(), fmt_rate),
+            med(&there, |r| Some(r.latency_us.p50)).map_or("-".into(), fmt_us),
+            med(&there, |r| Some(r.latency_us.p99)).map_or("-".into(), fmt_us),
+            median(mine.iter().filter_map(|f| f.missed_rps)).map_or("-".into(), fmt_rate),
+            median(mine.iter().map(|f| f.closed_loop_rps)).map_or("-".into(), fmt_rate),
+            mine.iter()
+                .map(|f| f.probes.to_string())
+                .collect::<Vec<_>>()
+                .join("+"),
+        ]);
+    }
+    let mut out = format!(
+        "capacity at {}: the highest rate probed that met {} (open loop, corrected latency; \
+         closed loop: the ceiling the search started under)\n",
+        first.objectives.join(", "),
+        if first.objectives.len() > 1 {
+            "them all"
+        } else {
+            "it"
+        }
+    );
+    out.push_str(&grid(&header, &rows));
     out
 }
 

@@ -21,14 +21,16 @@ use crate::cli::Accounting;
 use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
-use crate::metrics::histogram::encode;
 use crate::metrics::histogram::LatencySummary;
+use crate::metrics::histogram::{decode, encode};
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::{http, Workload};
 use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
-use crate::report::result::{OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts};
+use crate::report::result::{
+    OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts, SloCapacity, SloProbe,
+};
 use crate::report::table;
 use crate::{sys, Error};
 
@@ -139,21 +141,83 @@ fn placement(opts: &RunOptions) -> anyhow::Result<Placement> {
     })
 }
 
-/// Runs `bench run`; returns the exit code.
+/// One point of a sweep: the swept keys' values, and the options they make.
+#[derive(Clone, Debug)]
+pub struct PlanPoint {
+    pub values: serde_json::Map<String, serde_json::Value>,
+    pub opts: RunOptions,
+}
+
+/// What `bench run` was asked to do: one point, or a scenario file's sweep.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub points: Vec<PlanPoint>,
+    /// The sweep as the scenario file wrote it.
+    pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Runs `bench run` with one set of options; returns the exit code.
 pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
-    for model in &opts.models {
-        model.ensure_available()?;
+    run_plan(&Plan {
+        points: vec![PlanPoint {
+            values: serde_json::Map::new(),
+            opts: opts.clone(),
+        }],
+        matrix: None,
+    })
+}
+
+/// Where one point runs, and with how many client threads.
+struct PointPlace {
+    place: Placement,
+    client_threads: usize,
+}
+
+/// Runs every point of `plan` (for each point, `--repeat` rounds of every model, interleaved),
+/// into one result file; returns the exit code.
+pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
+    let Some(first) = plan.points.first().map(|p| &p.opts) else {
+        anyhow::bail!(Error::Usage("the scenario has no point to run".into()));
+    };
+    let mut places = Vec::with_capacity(plan.points.len());
+    for point in &plan.points {
+        for model in &point.opts.models {
+            model.ensure_available()?;
+        }
+        let place = placement(&point.opts)?;
+        // More threads than connections would idle: the count recorded is the count that ran.
+        let client_threads = point
+            .opts
+            .client_threads
+            .unwrap_or(place.client.len())
+            .clamp(1, point.opts.connections);
+        places.push(PointPlace {
+            place,
+            client_threads,
+        });
     }
-    let place = placement(opts)?;
     // The whole harness (its helper threads too) stays off the server's CPUs; each server
     // re-pins itself to the server CPUs.
-    pin_self(&place.client)?;
-    ensure_descriptors(opts.connections)?;
+    pin_self(&places[0].place.client)?;
+    ensure_descriptors(
+        plan.points
+            .iter()
+            .map(|p| p.opts.connections)
+            .max()
+            .unwrap_or(1),
+    )?;
     let stop = stop_on_signals()?;
-    let out = opts.out.clone().unwrap_or_else(default_out);
+    let out = first.out.clone().unwrap_or_else(default_out);
     ResultFile::check_writable(&out)?;
     let env = Env::capture();
-    let mut common_warnings = place.warnings.clone();
+    let mut common_warnings: Vec<String> = Vec::new();
+    for p in &places {
+        for w in &p.place.warnings {
+            if !common_warnings.contains(w) {
+                common_warnings.push(w.clone());
+            }
+        }
+    }
     if let Some([load, ..]) = env
         .loadavg_at_start
         .filter(|l| l[0] > 0.5 * env.cpus as f64)
@@ -164,18 +228,203 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             env.cpus
         ));
     }
-    // More threads than connections would idle: the count recorded is the count that ran.
-    let client_threads = opts
-        .client_threads
-        .unwrap_or(place.client.len())
-        .clamp(1, opts.connections);
-    let scenario = Scenario {
+    let mut scenario = scenario_of(first, &places[0]);
+    scenario.matrix = plan.matrix.clone();
+    let mut result = ResultFile::new(scenario, env);
+    let progress = !first.quiet && std::io::stdout().is_terminal();
+    let total: usize = plan
+        .points
+        .iter()
+        .map(|p| p.opts.repeat * p.opts.models.len())
+        .sum();
+    let mut code = 0;
+    let mut fatal = None;
+    let mut done = 0;
+
+    'outer: for (point, at) in plan.points.iter().zip(&places) {
+        let opts = &point.opts;
+        if !std::ptr::eq(at, &places[0]) {
+            pin_self(&at.place.client)?;
+        }
+        if progress && !point.values.is_empty() {
+            eprintln!("point {}", describe_point(&point.values));
+        }
+        for repeat_index in 0..opts.repeat {
+            for model in &opts.models {
+                if stop.load(Ordering::Acquire) {
+                    break 'outer;
+                }
+                done += 1;
+                if progress {
+                    eprintln!(
+                        "[{done}/{total}] {} (repeat {}/{}): {} warm-up + {} measured{}",
+                        model.name,
+                        repeat_index + 1,
+                        opts.repeat,
+                        humantime::format_duration(opts.warmup),
+                        humantime::format_duration(opts.duration),
+                        if opts.slo.is_empty() {
+                            String::new()
+                        } else {
+                            " per probe".to_string()
+                        }
+                    );
+                }
+                let job = Job {
+                    model,
+                    repeat_index,
+                    opts,
+                    at,
+                    stop,
+                    progress,
+                };
+                let step = if opts.slo.is_empty() {
+                    job.accounted(opts.rate).map(|run| (vec![run], None))
+                } else {
+                    job.slo_search().map(|(runs, found)| (runs, Some(found)))
+                };
+                let (runs, found) = match step {
+                    Ok(step) => step,
+                    // A signal during the server's start: the interrupted path below.
+                    Err(_) if stop.load(Ordering::Acquire) => break 'outer,
+                    // The server could not start: report what was measured before, then this.
+                    Err(e) => {
+                        fatal = Some(e);
+                        break 'outer;
+                    }
+                };
+                for mut run in runs {
+                    if opts.accounting_required {
+                        if let Some(why) = &run.syscalls_unavailable {
+                            fatal = Some(anyhow::Error::new(Error::Environment(format!(
+                                "--accounting {} was asked for, but system calls cannot be \
+                                 counted here: {why}",
+                                opts.accounting.name()
+                            ))));
+                            break 'outer;
+                        }
+                    }
+                    run.point = point.values.clone();
+                    run.warnings.splice(0..0, common_warnings.iter().cloned());
+                    if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
+                        // A probe past the capacity may fail its objectives, not the run.
+                        if run.slo_probe.is_none() || run.failure.is_some() {
+                            code = 1;
+                        }
+                    }
+                    result.runs.push(run);
+                }
+                if let Some(mut found) = found {
+                    found.point = point.values.clone();
+                    result.slo.push(found);
+                }
+                result.write_atomic(&out)?;
+            }
+        }
+    }
+
+    print_summary(plan, &result, &common_warnings);
+    if result.runs.is_empty() {
+        eprintln!("no run finished: nothing written");
+    } else {
+        eprintln!("result written to {}", out.display());
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    if stop.load(Ordering::Acquire) {
+        eprintln!("interrupted: the server was stopped; runs finished before it are kept");
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(code)
+}
+
+/// `connections=100 payload=64`.
+fn describe_point(values: &serde_json::Map<String, serde_json::Value>) -> String {
+    values
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            v => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
+/// and warnings.
+fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
+    for point in &plan.points {
+        let runs: Vec<Run> = result
+            .runs
+            .iter()
+            .filter(|r| r.point == point.values && r.slo_probe.is_none())
+            .cloned()
+            .collect();
+        let found: Vec<&SloCapacity> = result
+            .slo
+            .iter()
+            .filter(|s| s.point == point.values)
+            .collect();
+        if runs.is_empty() && found.is_empty() {
+            continue;
+        }
+        if !point.values.is_empty() {
+            println!("\n{}", describe_point(&point.values));
+        }
+        if !runs.is_empty() {
+            print!("{}", table::render(&runs));
+        }
+        if !found.is_empty() {
+            print!("{}", table::render_slo(&found, &result.runs));
+        }
+    }
+    for run in &result.runs {
+        let who = run.model.as_deref().unwrap_or("target");
+        let probe = run
+            .slo_probe
+            .as_ref()
+            .map_or(String::new(), |p| format!(", probe {}", p.index));
+        if let Some(failure) = &run.failure {
+            eprintln!(
+                "{who} (repeat {}{probe}): FAILED: {failure}",
+                run.repeat_index + 1
+            );
+        }
+        if run.errors + run.warmup_errors > 0 {
+            eprintln!(
+                "{who} (repeat {}{probe}): errors by kind:{}",
+                run.repeat_index + 1,
+                table::kinds(&run.error_kinds, &run.warmup_error_kinds)
+            );
+        }
+    }
+    // Probes past the capacity warn of the rate they missed by design: those stay in the file.
+    let plain: Vec<Run> = result
+        .runs
+        .iter()
+        .filter(|r| r.slo_probe.is_none())
+        .cloned()
+        .collect();
+    for line in warning_lines(&plain, common_warnings) {
+        eprintln!("{line}");
+    }
+    for found in &result.slo {
+        for w in &found.warnings {
+            eprintln!("warning: {} (SLO search): {w}", found.model);
+        }
+    }
+}
+
+/// The result file's scenario: the first point's options.
+fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
+    Scenario {
         command: "run".into(),
         models: opts.models.iter().map(|m| m.name.to_string()).collect(),
         target: None,
         workload: opts.workload.name().into(),
         connections: opts.connections,
-        client_threads,
+        client_threads: at.client_threads,
         payload: match opts.workload {
             Workload::Echo => opts.payload,
             Workload::Http => 0,
@@ -192,8 +441,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             .iter()
             .find_map(|m| effective_poller(m, opts.poller))
             .map(|p| p.name().to_string()),
-        server_cpus: place.server.cpus().to_vec(),
-        client_cpus: place.client.cpus().to_vec(),
+        server_cpus: at.place.server.cpus().to_vec(),
+        client_cpus: at.place.client.cpus().to_vec(),
         work_us: opts.work_us,
         block_us: opts.block_us,
         accounting: opts.accounting.name().into(),
@@ -201,136 +450,227 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
         file: opts.scenario_file.clone(),
         matrix: None,
         slo: opts.slo.iter().map(ToString::to_string).collect(),
-    };
-    let mut result = ResultFile::new(scenario, env);
-    let progress = !opts.quiet && std::io::stdout().is_terminal();
-    let total = opts.repeat * opts.models.len();
-    let mut code = 0;
-    let mut fatal = None;
+    }
+}
 
-    'outer: for repeat_index in 0..opts.repeat {
-        for model in &opts.models {
-            if stop.load(Ordering::Acquire) {
-                break 'outer;
-            }
-            if progress {
-                eprintln!(
-                    "[{}/{total}] {} (repeat {}/{}): {} warm-up + {} measured",
-                    result.runs.len() + 1,
-                    model.name,
-                    repeat_index + 1,
-                    opts.repeat,
-                    humantime::format_duration(opts.warmup),
-                    humantime::format_duration(opts.duration),
-                );
-            }
-            let pass = |count| {
-                measure(
-                    model,
-                    repeat_index,
-                    opts,
-                    &place,
-                    client_threads,
-                    stop,
-                    count,
-                )
-            };
-            let measured = match opts.accounting {
-                Accounting::Off => pass(None),
-                Accounting::Same => pass(Some(Counting::SAME)),
-                Accounting::Separate => pass(None).and_then(|mut timed| {
-                    // A failed or interrupted pass is not repeated for its counts.
-                    if timed.failure.is_some() || stop.load(Ordering::Acquire) {
-                        timed.syscalls_unavailable =
-                            Some("not counted: the timed pass failed or was interrupted".into());
-                        return Ok(timed);
-                    }
-                    if progress {
-                        eprintln!(
-                            "      counting system calls: the server, then the client, in \
-                             passes of their own"
-                        );
-                    }
-                    let counted = pass(Some(Counting::SERVER))?;
-                    timed.syscalls = counted.syscalls;
-                    timed.syscalls_unavailable = counted.syscalls_unavailable;
-                    if let Some(failure) = counted.failure {
-                        timed.warnings.push(format!(
-                            "the counting pass failed, so there are no system call counts: \
-                             {failure}"
-                        ));
-                        return Ok(timed);
-                    }
-                    if timed.syscalls.is_none() || stop.load(Ordering::Acquire) {
-                        return Ok(timed);
-                    }
-                    // The load generator counted alone, in a third pass: its counters slow it,
-                    // and a slower client changes how often the server waits.
-                    timed.client.syscalls = pass(Some(Counting::CLIENT))?.client.syscalls;
-                    Ok(timed)
-                }),
-            };
-            let mut run = match measured {
-                Ok(run) => run,
-                // A signal during the server's start: the interrupted path below.
-                Err(_) if stop.load(Ordering::Acquire) => break 'outer,
-                // The server could not start: report what was measured before, then this.
-                Err(e) => {
-                    fatal = Some(e);
-                    break 'outer;
+/// One model, one repeat, at one point.
+struct Job<'a> {
+    model: &'static Model,
+    repeat_index: usize,
+    opts: &'a RunOptions,
+    at: &'a PointPlace,
+    stop: &'a AtomicBool,
+    progress: bool,
+}
+
+/// The most open-loop probes of one SLO search.
+const SLO_MAX_PROBES: usize = 8;
+/// The search stops once the bracket is this narrow (missed / met).
+const SLO_PRECISION: f64 = 1.05;
+/// A probe must answer at least this share of its rate.
+const SLO_MIN_ACHIEVED: f64 = 0.99;
+
+impl Job<'_> {
+    /// One pass at `rate`, with system calls counted as `--accounting` says.
+    fn accounted(&self, rate: Option<f64>) -> anyhow::Result<Run> {
+        let mut opts = self.opts.clone();
+        opts.rate = rate;
+        let pass = |count| {
+            measure(
+                self.model,
+                self.repeat_index,
+                &opts,
+                &self.at.place,
+                self.at.client_threads,
+                self.stop,
+                count,
+            )
+        };
+        match opts.accounting {
+            Accounting::Off => pass(None),
+            Accounting::Same => pass(Some(Counting::SAME)),
+            Accounting::Separate => pass(None).and_then(|mut timed| {
+                // A failed or interrupted pass is not repeated for its counts.
+                if timed.failure.is_some() || self.stop.load(Ordering::Acquire) {
+                    timed.syscalls_unavailable =
+                        Some("not counted: the timed pass failed or was interrupted".into());
+                    return Ok(timed);
                 }
-            };
-            if opts.accounting_required {
-                if let Some(why) = &run.syscalls_unavailable {
-                    fatal = Some(anyhow::Error::new(Error::Environment(format!(
-                        "--accounting {} was asked for, but system calls cannot be counted \
-                         here: {why}",
-                        opts.accounting.name()
-                    ))));
-                    break 'outer;
+                if self.progress {
+                    eprintln!(
+                        "      counting system calls: the server, then the client, in passes \
+                         of their own"
+                    );
                 }
-            }
-            run.warnings.splice(0..0, common_warnings.iter().cloned());
-            if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
-                code = 1;
-            }
-            result.runs.push(run);
-            result.write_atomic(&out)?;
+                let counted = pass(Some(Counting::SERVER))?;
+                timed.syscalls = counted.syscalls;
+                timed.syscalls_unavailable = counted.syscalls_unavailable;
+                if let Some(failure) = counted.failure {
+                    timed.warnings.push(format!(
+                        "the counting pass failed, so there are no system call counts: {failure}"
+                    ));
+                    return Ok(timed);
+                }
+                if timed.syscalls.is_none() || self.stop.load(Ordering::Acquire) {
+                    return Ok(timed);
+                }
+                // The load generator counted alone, in a third pass: its counters slow it,
+                // and a slower client changes how often the server waits.
+                timed.client.syscalls = pass(Some(Counting::CLIENT))?.client.syscalls;
+                Ok(timed)
+            }),
         }
     }
 
-    if !result.runs.is_empty() {
-        print!("{}", table::render(&result.runs));
-    }
-    for run in &result.runs {
-        let who = run.model.as_deref().unwrap_or("target");
-        if let Some(failure) = &run.failure {
-            eprintln!("{who} (repeat {}): FAILED: {failure}", run.repeat_index + 1);
-        }
-        if run.errors + run.warmup_errors > 0 {
+    /// The highest rate that meets every objective: a closed-loop probe bounds the search
+    /// from above (no open loop answers faster than the closed loop's ceiling), then open-loop
+    /// probes halve the bracket [met, missed] until it is narrower than 5% or 8 probes have
+    /// run. A probe meets the objectives when it ran clean (no failure, no error), answered
+    /// at least 99% of its rate, and each objective's percentile of the corrected latency is
+    /// within its limit. Every probe is returned, in order.
+    fn slo_search(&self) -> anyhow::Result<(Vec<Run>, SloCapacity)> {
+        let objectives: Vec<String> = self.opts.slo.iter().map(ToString::to_string).collect();
+        let probe_of = |index, met, missed| SloProbe {
+            objectives: objectives.clone(),
+            index,
+            met,
+            missed,
+        };
+        let mut runs = Vec::new();
+        let mut ceiling = self.accounted(None)?;
+        ceiling.slo_probe = Some(probe_of(
+            0,
+            false,
+            Some("the closed-loop probe sets no rate: it bounds the search".into()),
+        ));
+        let closed = ceiling.throughput_rps;
+        let clean = ceiling.failure.is_none() && ceiling.errors + ceiling.warmup_errors == 0;
+        if self.progress {
             eprintln!(
-                "{who} (repeat {}): errors by kind:{}",
-                run.repeat_index + 1,
-                table::kinds(&run.error_kinds, &run.warmup_error_kinds)
+                "      probe 0 (closed loop): {} req/s",
+                table::fmt_rate(closed)
             );
         }
+        runs.push(ceiling);
+        let mut found = SloCapacity {
+            model: self.model.name.to_string(),
+            repeat_index: self.repeat_index,
+            point: serde_json::Map::new(),
+            objectives: objectives.clone(),
+            capacity_rps: None,
+            missed_rps: None,
+            closed_loop_rps: closed,
+            probes: 1,
+            warnings: Vec::new(),
+        };
+        if !clean || closed <= 0.0 {
+            return Ok((runs, found));
+        }
+        let (mut met, mut missed): (Option<f64>, f64) = (None, closed);
+        for index in 1..=SLO_MAX_PROBES {
+            if self.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let low = met.unwrap_or(0.0);
+            if met.is_some_and(|m| missed / m <= SLO_PRECISION) {
+                break;
+            }
+            // Rounded to 3 significant digits: rates people can type again.
+            let rate = round_sig((low + missed) / 2.0, 3);
+            let mut run = self.accounted(Some(rate))?;
+            let why = self.misses(&run, rate);
+            if self.progress {
+                eprintln!(
+                    "      probe {index}: {} req/s asked, {} answered, p99 {}: {}",
+                    table::fmt_rate(rate),
+                    table::fmt_rate(run.throughput_rps),
+                    table::fmt_us(run.latency_us.p99),
+                    why.as_deref().unwrap_or("met")
+                );
+            }
+            run.slo_probe = Some(probe_of(index, why.is_none(), why.clone()));
+            found.probes += 1;
+            let failed = run.failure.is_some();
+            runs.push(run);
+            if failed {
+                break;
+            }
+            match why {
+                None => met = Some(rate),
+                Some(_) => {
+                    missed = rate;
+                    found.missed_rps = Some(rate);
+                }
+            }
+        }
+        found.capacity_rps = met;
+        // A probe at the bracket's edges whose client was saturated: the client, not the
+        // server, may have set the capacity.
+        let edge = |rate: Option<f64>| {
+            runs.iter()
+                .find(|r| r.rate.is_some() && r.rate == rate && r.client.saturated)
+        };
+        if let Some(r) = edge(found.missed_rps).or_else(|| edge(found.capacity_rps)) {
+            found.warnings.push(format!(
+                "client-bound: the load generator was busy {:.0}% of its CPUs at {} req/s, so \
+                 the capacity found may be the client's (give it more CPUs: --client-cpus, \
+                 --client-threads)",
+                r.client.busy_fraction * 100.0,
+                table::fmt_rate(r.rate.unwrap_or_default())
+            ));
+        }
+        Ok((runs, found))
     }
-    for line in warning_lines(&result.runs, &common_warnings) {
-        eprintln!("{line}");
+
+    /// Why `run` at `rate` misses the objectives; `None` when it meets them all.
+    fn misses(&self, run: &Run, rate: f64) -> Option<String> {
+        if let Some(failure) = &run.failure {
+            return Some(format!("failed: {failure}"));
+        }
+        if run.errors + run.warmup_errors > 0 {
+            return Some(format!("{} errors", run.errors + run.warmup_errors));
+        }
+        if run.throughput_rps < SLO_MIN_ACHIEVED * rate {
+            return Some(format!(
+                "answered {:.1}% of the rate",
+                run.throughput_rps / rate * 100.0
+            ));
+        }
+        let histogram = match decode(&run.histogram) {
+            Ok(h) => h,
+            Err(e) => return Some(format!("its histogram cannot be read: {e:#}")),
+        };
+        let over: Vec<String> = self
+            .opts
+            .slo
+            .iter()
+            .filter_map(|slo| {
+                let us = if histogram.is_empty() {
+                    f64::INFINITY
+                } else {
+                    histogram.value_at_quantile(slo.percentile / 100.0) as f64
+                };
+                (us > slo.limit.as_secs_f64() * 1e6).then(|| {
+                    format!(
+                        "p{} {} > {}",
+                        slo.percentile,
+                        table::fmt_us(us),
+                        humantime::format_duration(slo.limit)
+                    )
+                })
+            })
+            .collect();
+        (!over.is_empty()).then(|| over.join(", "))
     }
-    if result.runs.is_empty() {
-        eprintln!("no run finished: nothing written");
-    } else {
-        eprintln!("result written to {}", out.display());
+}
+
+/// `v` rounded to `digits` significant digits.
+fn round_sig(v: f64, digits: i32) -> f64 {
+    if v <= 0.0 {
+        return v;
     }
-    if let Some(e) = fatal {
-        return Err(e);
-    }
-    if stop.load(Ordering::Acquire) {
-        eprintln!("interrupted: the server was stopped; runs finished before it are kept");
-        return Ok(EXIT_INTERRUPTED);
-    }
-    Ok(code)
+    let scale = 10f64.powi(digits - 1 - v.log10().floor() as i32);
+    (v * scale).round() / scale
 }
 
 /// Pins the calling process's threads (present and future) to `cpus`; the error lists the
@@ -389,7 +729,7 @@ fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
             .filter(|r| r.model.as_deref() == Some(&model))
             .count();
         let times = if of > 1 {
-            format!(" [{n} of {of} repeats; figures from the first]")
+            format!(" [{n} of {of} runs; figures from the first]")
         } else {
             String::new()
         };
