@@ -408,23 +408,6 @@ fn bench_run_serves_http_with_every_model() {
     }
 }
 
-/// Every scenario file in scenarios/ loads: its keys are options, its values parse.
-#[test]
-fn every_scenario_file_loads() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            iomodels::scenario::scenario_args(&path, &text, false)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            seen += 1;
-        }
-    }
-    assert!(seen >= 2, "no scenario files in {}", dir.display());
-}
-
 /// Servers that misbehave: one that never answers (every batch ends as a `timeout` with
 /// `--timeout`), one that closes every connection at once (`closed`), one that answers with
 /// something that is not HTTP (`parse`). Each run ends in time and exits 1.

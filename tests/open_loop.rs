@@ -10,7 +10,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{bench, expect, text, valid_result};
@@ -102,7 +101,8 @@ fn corrected_latency_shows_a_stall_that_uncorrected_latency_hides() {
 
 /// `bench serve --model reactor` pinned to CPU 0, with its ready line's address.
 #[cfg(target_os = "linux")]
-fn reactor_on_cpu0() -> (Child, SocketAddr) {
+fn reactor_on_cpu0() -> (std::process::Child, SocketAddr) {
+    use std::process::Stdio;
     let mut child = bench()
         .args(["serve", "--model", "reactor", "--cpus", "0"])
         .args(["--duration", "60s"])
