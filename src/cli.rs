@@ -175,6 +175,10 @@ pub struct LoadShape {
     /// Default: closed loop (each connection sends when its last answer is in).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// Length of one interval of the time series in the result (requests, errors, p50, p99
+    /// per interval).
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration)]
+    pub interval: Duration,
     /// Print nothing while running.
     #[arg(long, short = 'q')]
     pub quiet: bool,

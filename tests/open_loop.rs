@@ -231,3 +231,38 @@ fn bad_rates_are_refused_with_the_fix() {
         .unwrap();
     expect(&o, 2, &["p99=2ms"]);
 }
+
+/// The live progress line: drawn on a terminal (here a pseudo-terminal from util-linux's
+/// `script`), not when stdout is a pipe, and not with `--quiet`.
+#[test]
+#[cfg(target_os = "linux")]
+fn the_progress_line_shows_on_a_terminal_only() {
+    let _machine = common::shared_machine();
+    let addr = stalling_echo_server(Duration::ZERO);
+    let command = |extra: &str| {
+        format!(
+            "{} load --target {addr} -c 2 --rate 500 -d 2s --warmup 1s {extra}",
+            env!("CARGO_BIN_EXE_bench")
+        )
+    };
+    let in_terminal = |extra: &str| {
+        let o = std::process::Command::new("script")
+            .args(["-qfec", &command(extra), "/dev/null"])
+            .output()
+            .expect("`script` (Debian: bsdutils) runs a command in a pseudo-terminal");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        text(&o)
+    };
+    let shown = in_terminal("");
+    assert!(shown.contains("warm-up "), "{shown}");
+    assert!(shown.contains(" req/s  p99 "), "{shown}");
+    assert!(shown.contains(" errors"), "{shown}");
+    let quiet = in_terminal("--quiet");
+    assert!(!quiet.contains("warm-up "), "{quiet}");
+    let o = bench()
+        .args(command("").split_whitespace().skip(1).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("warm-up "), "{}", text(&o));
+}

@@ -249,6 +249,7 @@ fn sweep_errors_name_the_file_the_line_and_the_key() {
     }
 }
 
+#[cfg(unix)]
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
 }

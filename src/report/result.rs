@@ -47,6 +47,10 @@ pub struct Scenario {
     #[serde(default)]
     pub timeout_s: Option<f64>,
     pub rate: Option<f64>,
+    /// The time series' interval (`--interval`); absent in files written before it existed
+    /// (then 1 s).
+    #[serde(default = "one_second")]
+    pub interval_s: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
     pub repeat: usize,
@@ -74,6 +78,10 @@ pub struct Scenario {
     /// `--slo`: the objectives searched for; absent without.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<String>,
+}
+
+fn one_second() -> f64 {
+    1.0
 }
 
 /// One measured run of one model.

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Open loop: requests per second (`None`: closed loop).
     pub rate: Option<f64>,
+    /// The time series' interval.
+    pub interval: Duration,
     /// `--slo`: search each model's capacity at these objectives.
     pub slo: Vec<Slo>,
     pub repeat: usize,
@@ -432,6 +434,7 @@ fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
         pipeline: opts.pipeline,
         timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
         rate: opts.rate,
+        interval_s: opts.interval.as_secs_f64(),
         duration_s: opts.duration.as_secs_f64(),
         warmup_s: opts.warmup.as_secs_f64(),
         repeat: opts.repeat,
@@ -863,7 +866,7 @@ fn measure(
         }),
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(place.client.clone()),
-        interval: Duration::from_secs(1),
+        interval: opts.interval,
         connect_timeout: Duration::from_secs(10),
         rate: opts.rate,
     };
@@ -1192,7 +1195,23 @@ pub fn to_run(
     client_cpus_flag: &str,
 ) -> anyhow::Result<Run> {
     let mut warnings = Vec::new();
-    if outcome.client.saturated {
+    let mut outcome = outcome;
+    // Open loop: a thread that always has a request due or an answer to read never sleeps, so
+    // its CPU reads busy long before it falls behind; its schedule says whether it did. The
+    // client is saturated when it was busy and also sent late.
+    if let Some(open) = &outcome.open_loop {
+        let late =
+            !open.pacing.is_empty() && open.pacing.value_at_quantile(0.99) as f64 > PACING_WARN_US;
+        outcome.client.saturated &= late;
+    }
+    if outcome.client.saturated && outcome.open_loop.is_some() {
+        warnings.push(format!(
+            "client saturated: the load generator was busy {:.0}% of its CPUs and sent late \
+             (see below), so the server may be faster than measured (give the client more CPUs \
+             with {client_cpus_flag})",
+            outcome.client.busy_fraction * 100.0
+        ));
+    } else if outcome.client.saturated {
         warnings.push(format!(
             "client CPU saturated: the load generator was busy {:.0}% of its CPUs, so the server \
              may be faster than measured (give the client more CPUs with {client_cpus_flag}, \
