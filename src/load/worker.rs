@@ -177,8 +177,8 @@ pub(super) struct Part {
     unfinished_count: u64,
     /// Open loop: requests due before the close that were never sent.
     unsent: u64,
-    /// Open loop: latency from the send, and how late requests went out on free connections
-    /// (µs).
+    /// Open loop: latency from the send (answered requests only, as in wrk2's uncorrected
+    /// histogram), and how late requests went out on free connections (µs).
     uncorrected: Option<Histogram<u64>>,
     pacing: Option<Histogram<u64>>,
     /// Open loop: requests sent inside the window.
@@ -420,10 +420,6 @@ impl Worker {
                     .part
                     .unfinished
                     .record_n(age.clamp(1, MAX_US), unanswered);
-                if let Some(h) = self.part.uncorrected.as_mut() {
-                    let sent_age = stopped.saturating_duration_since(c.started).as_micros();
-                    record(h, sent_age as u64);
-                }
             }
             self.record_unsent(i, stopped);
         }
@@ -1080,5 +1076,27 @@ pub(super) fn merge(
         connected,
         interrupted,
         client_syscalls: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_times_deal_the_rate_round_robin_over_every_connection() {
+        // 4 connections at 1000 req/s, two threads of two: request n of the run is due at
+        // n ms, connection i of 4 takes n = k*4 + i.
+        let origin = Instant::now();
+        let second = Schedule {
+            rate: 1000.0,
+            connections: 4,
+            first: 2,
+        };
+        let ms = |t: Instant| t.duration_since(origin).as_secs_f64() * 1e3;
+        assert!((ms(second.due(origin, 0, 0)) - 2.0).abs() < 1e-6);
+        assert!((ms(second.due(origin, 1, 0)) - 3.0).abs() < 1e-6);
+        assert!((ms(second.due(origin, 0, 1)) - 6.0).abs() < 1e-6);
+        assert!((ms(second.due(origin, 1, 250)) - 1003.0).abs() < 1e-6);
     }
 }

@@ -131,7 +131,8 @@ pub struct Run {
     pub throughput_mibps: f64,
     pub latency_us: LatencySummary,
     /// Open loop: latency from each request's send instead of its due time (what a load
-    /// generator that ignores coordinated omission would report); `latency_us` is corrected.
+    /// generator that ignores coordinated omission would report), answered requests only;
+    /// `latency_us` is corrected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_uncorrected_us: Option<LatencySummary>,
     /// The merged latency histogram (µs), HdrHistogram V2 compressed, base64. Open loop: the

@@ -1309,3 +1309,16 @@ pub fn to_run(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_sig_keeps_three_digits() {
+        assert_eq!(round_sig(81_653.5, 3), 81_700.0);
+        assert_eq!(round_sig(1_234.0, 3), 1_230.0);
+        assert_eq!(round_sig(0.0, 3), 0.0);
+        assert_eq!(round_sig(99_960.0, 3), 100_000.0);
+    }
+}
