@@ -672,8 +672,16 @@ fn round_sig(v: f64, digits: i32) -> f64 {
     if v <= 0.0 {
         return v;
     }
-    let scale = 10f64.powi(digits - 1 - v.log10().floor() as i32);
-    (v * scale).round() / scale
+    let e = digits - 1 - v.log10().floor() as i32;
+    // Divide by a whole power of ten rather than multiply by a fraction of one, so that 81,700
+    // comes back as 81700.0 and not 81699.99999999999.
+    if e < 0 {
+        let unit = 10f64.powi(-e);
+        (v / unit).round() * unit
+    } else {
+        let scale = 10f64.powi(e);
+        (v * scale).round() / scale
+    }
 }
 
 /// Pins the calling process's threads (present and future) to `cpus`; the error lists the
