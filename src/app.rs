@@ -10,6 +10,7 @@ use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
 use crate::load::{run_load, HttpRequest, LoadConfig};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
+use crate::report::document;
 use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
 use crate::report::result::{ResultFile, Scenario};
@@ -39,7 +40,28 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         }),
         Command::Load(a) => load(&a),
         Command::Run(a) => run::run(&run_options(a, true)?),
+        Command::Report(a) => report(&a),
     }
+}
+
+/// `bench report`: reads every file first (a bad one stops it before anything is written).
+fn report(a: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
+    let mut files = Vec::with_capacity(a.results.len());
+    for path in &a.results {
+        files.push((path.display().to_string(), document::load(path)?));
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| document::default_dir(&a.results[0]));
+    let written = document::write(&files, &out)?;
+    eprintln!(
+        "report written to {} and {} ({} charts)",
+        written.markdown.display(),
+        written.html.display(),
+        written.charts
+    );
+    Ok(0)
 }
 
 /// Runs a command line with its scenario file expanded: a sweep's points (each a `bench run`
@@ -176,6 +198,7 @@ fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
         poller: a.handler.poller,
         uring: a.handler.uring_given().then(|| a.handler.uring()),
         out: a.out,
+        report: !a.no_report,
         scenario_file: a.scenario.map(|p| p.display().to_string()),
         // Counting needs Linux perf: elsewhere the default is not to try. An SLO search's
         // probes are timed only, unless counting is asked for.

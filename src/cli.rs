@@ -64,6 +64,20 @@ pub enum Command {
     Load(LoadArgs),
     /// Start each model as a child process, drive it, and compare.
     Run(RunArgs),
+    /// Turn result files into a report: report.md, a self-contained index.html and the charts
+    /// (SVG and PNG).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// Result files written by `bench run` or `bench load --json`.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// The report's folder. Default: beside the first result file, named after it
+    /// (results/run-X.json -> results/run-X/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of the server's handler, shared by `serve` and `run`.
@@ -231,6 +245,10 @@ pub struct RunArgs {
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write no report (by default a report folder is written beside the result file:
+    /// results/run-X.json -> results/run-X/ with report.md, index.html and the charts).
+    #[arg(long)]
+    pub no_report: bool,
     /// System-call counting (Linux perf tracepoints): `separate` (the default) counts in a
     /// second pass of the same scenario, so that counting cannot slow the timed one; `same`
     /// counts during the timed pass (faster; the counters slow syscall-heavy servers by

@@ -1,5 +1,7 @@
 //! What the harness writes: the result file (a versioned JSON contract) and the printed table.
 
+pub mod charts;
+pub mod document;
 pub mod env;
 pub mod progress;
 pub mod result;

@@ -185,7 +185,7 @@ fn top_calls(runs: &[&Run]) -> String {
 }
 
 /// A run's row label: the model, with its poller when not the default (`reactor (poll)`).
-fn label(run: &Run) -> String {
+pub fn label(run: &Run) -> String {
     let model = run.model.as_deref().unwrap_or("target");
     match run.poller.as_deref() {
         Some(p) if p != crate::models::Poller::default().name() => format!("{model} ({p})"),
@@ -196,6 +196,36 @@ fn label(run: &Run) -> String {
 /// Renders the table; with repeats, every figure but `errors` (a sum) is the median of that
 /// model's runs. The server's columns are left out when no run has the server's costs.
 pub fn render(runs: &[Run]) -> String {
+    let (header, rows) = cells(runs);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = grid(&header, &rows);
+    for note in notes(runs) {
+        let _ = writeln!(out, "({note})");
+    }
+    out
+}
+
+/// The notes under the table: how to read open-loop latencies, medians of repeats.
+pub fn notes(runs: &[Run]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if runs.iter().any(|r| r.rate.is_some()) {
+        notes.push(
+            "open loop: latency from each request's due time; `p99 sent` from its send, as a \
+             load generator blind to coordinated omission reports it"
+                .to_string(),
+        );
+    }
+    let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
+    if repeats > 1 {
+        notes.push(format!(
+            "medians of {repeats} interleaved repeats; errors summed"
+        ));
+    }
+    notes
+}
+
+/// The table's header and rows, one row per model (see [`render`]).
+pub fn cells(runs: &[Run]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut models: Vec<String> = Vec::new();
     for run in runs {
         let name = label(run);
@@ -212,8 +242,9 @@ pub fn render(runs: &[Run]) -> String {
             (with_server || !c.server) && (with_syscalls || !c.syscalls) && (with_open || !c.open)
         })
         .collect();
-    let header: Vec<&str> = std::iter::once("model")
+    let header: Vec<String> = std::iter::once("model")
         .chain(columns.iter().map(|c| c.header))
+        .map(String::from)
         .collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for model in &models {
@@ -223,18 +254,36 @@ pub fn render(runs: &[Run]) -> String {
         row.extend(columns.iter().map(|c| (c.cell)(&mine)));
         rows.push(row);
     }
-    let mut out = grid(&header, &rows);
-    if runs.iter().any(|r| r.rate.is_some()) {
-        out.push_str(
-            "(open loop: latency from each request's due time; `p99 sent` from its send, as a \
-             load generator blind to coordinated omission reports it)\n",
-        );
-    }
-    let repeats = runs.iter().map(|r| r.repeat_index + 1).max().unwrap_or(1);
-    if repeats > 1 {
+    (header, rows)
+}
+
+/// A Markdown (GitHub) table; `|` in a cell is escaped.
+pub fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
+    let cell = |c: &str| c.replace('|', "\\|");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| {} |",
+        header
+            .iter()
+            .map(|h| cell(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|{}",
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
+    );
+    for row in rows {
         let _ = writeln!(
             out,
-            "(medians of {repeats} interleaved repeats; errors summed)"
+            "| {} |",
+            row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
         );
     }
     out
@@ -273,9 +322,19 @@ fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
 /// The capacities an SLO search found, one row per model (medians over repeats), with the
 /// latencies of the probe at the capacity.
 pub fn render_slo(found: &[&SloCapacity], runs: &[Run]) -> String {
-    let Some(first) = found.first() else {
+    let Some((title, header, rows)) = slo_cells(found, runs) else {
         return String::new();
     };
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    format!("{title}\n{}", grid(&header, &rows))
+}
+
+/// The SLO table's title, header and rows (see [`render_slo`]); `None` without findings.
+pub fn slo_cells(
+    found: &[&SloCapacity],
+    runs: &[Run],
+) -> Option<(String, Vec<String>, Vec<Vec<String>>)> {
+    let first = found.first()?;
     let mut models: Vec<&str> = Vec::new();
     for f in found {
         if !models.contains(&f.model.as_str()) {
@@ -320,9 +379,9 @@ pub fn render_slo(found: &[&SloCapacity], runs: &[Run]) -> String {
                 .join("+"),
         ]);
     }
-    let mut out = format!(
+    let title = format!(
         "capacity at {}: the highest rate probed that met {} (open loop, corrected latency; \
-         closed loop: the ceiling the search started under)\n",
+         closed loop: the ceiling the search started under)",
         first.objectives.join(", "),
         if first.objectives.len() > 1 {
             "them all"
@@ -330,8 +389,7 @@ pub fn render_slo(found: &[&SloCapacity], runs: &[Run]) -> String {
             "it"
         }
     );
-    out.push_str(&grid(&header, &rows));
-    out
+    Some((title, header.iter().map(|h| h.to_string()).collect(), rows))
 }
 
 /// Error counts as ` kind=n ...`, warm-up ones marked: ` mismatch=3 warm-up:connect=1`.

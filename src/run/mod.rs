@@ -26,6 +26,7 @@ use crate::metrics::histogram::{decode, encode};
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::{http, Workload};
+use crate::report::document;
 use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
 use crate::report::result::{
@@ -68,6 +69,8 @@ pub struct RunOptions {
     /// `--uring-*`, when any was given (validated: the run has a model that takes them).
     pub uring: Option<UringOptions>,
     pub out: Option<PathBuf>,
+    /// Write a report beside the result file at the end (`--no-report` turns it off).
+    pub report: bool,
     /// The `--scenario` file the options came from, as given.
     pub scenario_file: Option<String>,
     /// How system calls are counted.
@@ -330,6 +333,19 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         eprintln!("no run finished: nothing written");
     } else {
         eprintln!("result written to {}", out.display());
+        if first.report {
+            // The measurements are safe in the result file: a report that cannot be drawn
+            // is said, and `bench report` can try again.
+            let dir = document::default_dir(&out);
+            match document::write(&[(out.display().to_string(), result.clone())], &dir) {
+                Ok(w) => eprintln!("report written to {}", w.html.display()),
+                Err(e) => eprintln!(
+                    "warning: no report: {e:#} (the result file is complete; try `bench report \
+                     {}`)",
+                    out.display()
+                ),
+            }
+        }
     }
     if let Some(e) = fatal {
         return Err(e);
