@@ -133,7 +133,15 @@ fn the_html_report_is_self_contained() {
     let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     // (The SVG namespace, xmlns="http://www.w3.org/2000/svg", is a name, not a fetch.)
-    for banned in ["<script", "<img", "<link", "src=", "href=\"http", "url(", "@import"] {
+    for banned in [
+        "<script",
+        "<img",
+        "<link",
+        "src=",
+        "href=\"http",
+        "url(",
+        "@import",
+    ] {
         let at = html.find(banned);
         assert!(
             at.is_none(),
