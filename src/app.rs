@@ -39,9 +39,78 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             stdin_control: a.stdin_control,
         }),
         Command::Load(a) => load(&a),
-        Command::Run(a) => run::run(&run_options(a, true)?),
+        Command::Run(a) => {
+            let gate = Gate::of(&a);
+            let mut opts = run_options(a, true)?;
+            let out = opts.out.clone().unwrap_or_else(run::default_out);
+            opts.out = Some(out.clone());
+            gate.check()?;
+            let code = run::run(&opts)?;
+            gate.judge(&out, code)
+        }
         Command::Report(a) => report(&a),
+        Command::Compare(a) => compare(&a),
     }
+}
+
+/// `bench run --baseline FILE [--normalize-to MODEL]`: the run's result compared with a
+/// baseline once it is written.
+struct Gate {
+    baseline: Option<std::path::PathBuf>,
+    normalize_to: Option<String>,
+}
+
+impl Gate {
+    fn of(a: &RunArgs) -> Gate {
+        Gate {
+            baseline: a.baseline.clone(),
+            normalize_to: a.normalize_to.clone(),
+        }
+    }
+
+    /// A baseline that cannot be read stops the run before anything is measured.
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(b) = &self.baseline {
+            document::load(b)?;
+        }
+        Ok(())
+    }
+
+    /// The exit code: the run's, or 1 when the comparison finds a regression.
+    fn judge(&self, out: &std::path::Path, code: i32) -> anyhow::Result<i32> {
+        let Some(b) = &self.baseline else {
+            return Ok(code);
+        };
+        if !out.is_file() || code == run::EXIT_INTERRUPTED {
+            return Ok(code);
+        }
+        let c = crate::compare::compare_files(
+            b,
+            out,
+            &crate::compare::Options {
+                threshold: None,
+                normalize_to: self.normalize_to.clone(),
+            },
+        )?;
+        println!("\ncompared with the baseline {}:", b.display());
+        print!(
+            "{}",
+            crate::compare::render(&c, crate::compare::Format::Text)
+        );
+        Ok(code.max(i32::from(c.regressions() > 0)))
+    }
+}
+
+/// `bench compare`: exit 0 without a regression, 1 with one, 2 for files that cannot be
+/// compared.
+fn compare(a: &crate::cli::CompareArgs) -> anyhow::Result<i32> {
+    let opts = crate::compare::Options {
+        threshold: a.threshold,
+        normalize_to: a.normalize_to.clone(),
+    };
+    let c = crate::compare::compare_files(&a.baseline, &a.current, &opts)?;
+    print!("{}", crate::compare::render(&c, a.format));
+    Ok(if c.regressions() > 0 { 1 } else { 0 })
 }
 
 /// `bench report`: reads every file first (a bad one stops it before anything is written).
@@ -80,6 +149,7 @@ pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i
                 .collect()
         }),
     };
+    let mut gate = None;
     for (i, point) in points.into_iter().enumerate() {
         // Every point was checked with these parsers when the file was read; `--help` and
         // the like end here as they would without a sweep.
@@ -88,6 +158,9 @@ pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i
             anyhow::bail!(Error::Usage("only bench run takes a scenario sweep".into()));
         };
         let values: serde_json::Map<String, serde_json::Value> = point.values.into_iter().collect();
+        if gate.is_none() {
+            gate = Some(Gate::of(&args));
+        }
         let opts = run_options(args, i == 0).map_err(|e| {
             let at = values
                 .iter()
@@ -102,7 +175,20 @@ pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i
         })?;
         plan.points.push(run::PlanPoint { values, opts });
     }
-    run::run_plan(&plan)
+    let Some(gate) = gate else {
+        anyhow::bail!(Error::Usage("the scenario has no point to run".into()));
+    };
+    let out = plan.points[0]
+        .opts
+        .out
+        .clone()
+        .unwrap_or_else(run::default_out);
+    for p in &mut plan.points {
+        p.opts.out = Some(out.clone());
+    }
+    gate.check()?;
+    let code = run::run_plan(&plan)?;
+    gate.judge(&out, code)
 }
 
 fn models(json: bool) -> anyhow::Result<i32> {

@@ -67,6 +67,39 @@ pub enum Command {
     /// Turn result files into a report: report.md, a self-contained index.html and the charts
     /// (SVG and PNG).
     Report(ReportArgs),
+    /// Compare two result files: improved / regressed / no change per run and metric, with the
+    /// change and its 95% confidence interval; exit 1 on a regression.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// The result file to compare against.
+    pub baseline: PathBuf,
+    /// The result file to judge.
+    pub current: PathBuf,
+    /// The change (percent) a time or rate metric must pass to count, instead of each metric's
+    /// default (throughput and CPU 5%, p50 10%, p99 25%, p99.9 50%); counts per request keep
+    /// their own 5% and 0.05 per request.
+    #[arg(long, value_parser = parse_percent)]
+    pub threshold: Option<f64>,
+    /// How to print the verdict.
+    #[arg(long, value_enum, default_value_t = crate::compare::Format::Text)]
+    pub format: crate::compare::Format,
+    /// Compare each model's figures as ratios to this model measured in the same file, so a
+    /// baseline from another machine can gate this one.
+    #[arg(long)]
+    pub normalize_to: Option<String>,
+}
+
+/// A percentage above 0: `5`, `2.5`, `5%`.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p > 0.0 && p < 1000.0 => Ok(p / 100.0),
+        _ => Err(format!(
+            "`{text}` is not a percentage above 0: write it like 5 or 2.5"
+        )),
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -245,6 +278,13 @@ pub struct RunArgs {
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// After the run, compare its result with this baseline result file (as `bench compare
+    /// BASELINE RESULT`): the verdict is printed and a regression makes the exit code 1.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: compare figures as ratios to this model (see `bench compare`).
+    #[arg(long, requires = "baseline")]
+    pub normalize_to: Option<String>,
     /// Write no report (by default a report folder is written beside the result file:
     /// results/run-X.json -> results/run-X/ with report.md, index.html and the charts).
     #[arg(long)]

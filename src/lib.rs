@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod error;
 pub mod load;

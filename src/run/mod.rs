@@ -766,7 +766,7 @@ fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
 }
 
 /// `results/run-<UTC time, to the millisecond>.json`, relative to the current folder.
-fn default_out() -> PathBuf {
+pub fn default_out() -> PathBuf {
     let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "");

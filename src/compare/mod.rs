@@ -1,0 +1,397 @@
+//! `bench compare BASELINE CURRENT`: a verdict per run and metric (improved, regressed, no
+//! change) with the change and its 95% confidence interval, for a CI gate that does not cry
+//! wolf (METHOD.md section 5; the decision rule is in `stats.rs` and DESIGN.md).
+//!
+//! Runs are matched by what makes them the same experiment: the model (with its poller), the
+//! workload, the sweep point, connections, payload, pipeline and rate. Their repeats are the
+//! samples. With `--normalize-to MODEL` every figure is first divided by that model's median
+//! figure at the same point of the same file, so that a baseline from another machine can gate
+//! this one.
+
+mod render;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::report::document;
+use crate::report::result::{ResultFile, Run};
+use crate::report::table;
+use crate::Error;
+pub use render::{render, Format};
+pub use stats::{Change, Verdict};
+
+/// A figure compared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metric {
+    /// The key in the JSON verdict.
+    pub key: &'static str,
+    /// How a person names it.
+    pub name: &'static str,
+    pub higher_is_better: bool,
+    /// A count per request (system calls, context switches): nearly deterministic, gated
+    /// tightly.
+    pub count: bool,
+    /// The smallest absolute change that can count (for counts per request).
+    pub floor: f64,
+}
+
+/// The metrics, in the order they are shown.
+pub const METRICS: &[Metric] = &[
+    Metric {
+        key: "throughput_rps",
+        name: "throughput",
+        higher_is_better: true,
+        count: false,
+        floor: 0.0,
+    },
+    Metric {
+        key: "p50_us",
+        name: "p50",
+        higher_is_better: false,
+        count: false,
+        floor: 0.0,
+    },
+    Metric {
+        key: "p99_us",
+        name: "p99",
+        higher_is_better: false,
+        count: false,
+        floor: 0.0,
+    },
+    Metric {
+        key: "p999_us",
+        name: "p99.9",
+        higher_is_better: false,
+        count: false,
+        floor: 0.0,
+    },
+    Metric {
+        key: "cpu_us_per_request",
+        name: "CPU µs/req",
+        higher_is_better: false,
+        count: false,
+        floor: 0.0,
+    },
+    Metric {
+        key: "syscalls_per_request",
+        name: "syscalls/req",
+        higher_is_better: false,
+        count: true,
+        floor: 0.05,
+    },
+    Metric {
+        key: "ctx_switches_per_request",
+        name: "ctxsw/req",
+        higher_is_better: false,
+        count: true,
+        floor: 0.05,
+    },
+];
+
+impl Metric {
+    fn of(&self, run: &Run) -> Option<f64> {
+        match self.key {
+            "throughput_rps" => Some(run.throughput_rps),
+            "p50_us" => Some(run.latency_us.p50),
+            "p99_us" => Some(run.latency_us.p99),
+            "p999_us" => Some(run.latency_us.p999),
+            "cpu_us_per_request" => run.server.as_ref()?.cpu_us_per_request,
+            "syscalls_per_request" => run.syscalls.as_ref()?["per_request"].as_f64(),
+            "ctx_switches_per_request" => run.server.as_ref()?.ctx_switches_per_request,
+            _ => None,
+        }
+        .filter(|v| v.is_finite())
+    }
+
+    /// The default threshold: the change a metric must pass to count. Times and rates from
+    /// the noise measured on a shared 2-CPU machine (DESIGN.md, "Comparing"); counts tight.
+    pub fn default_threshold(&self) -> f64 {
+        match self.key {
+            "throughput_rps" | "cpu_us_per_request" => 0.05,
+            "p50_us" => 0.10,
+            "p99_us" => 0.25,
+            "p999_us" => 0.50,
+            _ => 0.05,
+        }
+    }
+}
+
+/// What identifies the same experiment in two files.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RunKey {
+    pub model: String,
+    pub workload: String,
+    pub point: String,
+    pub connections: usize,
+    pub payload: usize,
+    pub pipeline: usize,
+    /// The open loop's rate, as text (`-` for the closed loop).
+    pub rate: String,
+}
+
+impl RunKey {
+    fn of(run: &Run) -> RunKey {
+        RunKey {
+            model: table::label(run),
+            workload: run.workload.clone(),
+            point: run
+                .point
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            connections: run.connections,
+            payload: run.payload,
+            pipeline: run.pipeline,
+            rate: run.rate.map_or("-".into(), |r| format!("{r}")),
+        }
+    }
+
+    /// How the key reads in a table: the model, then what differs from the defaults.
+    pub fn describe(&self) -> String {
+        let mut s = self.model.clone();
+        if !self.point.is_empty() {
+            s.push_str(&format!(" [{}]", self.point));
+        }
+        if self.rate != "-" {
+            s.push_str(&format!(" @{} req/s", self.rate));
+        }
+        s
+    }
+}
+
+/// One matched run and its metrics.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub key: RunKey,
+    /// Repeats on each side.
+    pub repeats: (usize, usize),
+    pub metrics: BTreeMap<&'static str, Change>,
+}
+
+/// The whole comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub rows: Vec<Row>,
+    /// Runs only one side has.
+    pub only_in_baseline: Vec<String>,
+    pub only_in_current: Vec<String>,
+    /// Time and rate figures are ratios to this model at the same point (`--normalize-to`);
+    /// counts per request are compared as they are.
+    pub normalized_to: Option<String>,
+    /// Why no significance could be given, when it could not.
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> usize {
+        self.rows
+            .iter()
+            .flat_map(|r| r.metrics.values())
+            .filter(|c| c.verdict == Verdict::Regressed)
+            .count()
+    }
+}
+
+/// Options of a comparison.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// One threshold (relative) for every time and rate metric instead of the defaults.
+    pub threshold: Option<f64>,
+    pub normalize_to: Option<String>,
+}
+
+/// Reads both files and compares them; files that cannot be compared are an error (exit 2)
+/// that says what differs.
+pub fn compare_files(
+    baseline: &Path,
+    current: &Path,
+    opts: &Options,
+) -> anyhow::Result<Comparison> {
+    let b = document::load(baseline)?;
+    let c = document::load(current)?;
+    compare(&b, &c, opts)
+}
+
+/// Compares two result files.
+pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::Result<Comparison> {
+    let (bs, cs) = (&base.scenario, &cur.scenario);
+    let mut differs = Vec::new();
+    if bs.workload != cs.workload {
+        differs.push(format!("workload {} vs {}", bs.workload, cs.workload));
+    }
+    // Differences a change under test may bring (a slower handler is what a regression
+    // looks like) are said, not refused.
+    let mut notes = Vec::new();
+    if bs.duration_s != cs.duration_s || bs.warmup_s != cs.warmup_s {
+        notes.push(format!(
+            "the runs differ in length: {} s (+{} s warm-up) vs {} s (+{} s)",
+            bs.duration_s, bs.warmup_s, cs.duration_s, cs.warmup_s
+        ));
+    }
+    if bs.work_us != cs.work_us || bs.block_us != cs.block_us {
+        notes.push(format!(
+            "the handler's cost differs: work_us/block_us {}/{} vs {}/{}",
+            bs.work_us, bs.block_us, cs.work_us, cs.block_us
+        ));
+    }
+    if base.env.cpu_model != cur.env.cpu_model || base.env.cpus != cur.env.cpus {
+        notes.push(format!(
+            "measured on different machines ({}, {} CPUs vs {}, {} CPUs): compare ratios \
+             (--normalize-to MODEL)",
+            base.env.cpu_model, base.env.cpus, cur.env.cpu_model, cur.env.cpus
+        ));
+    }
+    let grouped_b = groups(base, opts.normalize_to.as_deref())?;
+    let grouped_c = groups(cur, opts.normalize_to.as_deref())?;
+    let mut rows = Vec::new();
+    for (key, b_runs) in &grouped_b {
+        let Some(c_runs) = grouped_c.get(key) else {
+            continue;
+        };
+        let mut metrics = BTreeMap::new();
+        for m in METRICS {
+            let bv: Vec<f64> = b_runs
+                .iter()
+                .filter_map(|v| v.get(m.key).copied())
+                .collect();
+            let cv: Vec<f64> = c_runs
+                .iter()
+                .filter_map(|v| v.get(m.key).copied())
+                .collect();
+            if bv.is_empty() || cv.is_empty() {
+                continue;
+            }
+            let threshold = match (m.count, opts.threshold) {
+                (false, Some(t)) => t,
+                _ => m.default_threshold(),
+            };
+            metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
+        }
+        if b_runs.len() < 2 || c_runs.len() < 2 {
+            let note = "some runs have a single repeat on a side: no significance can be given \
+                        for them, the threshold alone decides (use --repeat 3 or more)"
+                .to_string();
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
+        rows.push(Row {
+            key: key.clone(),
+            repeats: (b_runs.len(), c_runs.len()),
+            metrics,
+        });
+    }
+    let only_in_baseline: Vec<String> = grouped_b
+        .keys()
+        .filter(|k| !grouped_c.contains_key(k))
+        .map(RunKey::describe)
+        .collect();
+    let only_in_current: Vec<String> = grouped_c
+        .keys()
+        .filter(|k| !grouped_b.contains_key(k))
+        .map(RunKey::describe)
+        .collect();
+    if rows.is_empty() || !differs.is_empty() {
+        let mut why = differs;
+        if rows.is_empty() {
+            why.push(format!(
+                "no run of one file matches a run of the other (baseline: {}; current: {})",
+                join_or_none(&only_in_baseline),
+                join_or_none(&only_in_current)
+            ));
+        }
+        return Err(Error::Usage(format!(
+            "the two files are not the same experiment: {}",
+            why.join("; ")
+        ))
+        .into());
+    }
+    Ok(Comparison {
+        rows,
+        only_in_baseline,
+        only_in_current,
+        normalized_to: opts.normalize_to.clone(),
+        notes,
+    })
+}
+
+fn join_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Each experiment's repeats, as metric -> value maps (normalized when asked).
+fn groups(
+    file: &ResultFile,
+    normalize_to: Option<&str>,
+) -> anyhow::Result<BTreeMap<RunKey, Vec<BTreeMap<&'static str, f64>>>> {
+    let mut out: BTreeMap<RunKey, Vec<BTreeMap<&'static str, f64>>> = BTreeMap::new();
+    let runs: Vec<&Run> = file
+        .runs
+        .iter()
+        .filter(|r| r.slo_probe.is_none() && r.failure.is_none())
+        .collect();
+    for run in &runs {
+        let values: BTreeMap<&'static str, f64> = METRICS
+            .iter()
+            .filter_map(|m| Some((m.key, m.of(run)?)))
+            .collect();
+        out.entry(RunKey::of(run)).or_default().push(values);
+    }
+    let Some(reference) = normalize_to else {
+        return Ok(out);
+    };
+    // The reference model's medians at each point, then every figure over them.
+    let mut scaled = BTreeMap::new();
+    for (key, repeats) in &out {
+        let mut ref_key = key.clone();
+        ref_key.model = reference.to_string();
+        let Some(ref_runs) = out.get(&ref_key) else {
+            return Err(Error::Usage(format!(
+                "--normalize-to {reference}: a result file has no {reference} run at {} to \
+                 divide by (run it with the others)",
+                if key.point.is_empty() {
+                    "its point".to_string()
+                } else {
+                    key.point.clone()
+                }
+            ))
+            .into());
+        };
+        if key.model == reference {
+            continue;
+        }
+        let mut norm = Vec::new();
+        for values in repeats {
+            let mut v = BTreeMap::new();
+            for (m, x) in values {
+                // Counts per request do not depend on the machine's speed: compared as they are.
+                if METRICS
+                    .iter()
+                    .any(|metric| metric.key == *m && metric.count)
+                {
+                    v.insert(*m, *x);
+                    continue;
+                }
+                let refs: Vec<f64> = ref_runs.iter().filter_map(|r| r.get(m).copied()).collect();
+                if refs.is_empty() {
+                    continue;
+                }
+                let r = stats::median(&refs);
+                if r > 0.0 {
+                    v.insert(*m, x / r);
+                }
+            }
+            norm.push(v);
+        }
+        scaled.insert(key.clone(), norm);
+    }
+    Ok(scaled)
+}

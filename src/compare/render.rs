@@ -1,0 +1,244 @@
+//! A comparison as text (a terminal), Markdown (a pull-request comment: one table, regressions
+//! first, arrows and percentages) or JSON (for scripts).
+
+use std::fmt::Write;
+
+use super::{Comparison, Verdict, METRICS};
+use crate::report::table::{fmt_rate, fmt_us};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// One line of the verdict table.
+struct Line {
+    verdict: Verdict,
+    run: String,
+    metric: &'static str,
+    baseline: String,
+    current: String,
+    change: String,
+    interval: String,
+}
+
+fn figure(key: &str, v: f64, normalized: bool) -> String {
+    let count = METRICS.iter().any(|m| m.key == key && m.count);
+    if normalized && !count {
+        return format!("{v:.3}x");
+    }
+    match key {
+        "throughput_rps" => fmt_rate(v),
+        "p50_us" | "p99_us" | "p999_us" => fmt_us(v),
+        "cpu_us_per_request" => format!("{v:.2}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
+fn percent(x: f64) -> String {
+    if x.is_infinite() {
+        "new".into()
+    } else {
+        format!("{:+.1}%", x * 100.0)
+    }
+}
+
+/// Every metric of every run, regressions first, then improvements, then the rest.
+fn lines(c: &Comparison) -> Vec<Line> {
+    let normalized = c.normalized_to.is_some();
+    let mut out = Vec::new();
+    for row in &c.rows {
+        for m in METRICS {
+            let Some(ch) = row.metrics.get(m.key) else {
+                continue;
+            };
+            out.push(Line {
+                verdict: ch.verdict,
+                run: row.key.describe(),
+                metric: m.name,
+                baseline: figure(m.key, ch.baseline, normalized),
+                current: figure(m.key, ch.current, normalized),
+                change: percent(ch.change),
+                interval: ch.interval.map_or(
+                    format!("n/a (threshold ±{:.0}%)", ch.threshold * 100.0),
+                    |(lo, hi)| {
+                        format!(
+                            "[{}, {}] p={:.3}",
+                            percent(lo),
+                            percent(hi),
+                            ch.p_value.unwrap_or(1.0)
+                        )
+                    },
+                ),
+            });
+        }
+    }
+    let rank = |v: Verdict| match v {
+        Verdict::Regressed => 0,
+        Verdict::Improved => 1,
+        Verdict::NoChange => 2,
+    };
+    out.sort_by_key(|l| rank(l.verdict));
+    out
+}
+
+fn word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "regressed",
+        Verdict::Improved => "improved",
+        Verdict::NoChange => "no change",
+    }
+}
+
+fn arrow(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "🔴 regressed",
+        Verdict::Improved => "🟢 improved",
+        Verdict::NoChange => "⚪ no change",
+    }
+}
+
+/// The comparison in `format`.
+pub fn render(c: &Comparison, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "regressions": c.regressions(),
+                "verdict": if c.regressions() > 0 { "regressed" } else { "ok" },
+                "comparison": c,
+            });
+            serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        }
+        Format::Text => text(c),
+        Format::Markdown => markdown(c),
+    }
+}
+
+fn summary(c: &Comparison) -> String {
+    let n = c.regressions();
+    let improved = c
+        .rows
+        .iter()
+        .flat_map(|r| r.metrics.values())
+        .filter(|ch| ch.verdict == Verdict::Improved)
+        .count();
+    let mut s = if n > 0 {
+        format!("{n} regression{}", if n == 1 { "" } else { "s" })
+    } else {
+        "no regression".to_string()
+    };
+    if improved > 0 {
+        let _ = write!(
+            s,
+            ", {improved} improvement{}",
+            if improved == 1 { "" } else { "s" }
+        );
+    }
+    if let Some(m) = &c.normalized_to {
+        let _ = write!(s, " (figures as ratios to {m} in the same run)");
+    }
+    s
+}
+
+fn footnotes(c: &Comparison) -> Vec<String> {
+    let mut out = c.notes.clone();
+    if !c.only_in_baseline.is_empty() {
+        out.push(format!(
+            "only in the baseline: {}",
+            c.only_in_baseline.join(", ")
+        ));
+    }
+    if !c.only_in_current.is_empty() {
+        out.push(format!(
+            "only in the current file: {}",
+            c.only_in_current.join(", ")
+        ));
+    }
+    out
+}
+
+fn text(c: &Comparison) -> String {
+    let lines = lines(c);
+    let header = [
+        "verdict",
+        "run",
+        "metric",
+        "baseline",
+        "current",
+        "change",
+        "95% interval",
+    ];
+    let rows: Vec<[String; 7]> = lines
+        .iter()
+        .map(|l| {
+            [
+                word(l.verdict).to_string(),
+                l.run.clone(),
+                l.metric.to_string(),
+                l.baseline.clone(),
+                l.current.clone(),
+                l.change.clone(),
+                l.interval.clone(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            if i == 0 {
+                let _ = write!(out, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "  {cell}{}", " ".repeat(pad));
+            }
+        }
+        out = out.trim_end().to_string();
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    let _ = writeln!(out, "{}", summary(c));
+    for f in footnotes(c) {
+        let _ = writeln!(out, "note: {f}");
+    }
+    out
+}
+
+fn markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### bench compare: {}\n", summary(c));
+    let _ = writeln!(
+        out,
+        "| | run | metric | baseline | current | change | 95% interval |\n|---|---|---|---:|---:|---:|---|"
+    );
+    for l in lines(c) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            arrow(l.verdict),
+            l.run.replace('|', "\\|"),
+            l.metric,
+            l.baseline,
+            l.current,
+            l.change,
+            l.interval
+        );
+    }
+    for f in footnotes(c) {
+        let _ = writeln!(out, "\n*{f}*");
+    }
+    out
+}

@@ -1,0 +1,241 @@
+//! The mechanism chart: what a request costs the server, in system calls by name, context
+//! switches and CPU time.
+
+use plotters::style::RGBColor;
+use serde_json::Value;
+
+use super::axes::{fmt_plain, Axis, Fmt};
+use super::chart::{BarPanel, BarRow, Chart, LegendEntry, Panel, Swatch};
+use super::data::{context, groups, med, Group, Selection};
+use super::style::{Colors, CALL_COLORS, OTHER_COLOR};
+use crate::report::result::{ResultFile, Run};
+use crate::report::table::median;
+
+/// The syscall names a stacked bar shows by name; the rest are `other`.
+const TOP_CALLS: usize = 5;
+
+/// The server's costs per request: system calls by name, context switches, CPU time; a panel
+/// whose figures no run has is left out, and the caption says what was not counted.
+pub(super) fn mechanism(file: &ResultFile, sel: &Selection, colors: &Colors) -> Option<Chart> {
+    let groups = groups(&sel.runs, &sel.skip());
+    if groups.is_empty() {
+        return None;
+    }
+    // Each panel with what it is called in the caption.
+    let mut panels: Vec<(BarPanel, &str)> = Vec::new();
+    let mut reads: Vec<String> = Vec::new();
+    let mut uncounted: Vec<&str> = Vec::new();
+    let mut legend = Vec::new();
+    match syscall_panel(&groups) {
+        Some((panel, entries)) => {
+            reads.push(format!(
+                "system calls stacked by name (the {} most made, the rest as other)",
+                entries.len() - 1
+            ));
+            legend = entries;
+            panels.push((panel, "system calls"));
+        }
+        None => uncounted.push("system calls"),
+    }
+    type Figure = fn(&Run) -> Option<f64>;
+    let server: [(&str, &str, &str, &str, Figure); 2] = [
+        (
+            "Context switches",
+            "switches per request",
+            "context switches",
+            "context switches (voluntary and involuntary)",
+            |r| r.server.as_ref()?.ctx_switches_per_request,
+        ),
+        (
+            "Server CPU time",
+            "CPU µs per request",
+            "server CPU time",
+            "server CPU time in µs (user and system)",
+            |r| r.server.as_ref()?.cpu_us_per_request,
+        ),
+    ];
+    for (title, desc, what, read, figure) in server {
+        let rows: Vec<BarRow> = groups
+            .iter()
+            .map(|g| match med(&g.runs, figure) {
+                Some(v) => BarRow {
+                    name: g.name.clone(),
+                    segments: vec![(v, colors.of(&g.model))],
+                    range: None,
+                    text: fmt_plain(v),
+                },
+                None => BarRow::not_counted(&g.name),
+            })
+            .collect();
+        if rows.iter().all(|r| r.segments.is_empty()) {
+            uncounted.push(what);
+            continue;
+        }
+        reads.push(read.into());
+        panels.push((BarPanel::new(title, desc, rows), what));
+    }
+    if panels.is_empty() {
+        return None;
+    }
+    let mut missing = Vec::new();
+    if !uncounted.is_empty() {
+        missing.push(format!("{} not counted", join_and(&uncounted)));
+    }
+    for (panel, what) in &panels {
+        let rows: Vec<&str> = panel
+            .rows
+            .iter()
+            .filter(|r| r.segments.is_empty())
+            .map(|r| r.name.as_str())
+            .collect();
+        if !rows.is_empty() {
+            missing.push(format!("{what} not counted for {}", rows.join(", ")));
+        }
+    }
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", missing.join("; "))
+    };
+    let at = sel
+        .sweep
+        .as_ref()
+        .map(|(_, at)| format!(" at {at}"))
+        .unwrap_or_default();
+    let mut panels: Vec<BarPanel> = panels.into_iter().map(|(p, _)| p).collect();
+    panels[0].names = true;
+    Some(Chart {
+        stem: "mechanism",
+        title: format!("What a request costs the server{at} ({})", context(file)),
+        caption: format!(
+            "Per request, the median over repeats of what the server spent{at}: {}; shorter is \
+             cheaper{missing}.",
+            reads.join(", ")
+        ),
+        panels: panels.into_iter().map(Panel::Bars).collect(),
+        legend,
+    })
+}
+
+/// System calls per request stacked by name, with the legend of the names; none when no run
+/// counted them.
+fn syscall_panel(groups: &[Group]) -> Option<(BarPanel, Vec<LegendEntry>)> {
+    // Each group's median calls per request, by name.
+    let calls: Vec<Option<Vec<(String, f64)>>> = groups
+        .iter()
+        .map(|g| {
+            let maps: Vec<&serde_json::Map<String, Value>> = g
+                .runs
+                .iter()
+                .filter_map(|r| r.syscalls.as_ref()?["by_name_per_request"].as_object())
+                .collect();
+            if maps.is_empty() {
+                return None;
+            }
+            let mut names: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
+            names.sort();
+            names.dedup();
+            let per_name = names.into_iter().filter_map(|n| {
+                let v = median(maps.iter().filter_map(|m| m[n].as_f64()))?;
+                Some((n.clone(), v))
+            });
+            Some(per_name.collect())
+        })
+        .collect();
+    if calls.iter().all(Option::is_none) {
+        return None;
+    }
+    // The names made most by any model, in that order.
+    let mut top: Vec<(&str, f64)> = Vec::new();
+    for (name, v) in calls.iter().flatten().flatten() {
+        match top.iter_mut().find(|(n, _)| n == name) {
+            Some(t) => t.1 = t.1.max(*v),
+            None => top.push((name, *v)),
+        }
+    }
+    top.retain(|(_, v)| *v >= 0.005);
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    top.truncate(TOP_CALLS);
+    let color = |i: usize| CALL_COLORS[i % CALL_COLORS.len()];
+    let rows = groups
+        .iter()
+        .zip(&calls)
+        .map(|(g, c)| {
+            let Some(c) = c else {
+                return BarRow::not_counted(&g.name);
+            };
+            let of = |name: &str| c.iter().find(|(n, _)| n == name).map_or(0.0, |x| x.1);
+            let mut segments: Vec<(f64, RGBColor)> = top
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (of(name), color(i)))
+                .collect();
+            let other = c
+                .iter()
+                .filter(|(n, _)| !top.iter().any(|(t, _)| t == n))
+                .map(|(_, v)| v)
+                .sum();
+            segments.push((other, OTHER_COLOR));
+            BarRow {
+                name: g.name.clone(),
+                text: fmt_plain(segments.iter().map(|s| s.0).sum()),
+                segments,
+                range: None,
+            }
+        })
+        .collect();
+    let mut legend: Vec<LegendEntry> = top
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| LegendEntry {
+            label: name.to_string(),
+            swatch: Swatch::Fill(color(i)),
+        })
+        .collect();
+    legend.push(LegendEntry {
+        label: "other calls".into(),
+        swatch: Swatch::Fill(OTHER_COLOR),
+    });
+    let panel = BarPanel::new("System calls", "calls per request", rows);
+    Some((panel, legend))
+}
+
+impl BarPanel {
+    /// A titled panel whose axis runs from zero past its longest bar.
+    fn new(title: &str, desc: &str, rows: Vec<BarRow>) -> Self {
+        BarPanel {
+            title: Some(title.into()),
+            x: Axis::from_zero(max_of(&rows), Fmt::Plain, desc),
+            rows,
+            names: false,
+        }
+    }
+}
+
+impl BarRow {
+    fn not_counted(name: &str) -> Self {
+        BarRow {
+            name: name.to_string(),
+            segments: Vec::new(),
+            range: None,
+            text: "not counted".into(),
+        }
+    }
+}
+
+fn max_of(rows: &[BarRow]) -> f64 {
+    rows.iter()
+        .map(|r| {
+            let total: f64 = r.segments.iter().map(|s| s.0).sum();
+            total.max(r.range.map_or(0.0, |r| r.1))
+        })
+        .fold(0.0, f64::max)
+}
+
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
