@@ -162,11 +162,7 @@ pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i
             gate = Some(Gate::of(&args));
         }
         let opts = run_options(args, i == 0).map_err(|e| {
-            let at = values
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let at = crate::report::result::describe_point(&values);
             match e.downcast::<Error>() {
                 Ok(Error::Usage(why)) => Error::Usage(format!("at the point {at}: {why}")).into(),
                 Ok(other) => anyhow::Error::new(other),

@@ -68,30 +68,6 @@ impl Expanded {
     }
 }
 
-/// The command line with the options of the `--scenario` file of a `bench run`, if any,
-/// inserted right after `run`; other command lines come back as they were. A file whose
-/// matrix makes more than one point is refused: sweeps need [`expand`].
-pub fn expand_args(args: Vec<OsString>) -> Result<Vec<OsString>, Error> {
-    let path = args.get(2..).and_then(scenario_path);
-    let mut expanded = expand(args)?;
-    if expanded.points.len() != 1 {
-        let keys: Vec<&str> = expanded
-            .matrix
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.as_str())
-            .collect();
-        return Err(Error::Usage(format!(
-            "scenario {}: its matrix ({}) makes {} points: sweeps need `scenario::expand`, \
-             which gives one command line per point",
-            path.unwrap_or_default().display(),
-            keys.join(", "),
-            expanded.points.len()
-        )));
-    }
-    Ok(expanded.points.remove(0).args)
-}
-
 /// The command line of a `bench run` with its `--scenario` file expanded into one command
 /// line per point of the file's matrix (one point without a matrix); other command lines,
 /// and a `bench run` without `--scenario`, come back as the one point, unchanged. Every
@@ -173,9 +149,8 @@ struct Given {
 }
 
 /// Which `bench run` options the user's arguments (those after `run`) set: a trial parse by
-/// clap (with `--all` added when they pick no models), or, when they do not parse (a bad
-/// value, `--help`: the caller's parse will say so), a scan for the options' long and short
-/// names.
+/// clap (with `--all` added when they pick no models); none when they do not parse (a bad
+/// value, `--help`: the caller's own parse reports it, whatever the sweep).
 fn given_on_command_line(cmd: &mut Command, user: &[OsString]) -> Given {
     let mut line: Vec<OsString> = vec!["bench".into(), "run".into()];
     line.extend(user.iter().cloned());
@@ -199,67 +174,17 @@ fn given_on_command_line(cmd: &mut Command, user: &[OsString]) -> Given {
             .filter(|id| !(added_all && *id == "all"))
             .map(String::from)
             .collect(),
-        None => scan(run, user),
+        // They do not parse (a bad value, `--help`): the caller's own parse says so, whatever
+        // the sweep.
+        None => HashSet::new(),
     };
     let picks_models = ids.contains("model") || ids.contains("all");
     Given { ids, picks_models }
 }
 
-/// The ids of the options among `user` by their names: `--long`, `--long=value`, `-s`,
-/// `-svalue`, `-abc` (up to `--`).
-fn scan(run: &Command, user: &[OsString]) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut it = user.iter();
-    while let Some(a) = it.next() {
-        let Some(a) = a.to_str() else {
-            continue;
-        };
-        if a == "--" {
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((name, _)) => (name, true),
-                None => (long, false),
-            };
-            if let Some(arg) = run.get_arguments().find(|x| x.get_long() == Some(name)) {
-                ids.insert(arg.get_id().as_str().to_string());
-                if !inline && arg.get_action().takes_values() {
-                    it.next();
-                }
-            }
-        } else if let Some(shorts) = a.strip_prefix('-') {
-            for (i, c) in shorts.char_indices() {
-                let Some(arg) = run.get_arguments().find(|x| x.get_short() == Some(c)) else {
-                    break;
-                };
-                ids.insert(arg.get_id().as_str().to_string());
-                if arg.get_action().takes_values() {
-                    if shorts[i + c.len_utf8()..].is_empty() {
-                        it.next();
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    ids
-}
-
 fn run_command(cmd: &Command) -> &Command {
     cmd.find_subcommand("run")
         .expect("bench run is a subcommand")
-}
-
-/// The options a scenario file stands for, as command-line arguments, checked: its top level
-/// (and its matrix's `models`). A matrix is checked too, every point of it, but its points are
-/// not among these arguments: [`expand`] gives them.
-pub fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<String>, Error> {
-    let mut cmd = Cli::command();
-    let file = read(Src { path, text }, skip_models, &mut cmd)?;
-    let all: Vec<&Dim> = file.dims.iter().collect();
-    file.points(&all, &mut cmd)?;
-    Ok(file.base)
 }
 
 /// A scenario file, for messages.
@@ -786,6 +711,17 @@ fn explain(e: &clap::Error) -> (Option<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The options a scenario file stands for, as command-line arguments, checked: its top level
+    /// (and its matrix's `models`). A matrix is checked too, every point of it, but its points are
+    /// not among these arguments: [`expand`] gives them.
+    fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<String>, Error> {
+        let mut cmd = Cli::command();
+        let file = read(Src { path, text }, skip_models, &mut cmd)?;
+        let all: Vec<&Dim> = file.dims.iter().collect();
+        file.points(&all, &mut cmd)?;
+        Ok(file.base)
+    }
     use clap::Parser;
 
     fn args(text: &str) -> Result<Vec<String>, String> {
@@ -1028,7 +964,6 @@ mod tests {
             assert_eq!(e.points.len(), 1);
             assert!(e.points[0].values.is_empty());
             assert_eq!(strs(&e.points[0].args), line);
-            assert_eq!(strs(&expand_args(os(line)).unwrap()), line);
         }
     }
 
@@ -1096,21 +1031,17 @@ mod tests {
     }
 
     #[test]
-    fn a_command_line_that_does_not_parse_still_fixes_keys() {
-        // Its own error is for the caller's parse to report; the file's sweep still loses
-        // the keys it sets.
+    fn a_command_line_that_does_not_parse_is_left_to_its_own_parse() {
+        // Its own error is for the caller's parse to report: the file still expands, whole.
         for user in [
             &["-qc5", "--bogus"][..],
             &["--connections", "0"],
             &["--help", "-c", "7"],
-            &["--model", "nope", "--connections=7"],
         ] {
             let e = sweep(TWO_BY_THREE, user).unwrap();
-            assert_eq!(e.points.len(), 3, "{user:?}");
-            assert_eq!(
-                matrix_of(&e).unwrap(),
-                [("payload".to_string(), "[64,4096,65536]".to_string())]
-            );
+            assert_eq!(e.points.len(), 6, "{user:?}");
+            let last = strs(&e.points[5].args);
+            assert_eq!(&last[last.len() - user.len()..], user, "{user:?}");
         }
     }
 
@@ -1435,7 +1366,7 @@ mod tests {
     }
 
     #[test]
-    fn expand_reads_the_file_and_expand_args_refuses_sweeps() {
+    fn expand_reads_the_file_and_names_it_in_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.toml");
         let path_str = path.to_str().unwrap();
@@ -1447,15 +1378,7 @@ mod tests {
             strs(&e.points[5].args)[3..5],
             ["--connections=100", "--payload=65536"]
         );
-        let err = expand_args(line).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!(
-                "scenario {path_str}: its matrix (connections, payload) makes 6 points"
-            )),
-            "{err}"
-        );
-        assert!(err.contains("scenario::expand"), "{err}");
-        // One point is fine; `--scenario=FILE` too.
+        // `--scenario=FILE` too; the command line fixing both keys leaves one point.
         let line = os(&[
             "bench",
             "run",
@@ -1465,8 +1388,12 @@ mod tests {
             "--payload",
             "1",
         ]);
-        let a = expand_args(line).unwrap();
-        assert_eq!(strs(&a)[..3], ["bench", "run", "--workload=http"]);
+        let e = expand(line).unwrap();
+        assert_eq!(e.points.len(), 1);
+        assert_eq!(
+            strs(&e.points[0].args)[..3],
+            ["bench", "run", "--workload=http"]
+        );
         // Errors name the file as given.
         std::fs::write(&path, "[matrix]\nconnections = [0]\n").unwrap();
         let err = expand(os(&["bench", "run", "--scenario", path_str]))

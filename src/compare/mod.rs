@@ -17,14 +17,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::report::document;
-use crate::report::result::{ResultFile, Run};
-use crate::report::table;
+use crate::report::result::{describe_point, ResultFile, Run};
+use crate::report::table::{self, fmt_rate, fmt_us};
 use crate::Error;
 pub use render::{render, Format};
 pub use stats::{Change, Verdict};
 
 /// A figure compared.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Metric {
     /// The key in the JSON verdict.
     pub key: &'static str,
@@ -32,92 +32,109 @@ pub struct Metric {
     pub name: &'static str,
     pub higher_is_better: bool,
     /// A count per request (system calls, context switches): nearly deterministic, gated
-    /// tightly.
+    /// tightly, and compared as it is under `--normalize-to`.
     pub count: bool,
     /// The smallest absolute change that can count (for counts per request).
     pub floor: f64,
+    /// The default threshold: the relative change the metric must pass to count. Counts are
+    /// tight; times and rates are starting values (DESIGN.md, "Comparing").
+    pub threshold: f64,
+    /// The figure in a run, if the run has it.
+    pub value: fn(&Run) -> Option<f64>,
+    /// How a figure is written.
+    pub show: fn(f64) -> String,
+}
+
+impl Metric {
+    fn of(&self, run: &Run) -> Option<f64> {
+        (self.value)(run).filter(|v| v.is_finite())
+    }
+}
+
+/// A time or rate figure.
+const fn timed(
+    key: &'static str,
+    name: &'static str,
+    higher_is_better: bool,
+    threshold: f64,
+    value: fn(&Run) -> Option<f64>,
+    show: fn(f64) -> String,
+) -> Metric {
+    Metric {
+        key,
+        name,
+        higher_is_better,
+        count: false,
+        floor: 0.0,
+        threshold,
+        value,
+        show,
+    }
+}
+
+/// A count per request: 5%, and at least 0.05 per request.
+const fn counted(key: &'static str, name: &'static str, value: fn(&Run) -> Option<f64>) -> Metric {
+    Metric {
+        key,
+        name,
+        higher_is_better: false,
+        count: true,
+        floor: 0.05,
+        threshold: 0.05,
+        value,
+        show: |v| format!("{v:.3}"),
+    }
 }
 
 /// The metrics, in the order they are shown.
 pub const METRICS: &[Metric] = &[
-    Metric {
-        key: "throughput_rps",
-        name: "throughput",
-        higher_is_better: true,
-        count: false,
-        floor: 0.0,
-    },
-    Metric {
-        key: "p50_us",
-        name: "p50",
-        higher_is_better: false,
-        count: false,
-        floor: 0.0,
-    },
-    Metric {
-        key: "p99_us",
-        name: "p99",
-        higher_is_better: false,
-        count: false,
-        floor: 0.0,
-    },
-    Metric {
-        key: "p999_us",
-        name: "p99.9",
-        higher_is_better: false,
-        count: false,
-        floor: 0.0,
-    },
-    Metric {
-        key: "cpu_us_per_request",
-        name: "CPU µs/req",
-        higher_is_better: false,
-        count: false,
-        floor: 0.0,
-    },
-    Metric {
-        key: "syscalls_per_request",
-        name: "syscalls/req",
-        higher_is_better: false,
-        count: true,
-        floor: 0.05,
-    },
-    Metric {
-        key: "ctx_switches_per_request",
-        name: "ctxsw/req",
-        higher_is_better: false,
-        count: true,
-        floor: 0.05,
-    },
+    timed(
+        "throughput_rps",
+        "throughput",
+        true,
+        0.05,
+        |r| Some(r.throughput_rps),
+        fmt_rate,
+    ),
+    timed(
+        "p50_us",
+        "p50",
+        false,
+        0.10,
+        |r| Some(r.latency_us.p50),
+        fmt_us,
+    ),
+    timed(
+        "p99_us",
+        "p99",
+        false,
+        0.25,
+        |r| Some(r.latency_us.p99),
+        fmt_us,
+    ),
+    timed(
+        "p999_us",
+        "p99.9",
+        false,
+        0.50,
+        |r| Some(r.latency_us.p999),
+        fmt_us,
+    ),
+    timed(
+        "cpu_us_per_request",
+        "CPU µs/req",
+        false,
+        0.05,
+        |r| r.server.as_ref()?.cpu_us_per_request,
+        |v| format!("{v:.2}"),
+    ),
+    counted("syscalls_per_request", "syscalls/req", |r| {
+        r.syscalls.as_ref()?["per_request"].as_f64()
+    }),
+    counted("ctx_switches_per_request", "ctxsw/req", |r| {
+        r.server.as_ref()?.ctx_switches_per_request
+    }),
 ];
-
-impl Metric {
-    fn of(&self, run: &Run) -> Option<f64> {
-        match self.key {
-            "throughput_rps" => Some(run.throughput_rps),
-            "p50_us" => Some(run.latency_us.p50),
-            "p99_us" => Some(run.latency_us.p99),
-            "p999_us" => Some(run.latency_us.p999),
-            "cpu_us_per_request" => run.server.as_ref()?.cpu_us_per_request,
-            "syscalls_per_request" => run.syscalls.as_ref()?["per_request"].as_f64(),
-            "ctx_switches_per_request" => run.server.as_ref()?.ctx_switches_per_request,
-            _ => None,
-        }
-        .filter(|v| v.is_finite())
-    }
-
-    /// The default threshold: the change a metric must pass to count. Times and rates from
-    /// the noise measured on a shared 2-CPU machine (DESIGN.md, "Comparing"); counts tight.
-    pub fn default_threshold(&self) -> f64 {
-        match self.key {
-            "throughput_rps" | "cpu_us_per_request" => 0.05,
-            "p50_us" => 0.10,
-            "p99_us" => 0.25,
-            "p999_us" => 0.50,
-            _ => 0.05,
-        }
-    }
-}
 
 /// What identifies the same experiment in two files.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -137,12 +154,7 @@ impl RunKey {
         RunKey {
             model: table::label(run),
             workload: run.workload.clone(),
-            point: run
-                .point
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            point: describe_point(&run.point),
             connections: run.connections,
             payload: run.payload,
             pipeline: run.pipeline,
@@ -267,7 +279,7 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
             }
             let threshold = match (m.count, opts.threshold) {
                 (false, Some(t)) => t,
-                _ => m.default_threshold(),
+                _ => m.threshold,
             };
             metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
         }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{Comparison, Verdict, METRICS};
-use crate::report::table::{fmt_rate, fmt_us};
+use super::{Comparison, Metric, Verdict, METRICS};
+use crate::report::table::grid_aligned;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -24,16 +24,13 @@ struct Line {
     interval: String,
 }
 
-fn figure(key: &str, v: f64, normalized: bool) -> String {
-    let count = METRICS.iter().any(|m| m.key == key && m.count);
-    if normalized && !count {
-        return format!("{v:.3}x");
-    }
-    match key {
-        "throughput_rps" => fmt_rate(v),
-        "p50_us" | "p99_us" | "p999_us" => fmt_us(v),
-        "cpu_us_per_request" => format!("{v:.2}"),
-        _ => format!("{v:.3}"),
+/// A figure as its metric writes it, or as a ratio under `--normalize-to` (counts stay as
+/// they are).
+fn figure(m: &Metric, v: f64, normalized: bool) -> String {
+    if normalized && !m.count {
+        format!("{v:.3}x")
+    } else {
+        (m.show)(v)
     }
 }
 
@@ -58,8 +55,8 @@ fn lines(c: &Comparison) -> Vec<Line> {
                 verdict: ch.verdict,
                 run: row.key.describe(),
                 metric: m.name,
-                baseline: figure(m.key, ch.baseline, normalized),
-                current: figure(m.key, ch.current, normalized),
+                baseline: figure(m, ch.baseline, normalized),
+                current: figure(m, ch.current, normalized),
                 change: percent(ch.change),
                 interval: ch.interval.map_or(
                     format!("n/a (threshold ±{:.0}%)", ch.threshold * 100.0),
@@ -170,10 +167,10 @@ fn text(c: &Comparison) -> String {
         "change",
         "95% interval",
     ];
-    let rows: Vec<[String; 7]> = lines
+    let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| {
-            [
+            vec![
                 word(l.verdict).to_string(),
                 l.run.clone(),
                 l.metric.to_string(),
@@ -184,32 +181,8 @@ fn text(c: &Comparison) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..7)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
-            if i == 0 {
-                let _ = write!(out, "{cell}{}", " ".repeat(pad));
-            } else {
-                let _ = write!(out, "  {cell}{}", " ".repeat(pad));
-            }
-        }
-        out = out.trim_end().to_string();
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for r in &rows {
-        line(r.iter().map(String::as_str).collect());
-    }
+    // The figures right-aligned, the words left.
+    let mut out = grid_aligned(&header, &rows, |i| (3..=5).contains(&i));
     let _ = writeln!(out, "{}", summary(c));
     for f in footnotes(c) {
         let _ = writeln!(out, "note: {f}");

@@ -126,13 +126,7 @@ fn resampled_median(values: &[f64], rng: &mut fastrand::Rng) -> f64 {
 mod tests {
     use super::*;
 
-    const THROUGHPUT: Metric = Metric {
-        key: "throughput_rps",
-        name: "throughput",
-        higher_is_better: true,
-        count: false,
-        floor: 0.0,
-    };
+    const THROUGHPUT: Metric = crate::compare::METRICS[0];
 
     #[test]
     fn a_clear_drop_with_low_noise_is_a_regression() {

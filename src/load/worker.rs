@@ -172,9 +172,8 @@ pub(super) struct Part {
     /// The first OS error message of each kind, to tell a user what actually failed.
     first_errors: BTreeMap<&'static str, String>,
     /// Ages (µs) of the requests still unanswered when the loop stopped (open loop: from their
-    /// due times, the ones due but never sent included), and how many there are.
+    /// due times, the ones due but never sent included); its count is how many there are.
     unfinished: Histogram<u64>,
-    unfinished_count: u64,
     /// Open loop: requests due before the close that were never sent.
     unsent: u64,
     /// Open loop: latency from the send (answered requests only, as in wrk2's uncorrected
@@ -198,7 +197,6 @@ impl Part {
             warmup_errors: BTreeMap::new(),
             first_errors: BTreeMap::new(),
             unfinished: new_histogram(),
-            unfinished_count: 0,
             unsent: 0,
             uncorrected: None,
             pacing: None,
@@ -415,7 +413,6 @@ impl Worker {
             if c.in_flight && c.due < stopped {
                 let age = stopped.duration_since(c.due).as_micros() as u64;
                 let unanswered = self.pipeline.saturating_sub(c.answered) as u64;
-                self.part.unfinished_count += unanswered;
                 let _ = self
                     .part
                     .unfinished
@@ -451,7 +448,6 @@ impl Worker {
             let _ = self.part.unfinished.record_n(age.clamp(1, MAX_US), n);
             k += n;
         }
-        self.part.unfinished_count += count;
         self.part.unsent += count;
     }
 
@@ -470,10 +466,7 @@ impl Worker {
                 continue;
             }
             c.scheduled = None;
-            let in_window = self
-                .window_start
-                .is_some_and(|start| at >= start && self.window_end.is_some_and(|end| at < end));
-            if in_window {
+            if self.in_window(at) {
                 if let Some(h) = self.part.pacing.as_mut() {
                     record(h, now.duration_since(at).as_micros() as u64);
                 }
@@ -483,6 +476,13 @@ impl Worker {
             now = Instant::now();
         }
         now
+    }
+
+    /// Whether `t` falls in the measured window [start, end) (false before the timeline is
+    /// known).
+    fn in_window(&self, t: Instant) -> bool {
+        self.window_start.is_some_and(|start| t >= start)
+            && self.window_end.is_some_and(|end| t < end)
     }
 
     /// When connection `i`'s next batch is due: `None` in the closed loop (at once).
@@ -595,10 +595,7 @@ impl Worker {
     /// Resets connection `i` for its next batch (echo: the batch's bytes, when pipelined),
     /// sent at `now` and due at `due`.
     fn start_batch(&mut self, i: usize, now: Instant, due: Instant) {
-        let in_window = self
-            .window_start
-            .is_some_and(|start| now >= start && self.window_end.is_some_and(|end| now < end));
-        if in_window && self.schedule.is_some() {
+        if self.schedule.is_some() && self.in_window(now) {
             self.part.sent += 1;
         }
         let c = &mut self.conns[i];
@@ -679,19 +676,19 @@ impl Worker {
         if good == 0 {
             return;
         }
-        let window_start = self.window_start.unwrap_or(now);
         // Warm-up, or answers that arrived in the same poll batch after the window closed.
-        if now < window_start || self.window_end.is_some_and(|end| now >= end) {
+        let Some(window_start) = self.window_start.filter(|_| self.in_window(now)) else {
             return;
-        }
+        };
         let c = &mut self.conns[i];
         let us = now.saturating_duration_since(c.due).as_micros() as u64;
         let sent_us = now.saturating_duration_since(c.started).as_micros() as u64;
         c.completed_in_window += good as u64;
         self.part.requests += good as u64;
+        // This worker's own counter: a plain store, no read-modify-write per answer.
         self.live
             .requests
-            .fetch_add(good as u64, std::sync::atomic::Ordering::Relaxed);
+            .store(self.part.requests, std::sync::atomic::Ordering::Relaxed);
         self.part.bytes += progress.bytes;
         let slot = self.interval_slot(now, window_start);
         for _ in 0..good {
@@ -987,7 +984,7 @@ pub(super) fn merge(
     let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
     let mut ages = new_histogram();
     let mut open: Option<OpenLoop> = None;
-    let (mut requests, mut bytes, mut starved, mut connected, mut unfinished) = (0, 0, 0, 0, 0);
+    let (mut requests, mut bytes, mut starved, mut connected) = (0, 0, 0, 0);
     for part in parts {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = histogram.add(&part.histogram);
@@ -1020,7 +1017,6 @@ pub(super) fn merge(
             intervals[slot].1 += errs;
         }
         let _ = ages.add(&part.unfinished);
-        unfinished += part.unfinished_count;
         requests += part.requests;
         bytes += part.bytes;
         starved += part.starved;
@@ -1069,7 +1065,7 @@ pub(super) fn merge(
         timeseries,
         window,
         client,
-        unfinished,
+        unfinished: ages.len(),
         stalled,
         open_loop: open,
         starved_connections: starved,

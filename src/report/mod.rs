@@ -3,6 +3,7 @@
 pub mod charts;
 pub mod document;
 pub mod env;
+pub mod findings;
 pub mod progress;
 pub mod result;
 pub mod table;

@@ -80,6 +80,23 @@ pub struct Scenario {
     pub slo: Vec<String>,
 }
 
+/// A swept value as a person writes it: `epoll`, `100`.
+pub fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A sweep point as `connections=100 poller=epoll`; empty for a run outside a sweep.
+pub fn describe_point(point: &serde_json::Map<String, serde_json::Value>) -> String {
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}={}", show_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn one_second() -> f64 {
     1.0
 }

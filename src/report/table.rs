@@ -16,7 +16,8 @@ struct Column {
     cell: fn(&[&Run]) -> String,
 }
 
-fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
+/// The median of `f` over `runs` (those that have it).
+pub fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
     median(runs.iter().filter_map(|r| f(r)))
 }
 
@@ -291,6 +292,16 @@ pub fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
 
 /// Columns of text, the first left-aligned and the others right-aligned.
 fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
+    grid_aligned(header, rows, |i| i > 0)
+}
+
+/// Columns of text two spaces apart; column `i` right-aligned when `right(i)`. No line ends
+/// in spaces.
+pub fn grid_aligned(
+    header: &[&str],
+    rows: &[Vec<String>],
+    right: impl Fn(usize) -> bool,
+) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -302,14 +313,18 @@ fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
         .collect();
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
+        let start = out.len();
         for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
-            if i == 0 {
-                let _ = write!(out, "{cell}{}", " ".repeat(pad));
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            let gap = if i == 0 { "" } else { "  " };
+            if right(i) {
+                let _ = write!(out, "{gap}{pad}{cell}");
             } else {
-                let _ = write!(out, "  {}{cell}", " ".repeat(pad));
+                let _ = write!(out, "{gap}{cell}{pad}");
             }
         }
+        let end = start + out[start..].trim_end().len();
+        out.truncate(end);
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
@@ -405,6 +420,23 @@ pub fn kinds(
         let _ = write!(out, " warm-up:{kind}={n}");
     }
     out
+}
+
+/// `v` rounded to `digits` significant digits (0 and non-finite values give 0).
+pub fn round_sig(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return 0.0;
+    }
+    let e = digits - 1 - v.abs().log10().floor() as i32;
+    // Divide by a whole power of ten rather than multiply by a fraction of one, so that 81,700
+    // comes back as 81700.0 and not 81699.99999999999.
+    if e < 0 {
+        let unit = 10f64.powi(-e);
+        (v / unit).round() * unit
+    } else {
+        let scale = 10f64.powi(e);
+        (v * scale).round() / scale
+    }
 }
 
 /// The median of some values; `None` when there are none.
@@ -506,6 +538,17 @@ mod tests {
             ),
             " mismatch=3 warm-up:connect=1"
         );
+    }
+
+    #[test]
+    fn round_sig_keeps_three_digits() {
+        assert_eq!(round_sig(81_653.5, 3), 81_700.0);
+        assert_eq!(round_sig(1_234.0, 3), 1_230.0);
+        assert_eq!(round_sig(-1_234.0, 3), -1_230.0);
+        assert_eq!(round_sig(0.0, 3), 0.0);
+        assert_eq!(round_sig(f64::NAN, 3), 0.0);
+        assert_eq!(round_sig(99_960.0, 3), 100_000.0);
+        assert_eq!(round_sig(0.05814, 3), 0.0581);
     }
 
     #[test]

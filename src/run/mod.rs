@@ -8,6 +8,7 @@
 //! interrupted or failed session keeps everything measured before it.
 
 mod child;
+mod slo;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,8 +22,8 @@ use crate::cli::Accounting;
 use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
+use crate::metrics::histogram::encode;
 use crate::metrics::histogram::LatencySummary;
-use crate::metrics::histogram::{decode, encode};
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
 use crate::protocol::{http, Workload};
@@ -30,7 +31,8 @@ use crate::report::document;
 use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
 use crate::report::result::{
-    OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts, SloCapacity, SloProbe,
+    describe_point, OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts,
+    SloCapacity,
 };
 use crate::report::table;
 use crate::{sys, Error};
@@ -357,18 +359,6 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// `connections=100 payload=64`.
-fn describe_point(values: &serde_json::Map<String, serde_json::Value>) -> String {
-    values
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            v => format!("{k}={v}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
 /// and warnings.
 fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
@@ -482,13 +472,6 @@ struct Job<'a> {
     progress: bool,
 }
 
-/// The most open-loop probes of one SLO search.
-const SLO_MAX_PROBES: usize = 8;
-/// The search stops once the bracket is this narrow (missed / met).
-const SLO_PRECISION: f64 = 1.05;
-/// A probe must answer at least this share of its rate.
-const SLO_MIN_ACHIEVED: f64 = 0.99;
-
 impl Job<'_> {
     /// One pass at `rate`, with system calls counted as `--accounting` says.
     fn accounted(&self, rate: Option<f64>) -> anyhow::Result<Run> {
@@ -539,164 +522,6 @@ impl Job<'_> {
                 Ok(timed)
             }),
         }
-    }
-
-    /// The highest rate that meets every objective: a closed-loop probe bounds the search
-    /// from above (no open loop answers faster than the closed loop's ceiling), then open-loop
-    /// probes halve the bracket [met, missed] until it is narrower than 5% or 8 probes have
-    /// run. A probe meets the objectives when it ran clean (no failure, no error), answered
-    /// at least 99% of its rate, and each objective's percentile of the corrected latency is
-    /// within its limit. Every probe is returned, in order.
-    fn slo_search(&self) -> anyhow::Result<(Vec<Run>, SloCapacity)> {
-        let objectives: Vec<String> = self.opts.slo.iter().map(ToString::to_string).collect();
-        let probe_of = |index, met, missed| SloProbe {
-            objectives: objectives.clone(),
-            index,
-            met,
-            missed,
-        };
-        let mut runs = Vec::new();
-        let mut ceiling = self.accounted(None)?;
-        ceiling.slo_probe = Some(probe_of(
-            0,
-            false,
-            Some("the closed-loop probe sets no rate: it bounds the search".into()),
-        ));
-        let closed = ceiling.throughput_rps;
-        let clean = ceiling.failure.is_none() && ceiling.errors + ceiling.warmup_errors == 0;
-        if self.progress {
-            eprintln!(
-                "      probe 0 (closed loop): {} req/s",
-                table::fmt_rate(closed)
-            );
-        }
-        runs.push(ceiling);
-        let mut found = SloCapacity {
-            model: self.model.name.to_string(),
-            repeat_index: self.repeat_index,
-            point: serde_json::Map::new(),
-            objectives: objectives.clone(),
-            capacity_rps: None,
-            missed_rps: None,
-            closed_loop_rps: closed,
-            probes: 1,
-            warnings: Vec::new(),
-        };
-        if !clean || closed <= 0.0 {
-            return Ok((runs, found));
-        }
-        let (mut met, mut missed): (Option<f64>, f64) = (None, closed);
-        for index in 1..=SLO_MAX_PROBES {
-            if self.stop.load(Ordering::Acquire) {
-                break;
-            }
-            let low = met.unwrap_or(0.0);
-            if met.is_some_and(|m| missed / m <= SLO_PRECISION) {
-                break;
-            }
-            // Rounded to 3 significant digits: rates people can type again.
-            let rate = round_sig((low + missed) / 2.0, 3);
-            let mut run = self.accounted(Some(rate))?;
-            let why = self.misses(&run, rate);
-            if self.progress {
-                eprintln!(
-                    "      probe {index}: {} req/s asked, {} answered, p99 {}: {}",
-                    table::fmt_rate(rate),
-                    table::fmt_rate(run.throughput_rps),
-                    table::fmt_us(run.latency_us.p99),
-                    why.as_deref().unwrap_or("met")
-                );
-            }
-            run.slo_probe = Some(probe_of(index, why.is_none(), why.clone()));
-            found.probes += 1;
-            let failed = run.failure.is_some();
-            runs.push(run);
-            if failed {
-                break;
-            }
-            match why {
-                None => met = Some(rate),
-                Some(_) => {
-                    missed = rate;
-                    found.missed_rps = Some(rate);
-                }
-            }
-        }
-        found.capacity_rps = met;
-        // A probe at the bracket's edges whose client was saturated: the client, not the
-        // server, may have set the capacity.
-        let edge = |rate: Option<f64>| {
-            runs.iter()
-                .find(|r| r.rate.is_some() && r.rate == rate && r.client.saturated)
-        };
-        if let Some(r) = edge(found.missed_rps).or_else(|| edge(found.capacity_rps)) {
-            found.warnings.push(format!(
-                "client-bound: the load generator was busy {:.0}% of its CPUs at {} req/s, so \
-                 the capacity found may be the client's (give it more CPUs: --client-cpus, \
-                 --client-threads)",
-                r.client.busy_fraction * 100.0,
-                table::fmt_rate(r.rate.unwrap_or_default())
-            ));
-        }
-        Ok((runs, found))
-    }
-
-    /// Why `run` at `rate` misses the objectives; `None` when it meets them all.
-    fn misses(&self, run: &Run, rate: f64) -> Option<String> {
-        if let Some(failure) = &run.failure {
-            return Some(format!("failed: {failure}"));
-        }
-        if run.errors + run.warmup_errors > 0 {
-            return Some(format!("{} errors", run.errors + run.warmup_errors));
-        }
-        if run.throughput_rps < SLO_MIN_ACHIEVED * rate {
-            return Some(format!(
-                "answered {:.1}% of the rate",
-                run.throughput_rps / rate * 100.0
-            ));
-        }
-        let histogram = match decode(&run.histogram) {
-            Ok(h) => h,
-            Err(e) => return Some(format!("its histogram cannot be read: {e:#}")),
-        };
-        let over: Vec<String> = self
-            .opts
-            .slo
-            .iter()
-            .filter_map(|slo| {
-                let us = if histogram.is_empty() {
-                    f64::INFINITY
-                } else {
-                    histogram.value_at_quantile(slo.percentile / 100.0) as f64
-                };
-                (us > slo.limit.as_secs_f64() * 1e6).then(|| {
-                    format!(
-                        "p{} {} > {}",
-                        slo.percentile,
-                        table::fmt_us(us),
-                        humantime::format_duration(slo.limit)
-                    )
-                })
-            })
-            .collect();
-        (!over.is_empty()).then(|| over.join(", "))
-    }
-}
-
-/// `v` rounded to `digits` significant digits.
-fn round_sig(v: f64, digits: i32) -> f64 {
-    if v <= 0.0 {
-        return v;
-    }
-    let e = digits - 1 - v.log10().floor() as i32;
-    // Divide by a whole power of ten rather than multiply by a fraction of one, so that 81,700
-    // comes back as 81700.0 and not 81699.99999999999.
-    if e < 0 {
-        let unit = 10f64.powi(-e);
-        (v / unit).round() * unit
-    } else {
-        let scale = 10f64.powi(e);
-        (v * scale).round() / scale
     }
 }
 
@@ -783,7 +608,6 @@ pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poll
     }
 }
 
-/// One model, one repeat.
 /// What a pass counts.
 #[derive(Clone, Copy, Debug)]
 struct Counting {
@@ -904,7 +728,7 @@ fn measure(
         _ => model.name.to_string(),
     };
     let line = ProgressLine::new(!opts.quiet && std::io::stdout().is_terminal(), &label);
-    let outcome = load::run_load(&config, stop, &mut |edge: Edge| {
+    let mut outcome = load::run_load(&config, stop, &mut |edge: Edge| {
         if matches!(edge, Edge::Tick(_)) {
             return line.on_edge(&edge);
         }
@@ -919,7 +743,6 @@ fn measure(
         }
     })?;
     line.finish();
-    let mut outcome = outcome;
     let client_syscalls = outcome.client_syscalls.take();
     let mut failure = None;
     if let Some(status) = server.exited() {
@@ -1213,13 +1036,12 @@ fn open_loop_figures(
 pub fn to_run(
     id: RunIdentity,
     config: &LoadConfig,
-    outcome: LoadOutcome,
+    mut outcome: LoadOutcome,
     server: Option<ServerCosts>,
     failure: Option<String>,
     client_cpus_flag: &str,
 ) -> anyhow::Result<Run> {
     let mut warnings = Vec::new();
-    let mut outcome = outcome;
     // Open loop: a thread that always has a request due or an answer to read never sleeps, so
     // its CPU reads busy long before it falls behind; its schedule says whether it did. The
     // client is saturated when it was busy and also sent late.
@@ -1332,17 +1154,4 @@ pub fn to_run(
         failure,
         warnings,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_sig_keeps_three_digits() {
-        assert_eq!(round_sig(81_653.5, 3), 81_700.0);
-        assert_eq!(round_sig(1_234.0, 3), 1_230.0);
-        assert_eq!(round_sig(0.0, 3), 0.0);
-        assert_eq!(round_sig(99_960.0, 3), 100_000.0);
-    }
 }

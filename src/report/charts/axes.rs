@@ -4,6 +4,8 @@
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 
+use crate::report::table::round_sig;
+
 /// One axis: its range and ticks in data units, drawn on a log10 scale when `log`.
 pub(super) struct Axis {
     pub(super) log: bool,
@@ -270,18 +272,10 @@ pub(super) fn fmt_plain(v: f64) -> String {
     }
 }
 
-/// Rounds to three significant digits before picking the unit, so 999.7 reads 1k.
-fn round3(v: f64) -> f64 {
-    if v == 0.0 || !v.is_finite() {
-        return 0.0;
-    }
-    let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
-    (v * scale).round() / scale
-}
-
 /// 950, 15k, 1.2M.
 pub(super) fn fmt_count(v: f64) -> String {
-    let v = round3(v);
+    // Three significant digits before picking the unit, so 999.7 reads 1k.
+    let v = round_sig(v, 3);
     match v.abs() {
         a if a >= 1e9 => format!("{}G", fmt_plain(v / 1e9)),
         a if a >= 1e6 => format!("{}M", fmt_plain(v / 1e6)),
@@ -292,7 +286,8 @@ pub(super) fn fmt_count(v: f64) -> String {
 
 /// 350µs, 1.2ms, 2s.
 pub(super) fn fmt_micros(v: f64) -> String {
-    let v = round3(v);
+    // Three significant digits before picking the unit, so 999.7 reads 1k.
+    let v = round_sig(v, 3);
     match v.abs() {
         a if a >= 1e6 => format!("{}s", fmt_plain(v / 1e6)),
         a if a >= 1e3 => format!("{}ms", fmt_plain(v / 1e3)),

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::axes::fmt_count;
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::{label, median};
+use crate::report::result::{show_value, ResultFile, Run};
+use crate::report::table::label;
 
 /// The runs the per-model charts (throughput, spectrum, mechanism) show: complete runs, no SLO
 /// probes; in a sweep, those at the largest value of the first swept key.
@@ -47,7 +47,7 @@ impl<'a> Selection<'a> {
             .into_iter()
             .filter(|r| r.point.get(&key).is_some_and(|v| same(v, &largest)))
             .collect();
-        let at = format!("{key}={}", show(&largest));
+        let at = format!("{key}={}", show_value(&largest));
         Selection {
             runs,
             sweep: Some((key, at)),
@@ -85,13 +85,6 @@ pub(super) fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-pub(super) fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Runs of one series, in the order the series first appear.
 pub(super) struct Group<'a> {
     pub(super) name: String,
@@ -111,7 +104,7 @@ pub(super) fn groups<'a>(runs: &[&'a Run], skip: &[&str]) -> Vec<Group<'a>> {
             .point
             .iter()
             .filter(|(k, _)| !skip.contains(&k.as_str()))
-            .map(|(k, v)| format!(", {k}={}", show(v)))
+            .map(|(k, v)| format!(", {k}={}", show_value(v)))
             .collect();
         let name = format!("{model}{rest}");
         match out.iter_mut().find(|g| g.name == name) {
@@ -134,10 +127,6 @@ pub(super) fn groups<'a>(runs: &[&'a Run], skip: &[&str]) -> Vec<Group<'a>> {
         }
     }
     out
-}
-
-pub(super) fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
-    median(runs.iter().filter_map(|r| f(r)))
 }
 
 /// What the runs measured, for titles: `echo, 50 connections, 64 B`.

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::axes::{fmt_plain, Axis, Fmt};
 use super::chart::{BarPanel, BarRow, Chart, LegendEntry, Panel, Swatch};
-use super::data::{context, groups, med, Group, Selection};
+use super::data::{context, groups, Group, Selection};
 use super::style::{Colors, CALL_COLORS, OTHER_COLOR};
 use crate::report::result::{ResultFile, Run};
-use crate::report::table::median;
+use crate::report::table::{med, median};
 
 /// The syscall names a stacked bar shows by name; the rest are `other`.
 const TOP_CALLS: usize = 5;

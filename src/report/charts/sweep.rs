@@ -4,9 +4,11 @@ use serde_json::Value;
 
 use super::axes::{extent, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
-use super::data::{context, groups, med, same, show, sweep_key};
+use super::data::{context, groups, same, sweep_key};
 use super::style::{line_legend, Colors};
+use crate::report::result::show_value;
 use crate::report::result::{ResultFile, Run};
+use crate::report::table::med;
 
 /// Throughput and p99 along the first swept key: one line per model and combination of the
 /// other keys' values.
@@ -84,7 +86,7 @@ pub(super) fn sweep(file: &ResultFile, colors: &Colors) -> Vec<Chart> {
             let nums: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
             Axis::of_values(&nums, Fmt::Count, &key)
         } else {
-            Axis::names(values.iter().map(show).collect(), &key)
+            Axis::names(values.iter().map(show_value).collect(), &key)
         }
     };
     let others = groups.iter().any(|g| g.variant > 0);
