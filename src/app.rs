@@ -540,9 +540,12 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     for w in &run.warnings {
         eprintln!("warning: {w}");
     }
+    if let Some(why) = &run.failure {
+        eprintln!("failed: {why}");
+    }
     let code = if interrupted {
         run::EXIT_INTERRUPTED
-    } else if run.errors > 0 || run.warmup_errors > 0 {
+    } else if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
         1
     } else {
         0

@@ -200,9 +200,12 @@ fn long_run(out: &std::path::Path) -> Child {
         .unwrap()
 }
 
-fn stop_mid_run(signal: i32) -> (Option<i32>, u32) {
+/// Signals `bench run` 1.5 s into its measured window; returns its exit code, its server's
+/// pid and the result file as it was left (`None` when there is none).
+fn stop_mid_run(signal: i32) -> (Option<i32>, u32, Option<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut bench = long_run(&dir.path().join("r.json"));
+    let out = dir.path().join("r.json");
+    let mut bench = long_run(&out);
     let server = wait_for_child(&bench);
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: kill has no memory-safety preconditions.
@@ -222,25 +225,146 @@ fn stop_mid_run(signal: i32) -> (Option<i32>, u32) {
         wait_gone(server),
         "bench serve {server} outlived bench run (signal {signal})"
     );
-    (status.code(), server)
+    // Whatever is left is whole: written to a temporary file and renamed.
+    let left = std::fs::read_to_string(&out).ok().map(|text| {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("half-written result: {e}"))
+    });
+    let strays: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        // r/ is the report of the partial result.
+        .filter(|n| n != "r.json" && n != "r")
+        .collect();
+    if signal != libc::SIGKILL {
+        assert!(strays.is_empty(), "left behind: {strays:?}");
+    }
+    (status.code(), server, left)
+}
+
+/// SIGINT and SIGTERM: the run so far is written as a partial result that says why it ended.
+fn assert_partial(left: Option<serde_json::Value>) {
+    let result = left.expect("an interrupted run wrote no result");
+    let run = &result["runs"][0];
+    assert!(
+        run["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interrupted by a signal"),
+        "{run}"
+    );
+    assert!(run["requests"].as_u64().unwrap() > 0, "nothing kept: {run}");
 }
 
 #[test]
 fn sigint_mid_run_leaves_no_server() {
-    let (code, _) = stop_mid_run(libc::SIGINT);
+    let (code, _, left) = stop_mid_run(libc::SIGINT);
     assert_eq!(code, Some(130));
+    assert_partial(left);
 }
 
 #[test]
 fn sigterm_mid_run_leaves_no_server() {
-    let (code, _) = stop_mid_run(libc::SIGTERM);
+    let (code, _, left) = stop_mid_run(libc::SIGTERM);
     assert_eq!(code, Some(130));
+    assert_partial(left);
 }
 
 #[test]
 fn sigkill_of_bench_run_still_leaves_no_server() {
-    let (code, _) = stop_mid_run(libc::SIGKILL);
+    let (code, _, _) = stop_mid_run(libc::SIGKILL);
     assert_eq!(code, None);
+}
+
+/// A server that stops answering (here: its process stopped with SIGSTOP, so it answers
+/// neither the clients nor the harness's counters request) fails the run within the run's
+/// length plus a bounded grace (the counters request's 5 s and the stop), keeps the partial
+/// result, and counts the requests left waiting as errors of their own kind.
+#[test]
+fn a_stalled_server_fails_the_run_in_bounded_time_and_keeps_the_partial_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let started = Instant::now();
+    let bench = bench()
+        .args([
+            "run", "--model", "reactor", "-d", "4s", "--warmup", "500ms", "-c", "4", "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = wait_for_child(&bench);
+    std::thread::sleep(Duration::from_millis(2000));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(server as i32, libc::SIGSTOP) };
+    let o = bench.wait_with_output().unwrap();
+    let took = started.elapsed();
+    expect(&o, 1, &["FAILED", "stopped answering", "unanswered="]);
+    assert!(
+        took < Duration::from_secs(4 + 1 + 12),
+        "a stalled server held bench run for {took:?}"
+    );
+    assert!(wait_gone(server), "the stopped server was left behind");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("result file kept")).unwrap();
+    let run = &result["runs"][0];
+    let failure = run["failure"].as_str().unwrap_or("");
+    assert!(failure.contains("stopped answering"), "{run}");
+    assert!(failure.contains("its process is stopped"), "{run}");
+    assert!(run["requests"].as_u64().unwrap() > 0, "nothing kept: {run}");
+    assert_eq!(run["error_kinds"]["unanswered"], 4, "{run}");
+}
+
+/// `bench load` against a server that answers for a while and then goes silent (its serving
+/// thread stuck, its process alive): exit 1 within the run's length, the silence named.
+#[test]
+fn load_against_a_server_that_goes_silent_fails_with_unanswered_errors() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent_from = Instant::now() + Duration::from_millis(1500);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if Instant::now() >= silent_from {
+                        // Stuck: holds the connection and answers nothing more.
+                        std::thread::sleep(Duration::from_secs(30));
+                        return;
+                    }
+                    if s.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("load.json");
+    let started = Instant::now();
+    let o = bench()
+        .args(["load", "--target", &addr.to_string(), "-c", "2", "-d", "3s"])
+        .args(["--warmup", "500ms", "--quiet", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    expect(&o, 1, &["stopped answering"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = &result["runs"][0];
+    assert_eq!(run["error_kinds"]["unanswered"], 2, "{run}");
+    assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
 }
 
 #[test]

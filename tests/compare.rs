@@ -142,7 +142,8 @@ fn files_that_are_not_the_same_experiment_are_refused() {
     expect(&o, 2, &["--normalize-to tokio"]);
 }
 
-/// The same file against itself: no change anywhere, and ratios to a reference model.
+/// The same file against itself: no change anywhere, and ratios to a reference model (blocking
+/// over reactor repeat by repeat: 97647/165758 and 118071/168377, median 0.645).
 #[test]
 fn a_file_against_itself_is_no_change_also_normalized() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/closed-loop.json");
@@ -150,7 +151,7 @@ fn a_file_against_itself_is_no_change_also_normalized() {
     expect(&o, 0, &["no regression"]);
     assert!(!text(&o).contains("regressed"), "{}", text(&o));
     let o = compare(&f, &f, &["--normalize-to", "reactor"]);
-    expect(&o, 0, &["ratios to reactor", "0.646x"]);
+    expect(&o, 0, &["ratios to reactor", "0.645x"]);
 }
 
 /// `bench run --baseline FILE` runs, writes its result, then compares: the verdict follows

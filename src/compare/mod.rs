@@ -339,28 +339,36 @@ fn join_or_none(v: &[String]) -> String {
     }
 }
 
+/// One repeat's figures, by metric key.
+type Figures = BTreeMap<&'static str, f64>;
+
 /// Each experiment's repeats, as metric -> value maps (normalized when asked).
 fn groups(
     file: &ResultFile,
     normalize_to: Option<&str>,
-) -> anyhow::Result<BTreeMap<RunKey, Vec<BTreeMap<&'static str, f64>>>> {
-    let mut out: BTreeMap<RunKey, Vec<BTreeMap<&'static str, f64>>> = BTreeMap::new();
-    let runs: Vec<&Run> = file
+) -> anyhow::Result<BTreeMap<RunKey, Vec<Figures>>> {
+    // Each repeat keeps its index: under --normalize-to it is divided by the reference's
+    // repeat of the same index, measured right beside it.
+    let mut out: BTreeMap<RunKey, Vec<(usize, Figures)>> = BTreeMap::new();
+    for run in file
         .runs
         .iter()
         .filter(|r| r.slo_probe.is_none() && r.failure.is_none())
-        .collect();
-    for run in &runs {
-        let values: BTreeMap<&'static str, f64> = METRICS
+    {
+        let values: Figures = METRICS
             .iter()
             .filter_map(|m| Some((m.key, m.of(run)?)))
             .collect();
-        out.entry(RunKey::of(run)).or_default().push(values);
+        out.entry(RunKey::of(run))
+            .or_default()
+            .push((run.repeat_index, values));
     }
     let Some(reference) = normalize_to else {
-        return Ok(out);
+        return Ok(out
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|(_, f)| f).collect()))
+            .collect());
     };
-    // The reference model's medians at each point, then every figure over them.
     let mut scaled = BTreeMap::new();
     for (key, repeats) in &out {
         let mut ref_key = key.clone();
@@ -380,30 +388,46 @@ fn groups(
         if key.model == reference {
             continue;
         }
-        let mut norm = Vec::new();
-        for values in repeats {
-            let mut v = BTreeMap::new();
-            for (m, x) in values {
-                // Counts per request do not depend on the machine's speed: compared as they are.
-                if METRICS
-                    .iter()
-                    .any(|metric| metric.key == *m && metric.count)
-                {
-                    v.insert(*m, *x);
-                    continue;
-                }
-                let refs: Vec<f64> = ref_runs.iter().filter_map(|r| r.get(m).copied()).collect();
-                if refs.is_empty() {
-                    continue;
-                }
-                let r = stats::median(&refs);
-                if r > 0.0 {
-                    v.insert(*m, x / r);
-                }
-            }
-            norm.push(v);
-        }
+        let norm = repeats
+            .iter()
+            .map(|(index, values)| normalized(values, *index, ref_runs))
+            .collect();
         scaled.insert(key.clone(), norm);
     }
     Ok(scaled)
+}
+
+/// One repeat's figures over the reference model's: its repeat of the same index when it has
+/// one (the two ran side by side, A B A B, so a slow spell of the machine divides out), else
+/// the median of its repeats. Counts per request do not depend on the machine's speed: they
+/// are kept as they are.
+fn normalized(values: &Figures, index: usize, reference: &[(usize, Figures)]) -> Figures {
+    let beside = reference.iter().find(|(i, _)| *i == index).map(|(_, f)| f);
+    let mut out = Figures::new();
+    for (m, x) in values {
+        if METRICS
+            .iter()
+            .any(|metric| metric.key == *m && metric.count)
+        {
+            out.insert(*m, *x);
+            continue;
+        }
+        let r = match beside.and_then(|f| f.get(m)) {
+            Some(r) => *r,
+            None => {
+                let all: Vec<f64> = reference
+                    .iter()
+                    .filter_map(|(_, f)| f.get(m).copied())
+                    .collect();
+                if all.is_empty() {
+                    continue;
+                }
+                stats::median(&all)
+            }
+        };
+        if r > 0.0 {
+            out.insert(*m, x / r);
+        }
+    }
+    out
 }

@@ -35,6 +35,10 @@ pub use worker::OpenLoop;
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
 pub const SATURATED_BUSY: f64 = 0.90;
 
+/// A server that answered nothing for this long at the end of the measured window, while
+/// requests waited for it, stalled: the run fails.
+pub const STALL_AFTER: Duration = Duration::from_secs(1);
+
 /// What to drive and how hard.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
@@ -164,6 +168,25 @@ pub struct LoadOutcome {
 }
 
 impl LoadOutcome {
+    /// How long the server had been silent when the window closed, if it stalled: nothing
+    /// answered (and no error) for at least [`STALL_AFTER`] while requests waited. Read from
+    /// the time series, so a lower bound: the last answer lies somewhere in the last interval
+    /// that had one.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        if self.unfinished == 0 || self.interrupted {
+            return None;
+        }
+        let window = self.window.as_secs_f64();
+        let last_answer = self
+            .timeseries
+            .iter()
+            .rev()
+            .find(|i| i.requests > 0 || i.errors > 0)
+            .map_or(0.0, |i| i.t_s);
+        let silent = Duration::from_secs_f64((window - last_answer).max(0.0));
+        (silent >= STALL_AFTER).then_some(silent)
+    }
+
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }

@@ -249,10 +249,13 @@ impl ServerProcess {
         let deadline = Instant::now() + COUNTERS_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .map_err(|_| anyhow::anyhow!("the server did not answer a counters request"))?;
+            let line = self.lines.recv_timeout(left).map_err(|_| {
+                anyhow::anyhow!(
+                    "the server did not answer a counters request within {} s{}",
+                    COUNTERS_TIMEOUT.as_secs(),
+                    stopped_note(self.pid())
+                )
+            })?;
             let mut value: serde_json::Value = serde_json::from_str(&line)
                 .with_context(|| format!("the server printed a line that is not JSON: {line}"))?;
             if let Some(counters) = value.get_mut("counters") {
@@ -291,6 +294,8 @@ impl ServerProcess {
     #[cfg(unix)]
     fn ask_stop(&mut self) {
         let _ = crate::sys::kill(-self.pid(), libc::SIGTERM);
+        // A stopped server (SIGSTOP, a debugger's stop) takes SIGTERM only once it runs again.
+        let _ = crate::sys::kill(-self.pid(), libc::SIGCONT);
     }
 
     /// Kills the server's whole process group.
@@ -500,5 +505,19 @@ fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
             }
             text.drain(..cut);
         }
+    }
+}
+
+/// Says so when the process is stopped (state `T` or `t` in /proc/PID/stat): why it answers
+/// nothing.
+fn stopped_note(pid: i32) -> &'static str {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    match state {
+        Some("T" | "t") => " (its process is stopped: SIGSTOP or a debugger)",
+        _ => "",
     }
 }

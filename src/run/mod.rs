@@ -1090,6 +1090,24 @@ pub fn to_run(
     for (kind, text) in &outcome.first_errors {
         warnings.push(format!("the first {kind} error said: {text}"));
     }
+    // A server silent at the end, with requests waiting, stalled: those requests are errors
+    // of their own kind and the run failed, whatever else was measured.
+    let failure = match outcome.stalled_for() {
+        Some(silent) => {
+            *outcome.errors.entry("unanswered".into()).or_default() += outcome.unfinished;
+            let stall = format!(
+                "the server stopped answering: nothing answered in the last {:.1} s of the \
+                 window while {} requests waited (the time series shows when)",
+                silent.as_secs_f64(),
+                outcome.unfinished
+            );
+            Some(match failure {
+                Some(other) => format!("{stall}; {other}"),
+                None => stall,
+            })
+        }
+        None => failure,
+    };
     let window_s = outcome.window.as_secs_f64();
     let errors = outcome.error_count();
     let warmup_errors: u64 = outcome.warmup_errors.values().sum();
