@@ -104,6 +104,33 @@ fn half_a_system_call_more_per_request_is_caught() {
     expect(&o, 1, &["regressed", "syscalls/req", "1 regression"]);
 }
 
+/// A count that varies between repeats (io_uring's system calls per request follow how many
+/// completions each wait reaps) is gated like a time: +15% is noise there, three times as many is not.
+#[test]
+fn a_count_that_varies_between_repeats_is_gated_like_a_time() {
+    const SPREAD: [f64; 5] = [1.0, 1.3, 0.7, 1.2, 0.8];
+    let dir = tempfile::tempdir().unwrap();
+    let base = synthetic(dir.path(), "b.json", 5, |i| (100_000.0, 0.3 * SPREAD[i]));
+    let up15 = synthetic(dir.path(), "c.json", 5, |i| {
+        (100_000.0, 0.345 * SPREAD[(i + 1) % 5])
+    });
+    let o = compare(&base, &up15, &[]);
+    expect(
+        &o,
+        0,
+        &[
+            "no regression",
+            "varies between repeats",
+            "gated like a time",
+        ],
+    );
+    let tripled = synthetic(dir.path(), "d.json", 5, |i| {
+        (100_000.0, 0.9 * SPREAD[(i + 1) % 5])
+    });
+    let o = compare(&base, &tripled, &[]);
+    expect(&o, 1, &["regressed", "syscalls/req", "1 regression"]);
+}
+
 #[test]
 fn without_repeats_the_threshold_decides_and_says_so() {
     let dir = tempfile::tempdir().unwrap();

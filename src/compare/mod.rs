@@ -136,6 +136,10 @@ pub const METRICS: &[Metric] = &[
     }),
 ];
 
+/// The threshold of a count that varies between repeats (io_uring's system calls per request):
+/// gated like a time. Measured: DESIGN.md, "Comparing".
+pub const VARYING_COUNT_THRESHOLD: f64 = 0.25;
+
 /// What identifies the same experiment in two files.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RunKey {
@@ -277,10 +281,28 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
             if bv.is_empty() || cv.is_empty() {
                 continue;
             }
-            let threshold = match (m.count, opts.threshold) {
+            // A count is gated tightly only where it is deterministic: repeats within its
+            // threshold of each other on both sides. io_uring's system calls per request are
+            // not (each wait reaps however many completions are in): gated like a time there.
+            let varies =
+                m.count && (stats::spread(&bv) > m.threshold || stats::spread(&cv) > m.threshold);
+            let threshold = match (m.count && !varies, opts.threshold) {
+                (true, _) => m.threshold,
                 (false, Some(t)) => t,
-                _ => m.threshold,
+                (false, None) if varies => VARYING_COUNT_THRESHOLD,
+                (false, None) => m.threshold,
             };
+            // (Counts under the floor cannot regress anyway: not worth a note.)
+            if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
+                notes.push(format!(
+                    "{} of {} varies between repeats (by up to {:.0}%): not a deterministic count \
+                     there, so it is gated like a time ({:.0}%)",
+                    m.name,
+                    key.describe(),
+                    100.0 * stats::spread(&bv).max(stats::spread(&cv)),
+                    100.0 * threshold
+                ));
+            }
             metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
         }
         if b_runs.len() < 2 || c_runs.len() < 2 {

@@ -35,6 +35,21 @@ pub struct Change {
     pub verdict: Verdict,
 }
 
+/// How far apart repeats are: (largest - smallest) / median; 0 for fewer than two or a zero
+/// median.
+pub fn spread(values: &[f64]) -> f64 {
+    let m = median(values);
+    if values.len() < 2 || m <= 0.0 {
+        return 0.0;
+    }
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    (hi - lo) / m
+}
+
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -70,8 +85,9 @@ pub fn compare(metric: &Metric, baseline: &[f64], current: &[f64], threshold: f6
         changes.sort_by(f64::total_cmp);
         let lo = changes[(RESAMPLES as f64 * 0.025) as usize];
         let hi = changes[(RESAMPLES as f64 * 0.975) as usize - 1];
-        let up = changes.iter().filter(|&&x| x > 0.0).count() as f64 / RESAMPLES as f64;
-        let down = changes.iter().filter(|&&x| x < 0.0).count() as f64 / RESAMPLES as f64;
+        // Ties at zero count on both sides: identical samples give p = 1, not 0.
+        let up = changes.iter().filter(|&&x| x >= 0.0).count() as f64 / RESAMPLES as f64;
+        let down = changes.iter().filter(|&&x| x <= 0.0).count() as f64 / RESAMPLES as f64;
         let p = (2.0 * up.min(down)).min(1.0);
         let (w_lo, w_hi) = (worse(lo).min(worse(hi)), worse(lo).max(worse(hi)));
         let verdict = if p < ALPHA && w_lo > threshold && big_enough {
