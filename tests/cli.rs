@@ -285,21 +285,7 @@ fn a_stalled_server_fails_the_run_in_bounded_time_and_keeps_the_partial_result()
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let started = Instant::now();
-    let bench = bench()
-        .args([
-            "run", "--model", "reactor", "-d", "4s", "--warmup", "500ms", "-c", "4", "--quiet",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = wait_for_child(&bench);
-    std::thread::sleep(Duration::from_millis(2000));
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(server as i32, libc::SIGSTOP) };
-    let o = bench.wait_with_output().unwrap();
+    let (o, server) = signal_the_server_mid_run(&out, libc::SIGSTOP);
     let took = started.elapsed();
     expect(&o, 1, &["FAILED", "stopped answering", "unanswered="]);
     assert!(
@@ -367,16 +353,15 @@ fn load_against_a_server_that_goes_silent_fails_with_unanswered_errors() {
     assert!(run["requests"].as_u64().unwrap() > 0, "{run}");
 }
 
-#[test]
-fn server_dying_mid_run_fails_the_run_and_keeps_the_partial_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
+/// `bench run --model reactor -d 4s` with `signal` sent to its server 2 s in; its output and
+/// the server's pid.
+fn signal_the_server_mid_run(out: &std::path::Path, signal: i32) -> (std::process::Output, u32) {
     let bench = bench()
         .args([
             "run", "--model", "reactor", "-d", "4s", "--warmup", "500ms", "-c", "4", "--quiet",
         ])
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -384,8 +369,15 @@ fn server_dying_mid_run_fails_the_run_and_keeps_the_partial_result() {
     let server = wait_for_child(&bench);
     std::thread::sleep(Duration::from_millis(2000));
     // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(server as i32, libc::SIGKILL) };
-    let o = bench.wait_with_output().unwrap();
+    unsafe { libc::kill(server as i32, signal) };
+    (bench.wait_with_output().unwrap(), server)
+}
+
+#[test]
+fn server_dying_mid_run_fails_the_run_and_keeps_the_partial_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let (o, _) = signal_the_server_mid_run(&out, libc::SIGKILL);
     expect(
         &o,
         1,
