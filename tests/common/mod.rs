@@ -215,6 +215,7 @@ pub fn start_server(v: &Variant, protocol: Protocol) -> (SocketAddr, Box<dyn Run
         poller: v.poller,
         cpus: None,
         uring: v.uring,
+        idle_timeout: None,
     };
     let server = (v.model.start)(listener, &config)
         .unwrap_or_else(|e| panic!("{}: cannot start: {e}", v.name));
