@@ -131,6 +131,11 @@ pub struct HandlerArgs {
     /// on a poller (`reactor`); other models in a `bench run` ignore it.
     #[arg(long, value_enum)]
     pub poller: Option<Poller>,
+    /// Close a connection that completes no request for this long: one that stays idle, sends
+    /// nothing, trickles a request (slowloris), or stopped reading its replies. Counted from
+    /// the accept or the last request; `0` never closes. Every model, no cost per request.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// proactor-uring: a kernel thread polls the submission queue (IORING_SETUP_SQPOLL), so
     /// submitting costs no system call; it needs a spare CPU to pay off.
     #[arg(long)]

@@ -2,8 +2,9 @@
 //!
 //! The conversation on stdout, one JSON object per line:
 //! - when ready: `{"listening":"127.0.0.1:PORT","model":..,"workload":..,"threads":..,
-//!   "poller":..,"pid":..}` (`poller` null for a model that waits on none; `proactor-uring`
-//!   adds `"io_uring":{..}`, how its rings were set up);
+//!   "poller":..,"idle_timeout_s":..,"pid":..}` (`poller` null for a model that waits on none,
+//!   `idle_timeout_s` null for no idle timeout; `proactor-uring` adds `"io_uring":{..}`, how
+//!   its rings were set up);
 //! - on SIGUSR1 (or a `counters` line on stdin with `--stdin-control`): `{"counters":{..}}`, the
 //!   process's counters now (`bench run` asks at each edge of the measured window and
 //!   subtracts);
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     pub uring: UringOptions,
     pub uring_given: bool,
     pub message_size: Option<usize>,
+    /// `--idle-timeout`; zero: never.
+    pub idle_timeout: Duration,
     pub duration: Option<Duration>,
     /// Take `counters` / `stop` lines on stdin too (see the module's documentation).
     pub stdin_control: bool,
@@ -100,6 +103,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         poller: poller.unwrap_or_default(),
         cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
         uring: opts.uring,
+        idle_timeout: Some(opts.idle_timeout),
     };
     let server = (opts.model.start)(listener, &config)
         .with_context(|| format!("cannot start the {} server", opts.model.name))?;
@@ -130,6 +134,7 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         "threads": opts.model.threads.effective(threads),
         "poller": poller.map(Poller::name),
         "cpus": opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
+        "idle_timeout_s": config.idle_timeout().map(|t| t.as_secs_f64()),
         "pid": std::process::id(),
     });
     if let Some(setup) = server.io_uring() {

@@ -937,3 +937,52 @@ fn a_client_that_never_reads_cannot_grow_any_servers_memory() {
         );
     }
 }
+
+/// `--idle-timeout` reaches `bench run`'s servers: an open loop that leaves each connection
+/// quiet for a second between requests runs clean with the default timeout (60 s), and with
+/// 300 ms the server closes the connections between requests (echo counts each as an error
+/// of kind `closed`). The result records the timeout given.
+#[test]
+fn bench_run_passes_the_idle_timeout_to_its_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let quiet_run = |extra: &[&str]| {
+        let out = dir.path().join("r.json");
+        let o = bench()
+            .args(["run", "--model", "reactor", "-c", "2", "-d", "2s"])
+            .args(["--warmup", "0s", "--rate", "2", "--accounting", "off"])
+            .args(["--no-report", "--quiet", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        (o, result)
+    };
+    let (o, result) = quiet_run(&[]);
+    expect(&o, 0, &[]);
+    assert_eq!(result["scenario"]["idle_timeout_s"], 60.0);
+    let (o, result) = quiet_run(&["--idle-timeout", "300ms"]);
+    expect(&o, 1, &["closed="]);
+    assert_eq!(result["scenario"]["idle_timeout_s"], 0.3);
+    assert!(
+        result["runs"][0]["error_kinds"]["closed"].as_u64() >= Some(1),
+        "{}",
+        result["runs"][0]
+    );
+}
+
+/// The ready line says the idle timeout in force: 60 s by default, none for `0`.
+#[test]
+fn serve_names_its_idle_timeout_in_the_ready_line() {
+    for (extra, want) in [
+        (&[][..], serde_json::json!(60.0)),
+        (&["--idle-timeout", "2m"][..], serde_json::json!(120.0)),
+        (&["--idle-timeout", "0"][..], serde_json::Value::Null),
+    ] {
+        let (mut child, _out, ready) = serve(extra);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(ready["idle_timeout_s"], want, "{extra:?}: {ready}");
+    }
+}

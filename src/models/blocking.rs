@@ -3,7 +3,8 @@
 //! The classic Apache worker / Java BIO shape: an acceptor thread blocks in `accept`, and every
 //! connection gets a thread of its own that blocks in `read`, runs the handler, and blocks in
 //! `write`. Simple and fair under blocking handlers; each connection costs a thread (stack,
-//! scheduler work, a context switch per request).
+//! scheduler work, a context switch per request). A reaper thread shuts down connections idle
+//! past `--idle-timeout` (see `conns.rs`).
 
 use std::io;
 use std::net::TcpListener;
@@ -30,21 +31,23 @@ struct Blocking {
     registry: Arc<Registry>,
     live_threads: Arc<WaitGroup>,
     acceptor: JoinHandle<()>,
+    reaper: Option<JoinHandle<()>>,
 }
 
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
     let listener = Arc::new(listener);
     let registry = Arc::new(Registry::default());
     let live_threads = Arc::new(WaitGroup::default());
-    let acceptor = {
+    let reaper = registry.spawn_reaper(config.idle_timeout())?;
+    let spawned_acceptor = {
         let (listener, registry, live_threads) =
             (listener.clone(), registry.clone(), live_threads.clone());
         let protocol = config.protocol.clone();
         std::thread::Builder::new()
             .name("acceptor".into())
             .spawn(move || {
-                accept_loop(&listener, &registry, |stream| {
-                    let Some(id) = registry.add(&stream) else {
+                accept_loop(&listener, &registry, |conn| {
+                    let Some(id) = registry.add(&conn) else {
                         return;
                     };
                     let (registry, protocol, guard) =
@@ -53,10 +56,10 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
                         .name("conn".into())
                         .stack_size(THREAD_STACK)
                         .spawn(move || {
-                            let _ = serve_stream(&stream, &protocol);
+                            let _ = serve_stream(&conn, &protocol);
                             registry.remove(id);
                             // The socket closes before `stop` may return.
-                            drop(stream);
+                            drop(conn);
                             drop(guard);
                         });
                     if let Err(e) = spawned {
@@ -64,13 +67,24 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
                         eprintln!("cannot start a thread for a connection: {e}");
                     }
                 })
-            })?
+            })
+    };
+    let acceptor = match spawned_acceptor {
+        Ok(a) => a,
+        Err(e) => {
+            registry.close_all(&listener);
+            if let Some(r) = reaper {
+                let _ = r.join();
+            }
+            return Err(e);
+        }
     };
     Ok(Box::new(Blocking {
         listener,
         registry,
         live_threads,
         acceptor,
+        reaper,
     }))
 }
 
@@ -84,6 +98,11 @@ impl RunningServer for Blocking {
         // were shut down, so their threads return.
         self.registry.close_all(&self.listener);
         self.live_threads.wait_empty();
+        if let Some(reaper) = self.reaper {
+            reaper
+                .join()
+                .map_err(|_| io::Error::other("the reaper thread panicked"))?;
+        }
         Ok(())
     }
 }

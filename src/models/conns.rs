@@ -1,12 +1,24 @@
-//! What the blocking models share: the serving loop of one connection on one thread, and a
-//! registry of live connections so that `stop` can wake every thread blocked in `read`.
+//! What the blocking models share: the serving loop of one connection on one thread, a
+//! registry of live connections so that `stop` can wake every thread blocked in `read`, and the
+//! reaper thread that shuts down connections idle past `--idle-timeout`.
+//!
+//! The idle timeout, blocking-style: a connection's thread publishes its session's request
+//! count after each read (a relaxed store: no system call, no lock), and a reaper thread
+//! wakes every sweep interval, looks over the registry and shuts down each connection whose
+//! count has not moved for the timeout. The shutdown wakes its thread out of the blocked `read`
+//! (or `write`, when the client stopped reading) and the thread closes it. A connection still
+//! waiting in the threadpool's queue is in the registry too, and its clock runs from its
+//! accept.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use super::idle::{sweep_interval, Idle};
 use crate::protocol::{Flow, Protocol};
 
 /// Read buffer of one blocking connection. Tomcat's BIO connector reads 8 KiB at a time; 16 KiB
@@ -17,8 +29,25 @@ pub(super) const READ_BUF: usize = 16 * 1024;
 /// 2 MiB would reserve 20 GB of address space.
 pub(super) const THREAD_STACK: usize = 256 * 1024;
 
+/// One accepted connection: its socket, and how many requests its thread has completed on it
+/// (published for the reaper).
+pub(super) struct Conn {
+    pub(super) stream: TcpStream,
+    completed: AtomicU64,
+}
+
+impl Conn {
+    pub(super) fn new(stream: TcpStream) -> Arc<Conn> {
+        Arc::new(Conn {
+            stream,
+            completed: AtomicU64::new(0),
+        })
+    }
+}
+
 /// Serves one connection until the peer closes it, an error occurs, or the protocol says close.
-pub(super) fn serve_stream(mut stream: &TcpStream, protocol: &Protocol) -> io::Result<()> {
+pub(super) fn serve_stream(conn: &Conn, protocol: &Protocol) -> io::Result<()> {
+    let mut stream = &conn.stream;
     stream.set_nodelay(true)?;
     let mut session = protocol.session();
     let mut buf = vec![0u8; READ_BUF];
@@ -31,6 +60,7 @@ pub(super) fn serve_stream(mut stream: &TcpStream, protocol: &Protocol) -> io::R
             Err(e) => return Err(e),
         };
         let flow = session.on_data(&buf[..n], &mut out);
+        conn.completed.store(session.completed(), Ordering::Relaxed);
         stream.write_all(&out)?;
         out.clear();
         if flow == Flow::Close {
@@ -46,18 +76,34 @@ pub(super) fn serve_stream(mut stream: &TcpStream, protocol: &Protocol) -> io::R
 pub(super) struct Registry {
     stopping: AtomicBool,
     next_id: AtomicU64,
-    live: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    live: Mutex<HashMap<u64, Entry>>,
+    /// Wakes the reaper when the server stops.
+    stopped: Condvar,
+}
+
+struct Entry {
+    conn: Arc<Conn>,
+    idle: Idle,
+    /// Shut down by the reaper; its thread (or its turn in the queue) will find out.
+    expired: bool,
 }
 
 impl Registry {
     /// Records a connection; `None` when the server is stopping (the caller drops it).
-    pub(super) fn add(&self, stream: &Arc<TcpStream>) -> Option<u64> {
+    pub(super) fn add(&self, conn: &Arc<Conn>) -> Option<u64> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if self.stopping() {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        live.insert(id, stream.clone());
+        live.insert(
+            id,
+            Entry {
+                conn: conn.clone(),
+                idle: Idle::new(Instant::now()),
+                expired: false,
+            },
+        );
         Some(id)
     }
 
@@ -72,17 +118,61 @@ impl Registry {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Marks the server stopping, wakes the acceptor and every connection thread.
+    /// Marks the server stopping, wakes the acceptor, the reaper and every connection thread.
     pub(super) fn close_all(&self, listener: &TcpListener) {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping.store(true, Ordering::Release);
-        for stream in live.values() {
-            crate::sys::wake_blocked_stream(stream);
+        for entry in live.values() {
+            crate::sys::wake_blocked_stream(&entry.conn.stream);
         }
+        self.stopped.notify_all();
         drop(live);
         // Wakes the acceptor; if this failed, the listener is unusable anyway and its thread
         // returns on the next accept error.
         let _ = crate::sys::wake_acceptor(listener);
+    }
+
+    /// Starts the reaper thread for `timeout` (none without one); it returns once
+    /// [`Registry::close_all`] has run.
+    pub(super) fn spawn_reaper(
+        self: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Option<JoinHandle<()>>> {
+        let Some(timeout) = timeout else {
+            return Ok(None);
+        };
+        let registry = self.clone();
+        std::thread::Builder::new()
+            .name("reaper".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || registry.reap(timeout))
+            .map(Some)
+    }
+
+    /// Every sweep interval until stopped: shuts down the connections that completed no
+    /// request for `timeout`.
+    fn reap(&self, timeout: Duration) {
+        let interval = sweep_interval(timeout);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            // An early (spurious) wake-up only makes this sweep come sooner.
+            live = self
+                .stopped
+                .wait_timeout(live, interval)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if self.stopping() {
+                return;
+            }
+            let now = Instant::now();
+            for entry in live.values_mut().filter(|e| !e.expired) {
+                let completed = entry.conn.completed.load(Ordering::Relaxed);
+                if entry.idle.expired(completed, now, timeout) {
+                    entry.expired = true;
+                    crate::sys::wake_blocked_stream(&entry.conn.stream);
+                }
+            }
+        }
     }
 }
 
@@ -100,7 +190,7 @@ pub(super) fn accept_backoff(e: &io::Error, failing: &mut bool) {
 pub(super) fn accept_loop(
     listener: &TcpListener,
     registry: &Registry,
-    mut dispatch: impl FnMut(Arc<TcpStream>),
+    mut dispatch: impl FnMut(Arc<Conn>),
 ) {
     // Whether the last accept failed: a shortage (EMFILE) is reported once, not every retry.
     let mut failing = false;
@@ -108,7 +198,7 @@ pub(super) fn accept_loop(
         match listener.accept() {
             Ok((stream, _)) if !registry.stopping() => {
                 failing = false;
-                dispatch(Arc::new(stream))
+                dispatch(Conn::new(stream))
             }
             Ok(_) => return,
             Err(_) if registry.stopping() => return,

@@ -11,6 +11,11 @@
 //! is empty, and new data will raise a new edge, so the loop stops there instead of paying one
 //! more `read` for `EAGAIN` per request (unless the peer also closed: that edge has already
 //! fired).
+//!
+//! Idle connections (`--idle-timeout`) are found the way Redis's `clientsCron` finds them: the
+//! poller's wait ends by the next sweep, and a sweep closes every connection whose session's
+//! request count has not moved for the timeout. The clock is read once per wake-up; nothing is
+//! done per request.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream as StdStream};
@@ -23,6 +28,7 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -55,11 +61,13 @@ struct Shared {
 
 impl Loop {
     /// Starts a reactor thread named `name`. With a listener it accepts for itself; without,
-    /// it serves what [`Loop::hand_over`] gives it.
+    /// it serves what [`Loop::hand_over`] gives it. Connections that complete no request for
+    /// `idle_timeout` are closed.
     pub(super) fn spawn(
         name: String,
         listener: Option<TcpListener>,
         protocol: &Protocol,
+        idle_timeout: Option<Duration>,
     ) -> io::Result<Loop> {
         let poll = Poll::new()?;
         let listener = match listener {
@@ -76,7 +84,7 @@ impl Loop {
             let (shared, protocol) = (shared.clone(), protocol.clone());
             std::thread::Builder::new()
                 .name(name)
-                .spawn(move || run(poll, listener, &protocol, &shared))?
+                .spawn(move || run(poll, listener, &protocol, &shared, idle_timeout))?
         };
         Ok(Loop { shared, thread })
     }
@@ -127,6 +135,7 @@ struct Conn {
     peer_closed: bool,
     /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
     closing: bool,
+    idle: Idle,
 }
 
 fn run(
@@ -134,6 +143,7 @@ fn run(
     listener: Option<MioListener>,
     protocol: &Protocol,
     shared: &Shared,
+    idle_timeout: Option<Duration>,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(EVENTS);
     let mut conns: Slab<Conn> = Slab::new();
@@ -141,16 +151,23 @@ fn run(
     // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
     // so the loop wakes up on its own to retry instead of waiting for a new connection.
     let mut accept_retry: Option<Instant> = None;
+    let mut sweep = Sweep::new(idle_timeout);
+    let mut expired: Vec<usize> = Vec::new();
+    // Read once per wake-up (the vDSO: no system call); the wait computed from it may end a
+    // little late, never early.
+    let mut now = Instant::now();
     loop {
-        let timeout = accept_retry.map(|at| at.saturating_duration_since(Instant::now()));
+        let wake_at = earliest(accept_retry, sweep.as_ref().map(Sweep::next));
+        let timeout = wake_at.map(|at| at.saturating_duration_since(now));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
+        now = Instant::now();
         if let Some(l) = &listener {
-            if accept_retry.is_some_and(|at| Instant::now() >= at) {
+            if accept_retry.is_some_and(|at| now >= at) {
                 accept_retry = accept_all(&poll, l, &mut conns, protocol, shared, true);
             }
         }
@@ -192,6 +209,17 @@ fn run(
                 }
             }
         }
+        if let Some(timeout) = sweep_due(&mut sweep, now) {
+            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+                c.idle
+                    .expired(c.session.completed(), now, timeout)
+                    .then_some(key)
+            }));
+            for key in expired.drain(..) {
+                let mut conn = conns.remove(key);
+                let _ = poll.registry().deregister(&mut conn.stream);
+            }
+        }
     }
 }
 
@@ -214,6 +242,7 @@ fn adopt(
             read_paused: false,
             peer_closed: false,
             closing: false,
+            idle: Idle::new(Instant::now()),
         });
     }
 }

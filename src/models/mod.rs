@@ -16,11 +16,14 @@
 //!   never started (see `bench models`);
 //! - a model that waits on a readiness poller lists the ones it can use in [`Model::pollers`]
 //!   and honours `config.poller`; the others list none and never see `--poller`;
-//! - likewise only a model with [`Model::uring_options`] sees `--uring-*` (`config.uring`).
+//! - likewise only a model with [`Model::uring_options`] sees `--uring-*` (`config.uring`);
+//! - a connection that completes no request for `config.idle_timeout` is closed, with no
+//!   system call or timer operation per request for it (see `idle.rs`).
 
 mod blocking;
 mod conns;
 mod event_loop;
+pub mod idle;
 mod multi_reactor;
 mod proactor_emulated;
 mod proactor_iocp;
@@ -161,6 +164,16 @@ pub struct ServerConfig {
     pub cpus: Option<Vec<usize>>,
     /// `--uring-*`; only models with [`Model::uring_options`] read it.
     pub uring: UringOptions,
+    /// `--idle-timeout`: close a connection that completed no request for this long; `None`
+    /// (or zero) never.
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+impl ServerConfig {
+    /// The idle timeout in force, `None` for never.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.idle_timeout.filter(|t| !t.is_zero())
+    }
 }
 
 /// A started server. Dropping it without [`stop`](RunningServer::stop) leaks its threads.

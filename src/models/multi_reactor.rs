@@ -42,7 +42,12 @@ struct MultiReactor {
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
     let mut subs = Vec::with_capacity(config.threads.max(1));
     for i in 0..config.threads.max(1) {
-        match Loop::spawn(format!("sub-reactor-{i}"), None, &config.protocol) {
+        match Loop::spawn(
+            format!("sub-reactor-{i}"),
+            None,
+            &config.protocol,
+            config.idle_timeout(),
+        ) {
             Ok(l) => subs.push(l),
             Err(e) => {
                 let _ = Loop::stop_all(subs);

@@ -7,6 +7,10 @@
 //! read buffer and the reply buffer travel through the operations and come back in their
 //! completions, so each connection keeps reusing its own two buffers.
 //!
+//! Idle connections (`--idle-timeout`): each connection's deadline in the proactor is moved to
+//! a timeout past the loop's clock whenever a request completes, and the proactor aborts the
+//! operations of a connection past it, which then closes like any connection whose read failed.
+//!
 //! `--threads` event-loop threads, each with its own proactor and its own SO_REUSEPORT
 //! listener (as `reuseport`), so that `proactor-emulated` with N threads differs from
 //! `reuseport` with N reactors only by the completion layer.
@@ -16,8 +20,10 @@ mod proactor;
 use std::io;
 use std::net::TcpListener;
 use std::rc::Rc;
+use std::time::Duration;
 
 use self::proactor::{ConnId, Handle, Proactor};
+use super::idle::sweep_interval;
 use super::reuseport::reuseport_group;
 use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
@@ -43,10 +49,20 @@ struct ProactorServer(Vec<Handle>);
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
     let listeners = reuseport_group(listener, config.threads)?;
     let mut handles = Vec::with_capacity(listeners.len());
+    let idle_timeout = config.idle_timeout();
     for (i, l) in listeners.into_iter().enumerate() {
         let protocol = config.protocol.clone();
-        let main = move |p: &mut Proactor| accept_next(p, Rc::new(protocol));
-        match Handle::spawn(format!("proactor-{i}"), l, main) {
+        let main = move |p: &mut Proactor| {
+            accept_next(
+                p,
+                Rc::new(Setup {
+                    protocol,
+                    idle_timeout,
+                }),
+            )
+        };
+        let sweep = idle_timeout.map(sweep_interval);
+        match Handle::spawn(format!("proactor-{i}"), l, sweep, main) {
             Ok(h) => handles.push(h),
             Err(e) => {
                 let _ = Handle::stop_all(handles);
@@ -67,24 +83,38 @@ impl RunningServer for ProactorServer {
     }
 }
 
+/// What every connection of a loop is served with.
+struct Setup {
+    protocol: Protocol,
+    idle_timeout: Option<Duration>,
+}
+
 /// One connection's state; owned by whichever handler runs next.
 struct Echo {
     conn: ConnId,
     session: Session,
     /// The reply buffer, here between writes.
     out: Vec<u8>,
+    idle_timeout: Option<Duration>,
+    /// The session's request count when the deadline was last moved.
+    seen: u64,
 }
 
 /// Accepts a connection, starts its first read, and accepts the next.
-fn accept_next(p: &mut Proactor, protocol: Rc<Protocol>) {
+fn accept_next(p: &mut Proactor, setup: Rc<Setup>) {
     p.async_accept(move |p, conn| {
         let echo = Echo {
             conn,
-            session: protocol.session(),
+            session: setup.protocol.session(),
             out: Vec::new(),
+            idle_timeout: setup.idle_timeout,
+            seen: 0,
         };
+        if let Some(timeout) = echo.idle_timeout {
+            p.expire_at(conn, p.now() + timeout);
+        }
         read_next(p, echo, vec![0; READ_BUF]);
-        accept_next(p, protocol);
+        accept_next(p, setup);
     });
 }
 
@@ -104,6 +134,13 @@ fn on_read(p: &mut Proactor, mut echo: Echo, result: io::Result<usize>, buf: Vec
     let mut out = std::mem::take(&mut echo.out);
     out.clear();
     let flow = echo.session.on_data(&buf[..n], &mut out);
+    if let Some(timeout) = echo.idle_timeout {
+        let completed = echo.session.completed();
+        if completed != echo.seen {
+            echo.seen = completed;
+            p.expire_at(echo.conn, p.now() + timeout);
+        }
+    }
     if out.is_empty() {
         echo.out = out;
         return match flow {

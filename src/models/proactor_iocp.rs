@@ -16,6 +16,10 @@
 //!   sits behind its own lock (held only to run the handler and post the next operation);
 //! - errors come from the completion itself (its NTSTATUS; `WSAGetOverlappedResult` for the
 //!   Winsock code), never from a separate readiness check;
+//! - idle connections (`--idle-timeout`): the threads wait on the port no longer than the
+//!   sweep interval, and the one that finds a sweep due closes (`closesocket`) every
+//!   connection whose request count has not moved for the timeout; its pending operations
+//!   then complete as aborted, like a reset connection's;
 //! - stop: every socket is closed (which completes its pending operations as aborted), the
 //!   threads drain those completions, then one stop packet per thread is posted and every
 //!   thread joined. Operations the system still holds after a grace period keep their memory

@@ -39,7 +39,12 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
     if config.poller != Poller::Epoll {
         return super::reactor_level::start(listener, config);
     }
-    let reactor = Loop::spawn("reactor".into(), Some(listener), &config.protocol)?;
+    let reactor = Loop::spawn(
+        "reactor".into(),
+        Some(listener),
+        &config.protocol,
+        config.idle_timeout(),
+    )?;
     Ok(Box::new(Reactor(reactor)))
 }
 

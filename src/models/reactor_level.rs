@@ -22,7 +22,9 @@
 //! the same as the epoll reactor: one scratch buffer, replies written at once and the rest when
 //! writable, EOF ends reading but the connection stays until its last reply byte is written,
 //! and an `accept` that fails for lack of descriptors is retried every 10 ms (meanwhile the
-//! listener leaves the set, or its level would make the loop spin).
+//! listener leaves the set, or its level would make the loop spin), and connections that
+//! complete no request for `--idle-timeout` are closed by a sweep the wait's timeout brings
+//! round (see `idle.rs`).
 //!
 //! select(2) can hold descriptors below FD_SETSIZE (1024) only; a connection accepted on a
 //! larger descriptor is closed at once (and counted), with one line on stderr that names the
@@ -42,6 +44,7 @@ use slab::Slab;
 use super::event_loop::{
     accept_failed, flush_backlog, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH,
 };
+use super::idle::{earliest, sweep_due, Idle, Sweep};
 use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Protocol, Session};
 use crate::sys::{self, FdSet};
@@ -88,6 +91,9 @@ pub(super) fn start(
         scratch: vec![0u8; SCRATCH],
         accept_retry: None,
         refused: 0,
+        sweep: Sweep::new(config.idle_timeout()),
+        now: Instant::now(),
+        expired: Vec::new(),
     };
     let thread = {
         let stop = stop.clone();
@@ -124,13 +130,25 @@ struct State {
     accept_retry: Option<Instant>,
     /// select only: connections closed because their descriptor was FD_SETSIZE or more.
     refused: u64,
+    /// When idle connections are looked for next (`None`: no idle timeout).
+    sweep: Option<Sweep>,
+    /// The clock, read once per wake-up.
+    now: Instant,
+    /// The keys of the connections a sweep closes.
+    expired: Vec<usize>,
 }
 
 impl State {
-    /// How long the wait may block: for ever, or until the accept retry is due.
+    /// How long the wait may block: for ever, or until the accept retry or the next sweep is
+    /// due.
     fn timeout(&self) -> Option<Duration> {
-        self.accept_retry
-            .map(|at| at.saturating_duration_since(Instant::now()))
+        earliest(self.accept_retry, self.sweep.as_ref().map(Sweep::next))
+            .map(|at| at.saturating_duration_since(self.now))
+    }
+
+    /// After each wait: reads the clock.
+    fn woke(&mut self) {
+        self.now = Instant::now();
     }
 
     fn accepting(&self) -> bool {
@@ -138,7 +156,26 @@ impl State {
     }
 
     fn retry_due(&self) -> bool {
-        self.accept_retry.is_some_and(|at| Instant::now() >= at)
+        self.accept_retry.is_some_and(|at| self.now >= at)
+    }
+
+    /// Closes the connections that completed no request for the idle timeout, when a sweep is
+    /// due.
+    fn sweep_idle(&mut self) {
+        let now = self.now;
+        let Some(timeout) = sweep_due(&mut self.sweep, now) else {
+            return;
+        };
+        self.expired
+            .extend(self.conns.iter_mut().filter_map(|(key, c)| {
+                c.idle
+                    .expired(c.session.completed(), now, timeout)
+                    .then_some(key)
+            }));
+        for key in self.expired.drain(..) {
+            // Dropping the stream closes it.
+            self.conns.remove(key);
+        }
     }
 
     /// Drains the wake-up eventfd; `true` when the loop must return.
@@ -182,6 +219,7 @@ impl State {
                         out: Vec::new(),
                         written: 0,
                         closing: false,
+                        idle: Idle::new(self.now),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -253,6 +291,7 @@ fn poll_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        st.woke();
         if fds[0].revents != 0 {
             ready = ready.saturating_sub(1);
             if st.woken(stop)? {
@@ -286,6 +325,7 @@ fn poll_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
         if accept {
             st.accept_all();
         }
+        st.sweep_idle();
     }
 }
 
@@ -320,6 +360,7 @@ fn select_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        st.woke();
         if read.contains(wake) {
             ready = ready.saturating_sub(1);
             if st.woken(stop)? {
@@ -345,6 +386,7 @@ fn select_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
         if accept {
             st.accept_all();
         }
+        st.sweep_idle();
     }
 }
 
@@ -357,6 +399,7 @@ struct Conn {
     written: usize,
     /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
     closing: bool,
+    idle: Idle,
 }
 
 impl Conn {

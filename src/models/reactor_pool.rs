@@ -14,6 +14,11 @@
 //! Buffers move back and forth between the reactor and the workers, so the steady state
 //! allocates nothing per request.
 //!
+//! Idle connections (`--idle-timeout`) are swept as in `event_loop.rs`, by the request count
+//! each job brings back (the session may be away on a worker when the sweep looks; looking
+//! only at sessions at home, a sweep that kept meeting a trickling client's one-byte job
+//! never closed it).
+//!
 //! Good: a slow handler (`--work-us`, `--block-us`) no longer stalls the reactor, and the
 //! handler's CPU spreads over the workers. Bad: every request crosses threads twice (a queue
 //! lock, a futex wake when a worker sleeps, an eventfd write back), and one reactor thread
@@ -25,12 +30,13 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
+use super::idle::{earliest, sweep_due, Idle, Sweep};
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -123,9 +129,10 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
     }
     let reactor = {
         let (shared, protocol) = (shared.clone(), config.protocol.clone());
+        let idle_timeout = config.idle_timeout();
         std::thread::Builder::new()
             .name("reactor".into())
-            .spawn(move || run(poll, listener, &protocol, &shared))
+            .spawn(move || run(poll, listener, &protocol, &shared, idle_timeout))
     };
     match reactor {
         Ok(reactor) => Ok(Box::new(ReactorPool {
@@ -245,6 +252,10 @@ struct Conn {
     eof: bool,
     /// The protocol asked to close: no more reads or jobs; close once `out` is written.
     closing: bool,
+    /// The session's request count as its last job brought it back (the session itself may
+    /// be away on a worker when the idle sweep looks).
+    completed: u64,
+    idle: Idle,
 }
 
 /// The reactor thread: accepts, reads and writes every connection; never runs the handler.
@@ -253,6 +264,7 @@ fn run(
     listener: MioListener,
     protocol: &Protocol,
     shared: &Shared,
+    idle_timeout: Option<Duration>,
 ) -> io::Result<()> {
     let mut events = Events::with_capacity(EVENTS);
     let mut conns: Slab<Conn> = Slab::new();
@@ -262,15 +274,21 @@ fn run(
     // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
     // so the loop wakes up on its own to retry instead of waiting for a new connection.
     let mut accept_retry: Option<Instant> = None;
+    let mut sweep = Sweep::new(idle_timeout);
+    let mut expired: Vec<usize> = Vec::new();
+    // Read once per wake-up (the vDSO: no system call).
+    let mut now = Instant::now();
     loop {
-        let timeout = accept_retry.map(|at| at.saturating_duration_since(Instant::now()));
+        let wake_at = earliest(accept_retry, sweep.as_ref().map(Sweep::next));
+        let timeout = wake_at.map(|at| at.saturating_duration_since(now));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
-        if accept_retry.is_some_and(|at| Instant::now() >= at) {
+        now = Instant::now();
+        if accept_retry.is_some_and(|at| now >= at) {
             accept_retry = accept_all(&poll, &listener, &mut conns, protocol, &mut next_id, true);
         }
         for event in events.iter() {
@@ -315,6 +333,17 @@ fn run(
                 }
             }
         }
+        if let Some(timeout) = sweep_due(&mut sweep, now) {
+            expired.extend(
+                conns.iter_mut().filter_map(|(key, c)| {
+                    c.idle.expired(c.completed, now, timeout).then_some(key)
+                }),
+            );
+            // A job still out for one of these comes back to a missing or newer id: dropped.
+            for key in expired.drain(..) {
+                close(&poll, &mut conns, key);
+            }
+        }
     }
 }
 
@@ -352,6 +381,8 @@ fn accept_all(
                         peer_closed: false,
                         eof: false,
                         closing: false,
+                        completed: 0,
+                        idle: Idle::new(Instant::now()),
                     });
                 }
             }
@@ -387,6 +418,7 @@ impl Conn {
     /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
     /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
     fn on_result(&mut self, mut job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+        self.completed = job.session.completed();
         self.session = Some(job.session);
         self.spare_in = job.input;
         if self.pending() == 0 {

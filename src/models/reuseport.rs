@@ -37,7 +37,12 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
     let listeners = reuseport_group(listener, config.threads)?;
     let mut loops = Vec::with_capacity(listeners.len());
     for (i, l) in listeners.into_iter().enumerate() {
-        match Loop::spawn(format!("reactor-{i}"), Some(l), &config.protocol) {
+        match Loop::spawn(
+            format!("reactor-{i}"),
+            Some(l),
+            &config.protocol,
+            config.idle_timeout(),
+        ) {
             Ok(l) => loops.push(l),
             Err(e) => {
                 let _ = Loop::stop_all(loops);

@@ -3,15 +3,18 @@
 //! Tomcat's BIO connector: an acceptor thread queues each accepted connection, and a worker
 //! takes one and serves it, blocking, until it closes. With more live connections than workers
 //! the extra connections wait in the queue, unserved: the model's known limit, which the load
-//! generator reports as starved connections.
+//! generator reports as starved connections. A reaper thread shuts down connections that
+//! complete no request for `--idle-timeout`, queued ones included (their clock runs from the
+//! accept): that is what frees the pool from clients that hold a worker and send nothing, or
+//! trickle (slowloris), as Tomcat's `connectionTimeout` does.
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
+use super::conns::{accept_loop, serve_stream, Conn, Registry, THREAD_STACK};
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
@@ -28,7 +31,7 @@ pub const MODEL: Model = Model {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Mutex<VecDeque<(u64, Arc<TcpStream>)>>,
+    waiting: Mutex<VecDeque<(u64, Arc<Conn>)>>,
     ready: Condvar,
 }
 
@@ -43,7 +46,32 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
     let listener = Arc::new(listener);
     let registry = Arc::new(Registry::default());
     let queue = Arc::new(Queue::default());
-    let mut threads = Vec::with_capacity(config.threads + 1);
+    let mut threads = Vec::with_capacity(config.threads + 2);
+    // Threads are pushed as they start, so that a failure stops (below) the ones started.
+    let started = start_threads(&listener, &registry, &queue, config, &mut threads);
+    let pool = ThreadPool {
+        listener,
+        registry,
+        queue,
+        threads,
+    };
+    match started {
+        Ok(()) => Ok(Box::new(pool)),
+        Err(e) => {
+            let _ = Box::new(pool).stop();
+            Err(e)
+        }
+    }
+}
+
+fn start_threads(
+    listener: &Arc<TcpListener>,
+    registry: &Arc<Registry>,
+    queue: &Arc<Queue>,
+    config: &ServerConfig,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> io::Result<()> {
+    threads.extend(registry.spawn_reaper(config.idle_timeout())?);
     for i in 0..config.threads.max(1) {
         let (registry, queue, protocol) =
             (registry.clone(), queue.clone(), config.protocol.clone());
@@ -52,8 +80,8 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
                 .name(format!("worker-{i}"))
                 .stack_size(THREAD_STACK)
                 .spawn(move || {
-                    while let Some((id, stream)) = queue.take(&registry) {
-                        let _ = serve_stream(&stream, &protocol);
+                    while let Some((id, conn)) = queue.take(&registry) {
+                        let _ = serve_stream(&conn, &protocol);
                         registry.remove(id);
                     }
                 })?,
@@ -65,33 +93,28 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
             std::thread::Builder::new()
                 .name("acceptor".into())
                 .spawn(move || {
-                    accept_loop(&listener, &registry, |stream| {
-                        if let Some(id) = registry.add(&stream) {
-                            queue.put(id, stream);
+                    accept_loop(&listener, &registry, |conn| {
+                        if let Some(id) = registry.add(&conn) {
+                            queue.put(id, conn);
                         }
                     })
                 })?,
         );
     }
-    Ok(Box::new(ThreadPool {
-        listener,
-        registry,
-        queue,
-        threads,
-    }))
+    Ok(())
 }
 
 impl Queue {
-    fn put(&self, id: u64, stream: Arc<TcpStream>) {
+    fn put(&self, id: u64, conn: Arc<Conn>) {
         self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push_back((id, stream));
+            .push_back((id, conn));
         self.ready.notify_one();
     }
 
     /// The next queued connection; `None` once the server is stopping.
-    fn take(&self, registry: &Registry) -> Option<(u64, Arc<TcpStream>)> {
+    fn take(&self, registry: &Registry) -> Option<(u64, Arc<Conn>)> {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if registry.stopping() {

@@ -10,12 +10,19 @@
 //! `std::thread::sleep` in the shared session) blocks that worker and every task queued on it:
 //! what blocking in async code does, on purpose. Nothing here special-cases it.
 //!
+//! Idle connections (`--idle-timeout`): each task has one `Sleep` on tokio's timer wheel, raced
+//! against every read and write, and pushed back when a request completes. Pushing a deadline
+//! later is an atomic store in tokio (the entry moves in the wheel only when its old deadline
+//! comes round), so a request pays a clock read and no lock, no timer operation and no system
+//! call; a connection that completes nothing until the deadline is dropped (closed).
+//!
 //! Stopping: a oneshot tells the accept task to stop; it aborts every connection task (a
 //! `JoinSet`) and waits until each has been dropped, closing its socket, then returns, closing
 //! the listener. Dropping the runtime then joins its worker threads.
 
 use std::io;
 use std::net::TcpListener as StdListener;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Sleep;
 
 use super::conns::READ_BUF;
 use super::{always_available, Model, RunningServer, ServerConfig, Threads};
@@ -58,7 +66,7 @@ fn start(listener: StdListener, config: &ServerConfig) -> io::Result<Box<dyn Run
         .worker_threads(config.threads.max(1))
         .thread_name("tokio-worker")
         .enable_io()
-        // Only for the pause between failed accepts.
+        // The idle timeout, and the pause between failed accepts.
         .enable_time()
         .build()?;
     let listener = {
@@ -66,7 +74,12 @@ fn start(listener: StdListener, config: &ServerConfig) -> io::Result<Box<dyn Run
         TcpListener::from_std(listener)?
     };
     let (stop, stopped) = oneshot::channel();
-    let acceptor = runtime.spawn(accept_loop(listener, config.protocol.clone(), stopped));
+    let acceptor = runtime.spawn(accept_loop(
+        listener,
+        config.protocol.clone(),
+        config.idle_timeout(),
+        stopped,
+    ));
     Ok(Box::new(Tokio {
         runtime,
         stop,
@@ -92,7 +105,12 @@ impl RunningServer for Tokio {
 
 /// Accepts until told to stop, one task per connection; then aborts every connection task and
 /// waits until each is gone (its socket closed), and returns (closing the listener).
-async fn accept_loop(listener: TcpListener, protocol: Protocol, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    protocol: Protocol,
+    idle_timeout: Option<Duration>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut conns = JoinSet::new();
     // Whether the last accept failed: a shortage (EMFILE) is reported once, not every retry.
     let mut failing = false;
@@ -105,7 +123,7 @@ async fn accept_loop(listener: TcpListener, protocol: Protocol, mut stop: onesho
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     failing = false;
-                    conns.spawn(serve(stream, protocol.session()));
+                    conns.spawn(serve(stream, protocol.session(), idle_timeout));
                 }
                 // These concern the one connection: go on with the rest.
                 Err(e) if matches!(
@@ -127,22 +145,53 @@ async fn accept_loop(listener: TcpListener, protocol: Protocol, mut stop: onesho
     conns.shutdown().await;
 }
 
-/// Serves one connection until the peer closes it, an error occurs, or the protocol says close.
-/// Each reply is written completely before the next read, so at EOF nothing is left to write.
-async fn serve(mut stream: TcpStream, mut session: Session) -> io::Result<()> {
+/// Serves one connection until the peer closes it, an error occurs, the protocol says close, or
+/// it completes no request for `idle_timeout`. Each reply is written completely before the
+/// next read, so at EOF nothing is left to write.
+async fn serve(
+    mut stream: TcpStream,
+    mut session: Session,
+    idle_timeout: Option<Duration>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::with_capacity(READ_BUF);
+    let mut idle = idle_timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+    let mut seen = 0;
     loop {
-        let n = stream.read(&mut buf).await?;
+        // Biased: a read or write that is ready goes first, and the timer is not even polled.
+        let n = tokio::select! {
+            biased;
+            read = stream.read(&mut buf) => read?,
+            () = expired(&mut idle) => return Ok(()),
+        };
         if n == 0 {
             return Ok(());
         }
         let flow = session.on_data(&buf[..n], &mut out);
-        stream.write_all(&out).await?;
+        tokio::select! {
+            biased;
+            written = stream.write_all(&out) => written?,
+            () = expired(&mut idle) => return Ok(()),
+        }
         out.clear();
         if flow == Flow::Close {
             return Ok(());
         }
+        if let (Some(sleep), Some(timeout)) = (&mut idle, idle_timeout) {
+            let completed = session.completed();
+            if completed != seen {
+                seen = completed;
+                sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+            }
+        }
+    }
+}
+
+/// Completes when the connection's idle deadline passes; never without a timeout.
+async fn expired(idle: &mut Option<Pin<Box<Sleep>>>) {
+    match idle {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }

@@ -11,6 +11,8 @@ pub struct EchoSession {
     message_size: Option<usize>,
     /// Bytes of the current request received so far.
     filled: usize,
+    /// Requests completed so far.
+    completed: u64,
     cost: Cost,
 }
 
@@ -19,6 +21,7 @@ impl EchoSession {
         EchoSession {
             message_size: message_size.filter(|&n| n > 0),
             filled: 0,
+            completed: 0,
             cost,
         }
     }
@@ -30,21 +33,35 @@ impl EchoSession {
         flow
     }
 
-    /// Charges the handler's cost for `input`, whose echo is `input` itself.
+    /// Counts the requests `input` completes and charges the handler's cost for them; the
+    /// echo of `input` is `input` itself.
     #[inline]
     pub fn consume(&mut self, input: &[u8]) -> Flow {
+        let requests = self.requests_completed(input.len());
+        self.completed += requests as u64;
         if !self.cost.is_free() {
-            let requests = self.requests_completed(input.len());
             self.cost.charge(requests);
         }
         Flow::Continue
     }
 
+    /// Requests completed so far.
+    #[inline]
+    pub fn completed(&self) -> u64 {
+        self.completed
+    }
+
     /// How many requests the next `len` bytes complete (one per read without a message size).
+    #[inline]
     fn requests_completed(&mut self, len: usize) -> usize {
         match self.message_size {
             Some(size) => {
                 let total = self.filled + len;
+                if total < size {
+                    // Most reads of a trickled request: no division.
+                    self.filled = total;
+                    return 0;
+                }
                 self.filled = total % size;
                 total / size
             }
@@ -75,6 +92,20 @@ mod tests {
         assert_eq!(s.requests_completed(1), 1);
         assert_eq!(s.requests_completed(12), 3);
         assert_eq!(s.filled, 0);
+    }
+
+    #[test]
+    fn counts_completed_requests_whatever_the_cost() {
+        let mut s = EchoSession::new(Some(4), Cost::default());
+        let mut out = Vec::new();
+        s.on_data(b"abc", &mut out);
+        assert_eq!(s.completed(), 0, "a request a byte short");
+        s.on_data(b"defghijkl", &mut out);
+        assert_eq!(s.completed(), 3);
+        let mut s = EchoSession::new(None, Cost::default());
+        s.on_data(b"a", &mut out);
+        s.consume(b"b");
+        assert_eq!(s.completed(), 2, "without a message size every read counts");
     }
 
     #[test]

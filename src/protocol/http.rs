@@ -47,6 +47,8 @@ pub struct HttpSession {
     body_left: usize,
     /// A response said `Connection: close`: ignore the rest.
     closed: bool,
+    /// Requests answered so far (errors included).
+    completed: u64,
     cost: Cost,
 }
 
@@ -81,8 +83,15 @@ impl HttpSession {
             pending: Vec::new(),
             body_left: 0,
             closed: false,
+            completed: 0,
             cost,
         }
+    }
+
+    /// Requests answered so far, errors included.
+    #[inline]
+    pub fn completed(&self) -> u64 {
+        self.completed
     }
 
     /// Consumes `input`, appending a response per complete request to `out`.
@@ -149,6 +158,7 @@ impl HttpSession {
             };
             self.cost.charge(1);
             write_reply(&reply, out);
+            self.completed += 1;
             if reply.close {
                 return (buf.len(), Flow::Close);
             }
@@ -393,8 +403,12 @@ mod tests {
         let mut s = session();
         let mut out = Vec::new();
         let two = [GET, GET].concat();
-        for byte in two.chunks(1) {
+        for (i, byte) in two.chunks(1).enumerate() {
+            // The idle timeout's count moves only when a request is complete (slowloris).
+            let whole = (i + 1) / GET.len();
+            assert_eq!(s.completed(), (i / GET.len()) as u64, "at byte {i}");
             assert_eq!(s.on_data(byte, &mut out), Flow::Continue);
+            assert_eq!(s.completed(), whole as u64);
         }
         let r = responses(&out);
         assert_eq!(r.len(), 2);

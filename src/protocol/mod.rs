@@ -81,6 +81,16 @@ impl Session {
         }
     }
 
+    /// Requests completed so far: HTTP requests answered, echo messages of the known size (or
+    /// reads, without one). The idle timeout watches it move (`models/idle.rs`).
+    #[inline]
+    pub fn completed(&self) -> u64 {
+        match self {
+            Session::Echo(s) => s.completed(),
+            Session::Http(s) => s.completed(),
+        }
+    }
+
     /// When the reply to `input` is `input` itself (echo), consumes it as [`on_data`] would,
     /// without copying it, and returns the flow: the model then sends the reply straight from
     /// its receive buffer (a proactor with provided buffers). `None`, with nothing consumed,

@@ -68,6 +68,10 @@ pub struct Scenario {
     /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uring_options: Option<UringOptions>,
+    /// The servers' `--idle-timeout` in seconds; absent when they had none (`0`, `bench load`,
+    /// and files written before the option existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_s: Option<f64>,
     /// The `--scenario` file the options came from; absent when none was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,

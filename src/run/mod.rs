@@ -70,6 +70,8 @@ pub struct RunOptions {
     pub poller: Option<Poller>,
     /// `--uring-*`, when any was given (validated: the run has a model that takes them).
     pub uring: Option<UringOptions>,
+    /// `--idle-timeout` for every server (zero: none).
+    pub idle_timeout: Duration,
     pub out: Option<PathBuf>,
     /// Write a report beside the result file at the end (`--no-report` turns it off).
     pub report: bool,
@@ -456,6 +458,9 @@ fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
         block_us: opts.block_us,
         accounting: opts.accounting.name().into(),
         uring_options: opts.uring,
+        idle_timeout_s: Some(opts.idle_timeout)
+            .filter(|t| !t.is_zero())
+            .map(|t| t.as_secs_f64()),
         file: opts.scenario_file.clone(),
         matrix: None,
         slo: opts.slo.iter().map(ToString::to_string).collect(),
@@ -675,6 +680,10 @@ fn measure(
     if let Some(threads) = opts.threads {
         args.extend(["--threads".into(), threads.to_string()]);
     }
+    args.extend([
+        "--idle-timeout".into(),
+        humantime::format_duration(opts.idle_timeout).to_string(),
+    ]);
     let poller = effective_poller(model, opts.poller);
     if let Some(poller) = poller {
         args.extend(["--poller".into(), poller.name().into()]);

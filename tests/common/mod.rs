@@ -204,8 +204,18 @@ pub fn variants() -> Vec<Variant> {
     all
 }
 
-/// Starts variant `v` in this process on 127.0.0.1 (4 threads for models that take a count).
+/// Starts variant `v` in this process on 127.0.0.1 (4 threads for models that take a count),
+/// with no idle timeout.
 pub fn start_server(v: &Variant, protocol: Protocol) -> (SocketAddr, Box<dyn RunningServer>) {
+    start_server_idle(v, protocol, None)
+}
+
+/// [`start_server`] with an idle timeout.
+pub fn start_server_idle(
+    v: &Variant,
+    protocol: Protocol,
+    idle_timeout: Option<Duration>,
+) -> (SocketAddr, Box<dyn RunningServer>) {
     let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap(), v.model.reuse_port)
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().unwrap();
@@ -215,6 +225,7 @@ pub fn start_server(v: &Variant, protocol: Protocol) -> (SocketAddr, Box<dyn Run
         poller: v.poller,
         cpus: None,
         uring: v.uring,
+        idle_timeout,
     };
     let server = (v.model.start)(listener, &config)
         .unwrap_or_else(|e| panic!("{}: cannot start: {e}", v.name));

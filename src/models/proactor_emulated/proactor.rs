@@ -22,6 +22,15 @@
 //! Handlers are boxed `FnOnce` closures, like Asio's type-erased handlers: the echo logic
 //! then reads as continuation-passing code and its state travels by move from one handler to
 //! the next. The price is one small allocation per operation.
+//!
+//! Timeouts: the user gives a connection a deadline ([`Proactor::expire_at`]) and moves it as
+//! the connection makes progress. The loop reads the clock once per wake-up ([`Proactor::now`],
+//! like nginx's cached time), its wait ends by the next sweep, and a sweep aborts the
+//! operations of every connection past its deadline: they complete with `TimedOut`, and so
+//! does any operation started on it afterwards, so the handler chain that owns the connection
+//! closes it (Asio's deadline pattern, where the timer's handler closes the socket and the
+//! pending operations complete with `operation_aborted`). Moving a deadline is a store, and
+//! nothing is left behind when a connection closes.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -36,6 +45,7 @@ use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use super::super::event_loop::{accept_failed, listen_on, register_conn};
+use super::super::idle::earliest;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -86,6 +96,10 @@ struct Socket {
     peer_closed: bool,
     read: Option<ReadOp>,
     write: Option<WriteOp>,
+    /// Past this, its operations are aborted ([`Proactor::expire_at`]).
+    deadline: Option<Instant>,
+    /// Aborted: every operation on it fails with `TimedOut` until it is closed.
+    aborted: bool,
 }
 
 struct Acceptor {
@@ -104,6 +118,10 @@ pub(crate) struct Proactor {
     sockets: Slab<Socket>,
     completions: VecDeque<Completion>,
     shared: Arc<Shared>,
+    /// The clock, read once per wake-up.
+    now: Instant,
+    /// How often deadlines are checked, and when next (`None`: no deadlines are used).
+    sweep: Option<(Duration, Instant)>,
 }
 
 /// What a loop shares with the thread that stops it.
@@ -122,10 +140,12 @@ pub(crate) struct Handle {
 
 impl Handle {
     /// Starts a thread named `name` with its own proactor accepting on `listener`: `main`
-    /// starts the first operations, then the thread runs completions until stopped.
+    /// starts the first operations, then the thread runs completions until stopped. With a
+    /// `sweep` interval, connection deadlines are checked that often.
     pub(crate) fn spawn(
         name: String,
         listener: TcpListener,
+        sweep: Option<Duration>,
         main: impl FnOnce(&mut Proactor) + Send + 'static,
     ) -> io::Result<Handle> {
         let poll = Poll::new()?;
@@ -150,6 +170,8 @@ impl Handle {
                     sockets: Slab::new(),
                     completions: VecDeque::new(),
                     shared,
+                    now: Instant::now(),
+                    sweep: sweep.map(|every| (every, Instant::now() + every)),
                 };
                 main(&mut proactor);
                 // Returning drops the proactor: every socket, the listener and every pending
@@ -206,6 +228,9 @@ impl Proactor {
         let Some(socket) = self.sockets.get_mut(conn.0) else {
             return self.complete(handler, Err(io::ErrorKind::NotConnected.into()), buf);
         };
+        if socket.aborted {
+            return self.complete(handler, Err(timed_out()), buf);
+        }
         if socket.read.is_some() {
             return self.complete(handler, Err(io::Error::other("a read is in flight")), buf);
         }
@@ -225,6 +250,9 @@ impl Proactor {
         let Some(socket) = self.sockets.get_mut(conn.0) else {
             return self.complete(handler, Err(io::ErrorKind::NotConnected.into()), buf);
         };
+        if socket.aborted {
+            return self.complete(handler, Err(timed_out()), buf);
+        }
         if socket.write.is_some() {
             return self.complete(handler, Err(io::Error::other("a write is in flight")), buf);
         }
@@ -234,6 +262,53 @@ impl Proactor {
             handler,
         });
         self.perform_write(conn.0);
+    }
+
+    /// The time of the loop's last wake-up: what deadlines are reckoned from.
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Aborts the connection's operations if it is still open at `at` (checked every sweep
+    /// interval, so up to one interval later); replaces any earlier deadline.
+    pub(crate) fn expire_at(&mut self, conn: ConnId, at: Instant) {
+        if let Some(socket) = self.sockets.get_mut(conn.0) {
+            socket.deadline = Some(at);
+        }
+    }
+
+    /// Completes the connection's pending operations with `TimedOut`, and any it starts from
+    /// now on; its owner then closes it.
+    fn abort(&mut self, key: usize) {
+        let Some(socket) = self.sockets.get_mut(key) else {
+            return;
+        };
+        socket.aborted = true;
+        let (read, write) = (socket.read.take(), socket.write.take());
+        if let Some(ReadOp { buf, handler }) = read {
+            self.complete(handler, Err(timed_out()), buf);
+        }
+        if let Some(WriteOp { buf, handler, .. }) = write {
+            self.complete(handler, Err(timed_out()), buf);
+        }
+    }
+
+    /// Aborts every connection past its deadline, when a sweep is due.
+    fn sweep_deadlines(&mut self) {
+        let now = self.now;
+        match &mut self.sweep {
+            Some((every, next)) if now >= *next => *next = now + *every,
+            _ => return,
+        }
+        let expired: Vec<usize> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| !s.aborted && s.deadline.is_some_and(|at| at <= now))
+            .map(|(key, _)| key)
+            .collect();
+        for key in expired {
+            self.abort(key);
+        }
     }
 
     /// Closes the connection; the handlers of its pending operations are dropped uncalled.
@@ -269,7 +344,8 @@ impl Proactor {
             }
             let retry_at = self.acceptor.as_ref().and_then(|a| a.retry_at);
             let timeout = if self.completions.is_empty() {
-                retry_at.map(|at| at.saturating_duration_since(Instant::now()))
+                earliest(retry_at, self.sweep.map(|(_, next)| next))
+                    .map(|at| at.saturating_duration_since(self.now))
             } else {
                 Some(Duration::ZERO)
             };
@@ -279,7 +355,8 @@ impl Proactor {
                 }
                 return Err(e);
             }
-            if retry_at.is_some_and(|at| Instant::now() >= at) {
+            self.now = Instant::now();
+            if retry_at.is_some_and(|at| self.now >= at) {
                 self.perform_accept();
             }
             for event in events.iter() {
@@ -309,6 +386,7 @@ impl Proactor {
                     }
                 }
             }
+            self.sweep_deadlines();
         }
     }
 
@@ -365,6 +443,8 @@ impl Proactor {
             peer_closed: false,
             read: None,
             write: None,
+            deadline: None,
+            aborted: false,
         });
         Some(ConnId(key))
     }
@@ -436,4 +516,12 @@ impl Proactor {
         };
         self.complete(handler, result, buf);
     }
+}
+
+/// What an aborted operation completes with.
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the connection passed its deadline",
+    )
 }

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE, WAIT_TIMEOUT};
 use windows_sys::Win32::Networking::WinSock::{
     closesocket, setsockopt, WSAGetLastError, WSAGetOverlappedResult, WSAIoctl, WSARecv, WSASend,
     WSASocketW, AF_INET, AF_INET6, INVALID_SOCKET, IPPROTO_TCP, LPFN_ACCEPTEX,
@@ -34,6 +34,7 @@ use windows_sys::Win32::System::IO::{
 };
 
 use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
+use crate::models::idle::{sweep_interval, Idle};
 use crate::models::{RunningServer, ServerConfig};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -138,6 +139,7 @@ struct ConnState {
     closed: bool,
     /// Receives stopped because the unsent replies passed the high-water mark.
     paused: bool,
+    idle: Idle,
 }
 
 impl ConnState {
@@ -170,6 +172,10 @@ struct Shared {
     conns: Mutex<Slab<Arc<Conn>>>,
     /// Whether an accept failure is being retried, so it is reported once.
     accept_failing: AtomicBool,
+    /// `--idle-timeout` and the sweep interval; the threads wait no longer than that.
+    idle_timeout: Option<(Duration, Duration)>,
+    /// When the next idle sweep is due; the thread that holds the lock sweeps.
+    next_sweep: Mutex<Instant>,
 }
 
 // SAFETY: the port and socket handles are usable from any thread; the slots are Sync (above);
@@ -245,6 +251,8 @@ pub(super) fn start(
         outstanding: AtomicUsize::new(0),
         conns: Mutex::new(Slab::new()),
         accept_failing: AtomicBool::new(false),
+        idle_timeout: config.idle_timeout().map(|t| (t, sweep_interval(t))),
+        next_sweep: Mutex::new(Instant::now()),
     });
     let mut server = IocpServer {
         shared: shared.clone(),
@@ -318,9 +326,14 @@ fn load_accept_ex(
 }
 
 impl Shared {
-    /// One thread: takes batches of completions until it receives a stop packet.
+    /// One thread: takes batches of completions until it receives a stop packet. With an idle
+    /// timeout, no wait outlasts the sweep interval, and whichever thread finds a sweep due
+    /// does it.
     fn run(self: &Arc<Self>) {
         let mut entries = [OVERLAPPED_ENTRY::default(); BATCH];
+        let wait_ms = self
+            .idle_timeout
+            .map_or(INFINITE, |(_, every)| every.as_millis().max(1) as u32);
         loop {
             let mut taken = 0u32;
             // SAFETY: `entries` has room for BATCH entries; the port stays open until every
@@ -331,15 +344,17 @@ impl Shared {
                     entries.as_mut_ptr(),
                     BATCH as u32,
                     &mut taken,
-                    INFINITE,
+                    wait_ms,
                     0,
                 )
             };
             if ok == 0 {
-                eprintln!(
-                    "proactor-iocp: GetQueuedCompletionStatusEx failed, thread returns: {}",
-                    io::Error::last_os_error()
-                );
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(WAIT_TIMEOUT as i32) {
+                    self.sweep_idle();
+                    continue;
+                }
+                eprintln!("proactor-iocp: GetQueuedCompletionStatusEx failed, thread returns: {e}");
                 return;
             }
             let mut stops = 0;
@@ -361,6 +376,39 @@ impl Shared {
                     self.post_stop();
                 }
                 return;
+            }
+            self.sweep_idle();
+        }
+    }
+
+    /// When a sweep is due (and no other thread is doing it): closes every connection that
+    /// completed no request for the idle timeout. Closing the socket completes its pending
+    /// operations as aborted, and their completions finish it as for any failed connection.
+    fn sweep_idle(self: &Arc<Self>) {
+        let Some((timeout, every)) = self.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        {
+            let Ok(mut next) = self.next_sweep.try_lock() else {
+                return;
+            };
+            if now < *next || self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            *next = now + every;
+        }
+        // Copied out first: a connection's lock is taken before the registry's elsewhere.
+        let live: Vec<Arc<Conn>> = {
+            let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+            conns.iter().map(|(_, c)| c.clone()).collect()
+        };
+        for conn in &live {
+            let mut state = lock(&conn.state);
+            let completed = state.session.completed();
+            if !state.closed && state.idle.expired(completed, now, timeout) {
+                self.close(conn, &mut state);
+                self.forget_if_idle(&state);
             }
         }
     }
@@ -595,6 +643,7 @@ impl Shared {
                 closing: false,
                 closed: false,
                 paused: false,
+                idle: Idle::new(Instant::now()),
             }),
         });
         entry.insert(conn.clone());

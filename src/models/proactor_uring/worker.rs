@@ -15,6 +15,7 @@ use slab::Slab;
 use super::buf_ring::BufRing;
 use super::{UringListener, UringOptions, UringSetup, REFUSE_ENV, SETUP_ENV, ZC_MIN_BYTES};
 use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
+use crate::models::idle::{sweep_interval, Idle};
 use crate::models::reuseport::reuseport_group;
 use crate::models::{RunningServer, ServerConfig};
 use crate::protocol::{Flow, Protocol, Session};
@@ -166,6 +167,7 @@ impl Ring {
         let (tx, rx) = mpsc::sync_channel(1);
         let protocol = config.protocol.clone();
         let options = config.uring;
+        let idle_timeout = config.idle_timeout();
         let theirs = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ring-{index}"))
@@ -179,7 +181,7 @@ impl Ring {
                         return Ok(());
                     }
                 }
-                match Worker::new(listener, protocol, options, theirs) {
+                match Worker::new(listener, protocol, options, idle_timeout, theirs) {
                     Ok((worker, setup)) => {
                         let _ = tx.send(Ok(setup));
                         worker.run()
@@ -422,6 +424,8 @@ enum Op {
     Cancel,
     Shutdown,
     Close,
+    /// The idle sweep's timer.
+    Sweep,
 }
 
 impl Op {
@@ -437,6 +441,7 @@ impl Op {
             8 => Op::Cancel,
             9 => Op::Shutdown,
             10 => Op::Close,
+            11 => Op::Sweep,
             _ => return None,
         })
     }
@@ -485,6 +490,8 @@ struct Conn {
     starved: bool,
     /// The backlog passed the high-water mark: its recv was cancelled until it drains.
     paused: bool,
+    /// A cancel of its armed recv was submitted (paused, or the session asked to close).
+    recv_cancelling: bool,
     /// Nothing more will be read: the peer closed its side, or the session asked to close.
     eof: bool,
     /// An error: close as soon as the operations in flight have ended.
@@ -500,16 +507,19 @@ struct Conn {
     backlog: Vec<u8>,
     /// An empty buffer kept for the next backlog.
     spare: Vec<u8>,
+    idle: Idle,
 }
 
 impl Conn {
-    fn new(file: u32, session: Session) -> Conn {
+    fn new(file: u32, session: Session, now: Instant) -> Conn {
         Conn {
             file,
             session,
+            idle: Idle::new(now),
             recv_armed: false,
             starved: false,
             paused: false,
+            recv_cancelling: false,
             eof: false,
             failed: false,
             shut: false,
@@ -542,6 +552,10 @@ struct Worker {
     wake_buf: Box<[u8; 8]>,
     /// The accept back-off's timeout, boxed for the same reason.
     retry_after: Box<types::Timespec>,
+    /// `--idle-timeout`, and the interval of the sweep timer (boxed: the kernel reads it).
+    idle_timeout: Option<Duration>,
+    sweep_every: Box<types::Timespec>,
+    sweep_armed: bool,
     accept_armed: bool,
     /// The armed accept is multishot (else a single accept).
     accept_multishot: bool,
@@ -562,6 +576,7 @@ impl Worker {
         listener: TcpListener,
         protocol: Protocol,
         options: UringOptions,
+        idle_timeout: Option<Duration>,
         shared: Arc<Shared>,
     ) -> io::Result<(Worker, UringSetup)> {
         let (ring, flags, refused) = build_ring(&options)?;
@@ -604,6 +619,11 @@ impl Worker {
             shared,
             wake_buf: Box::new([0; 8]),
             retry_after: Box::new(types::Timespec::from(ACCEPT_RETRY)),
+            idle_timeout,
+            sweep_every: Box::new(types::Timespec::from(
+                idle_timeout.map_or(Duration::ZERO, sweep_interval),
+            )),
+            sweep_armed: false,
             accept_armed: false,
             accept_multishot: false,
             accept_cancelling: false,
@@ -619,6 +639,7 @@ impl Worker {
     fn run(mut self) -> io::Result<()> {
         self.arm_wake();
         self.arm_accept();
+        self.arm_sweep();
         let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(CQ_ENTRIES as usize);
         let mut deadline = None;
         loop {
@@ -713,6 +734,46 @@ impl Worker {
         self.push(entry);
     }
 
+    /// Arms the idle sweep's timer (with an idle timeout, unless stopping): a Timeout
+    /// operation, whose completion the loop reaps with everything else.
+    fn arm_sweep(&mut self) {
+        if self.idle_timeout.is_none() || self.sweep_armed || self.stopping {
+            return;
+        }
+        let timer = opcode::Timeout::new(&*self.sweep_every as *const types::Timespec)
+            .build()
+            .user_data(user_data(Op::Sweep, 0, 0));
+        self.sweep_armed = true;
+        self.loop_ops += 1;
+        self.push(timer);
+    }
+
+    /// The sweep's timer went off: closes every connection that completed no request for the
+    /// idle timeout (a Shutdown ends its operations first), and arms the next.
+    fn sweep_idle(&mut self) {
+        self.sweep_armed = false;
+        self.loop_ops -= 1;
+        let Some(timeout) = self.idle_timeout.filter(|_| !self.stopping) else {
+            return;
+        };
+        let now = Instant::now();
+        let expired: Vec<usize> = self
+            .conns
+            .iter_mut()
+            .filter(|(_, c)| !c.closing && !c.failed)
+            .filter_map(|(slot, c)| {
+                c.idle
+                    .expired(c.session.completed(), now, timeout)
+                    .then_some(slot)
+            })
+            .collect();
+        for slot in expired {
+            self.conns[slot].failed = true;
+            self.progress(slot);
+        }
+        self.arm_sweep();
+    }
+
     /// Free slots in the registered file table.
     fn free_files(&self) -> usize {
         self.files.saturating_sub(self.conns.len() + self.strays)
@@ -798,6 +859,7 @@ impl Worker {
                 self.conns.remove(slot);
                 self.arm_accept();
             }
+            Some(Op::Sweep) => self.sweep_idle(),
             None => debug_assert!(false, "a completion with unknown user_data {ud:#x}"),
         }
     }
@@ -817,7 +879,9 @@ impl Worker {
                 self.push(close);
             } else {
                 let session = self.protocol.session();
-                let slot = self.conns.insert(Conn::new(res as u32, session));
+                let slot = self
+                    .conns
+                    .insert(Conn::new(res as u32, session, Instant::now()));
                 self.shared.connections.fetch_add(1, Ordering::Relaxed);
                 self.arm_recv(slot);
             }
@@ -860,6 +924,7 @@ impl Worker {
         let c = &mut self.conns[slot];
         if !cqueue::more(flags) {
             c.recv_armed = false;
+            c.recv_cancelling = false;
             c.ops -= 1;
         }
         if res > 0 {
@@ -922,12 +987,16 @@ impl Worker {
             }
         };
         let c = &mut self.conns[slot];
+        // Memory stays bounded: over the mark, stop receiving until the peer reads its replies.
+        let over = c.backlog.len() > OUT_HIGH_WATER;
+        c.paused |= over;
         if flow == Flow::Close {
+            // Nothing more will be read: end the multishot recv, or it would go on taking
+            // (and dropping) whatever the peer sends until the connection closes.
             c.eof = true;
         }
-        if c.backlog.len() > OUT_HIGH_WATER && c.recv_armed && !c.paused {
-            // Memory stays bounded: stop receiving until the peer reads its replies.
-            c.paused = true;
+        if (over || c.eof) && c.recv_armed && !c.recv_cancelling {
+            c.recv_cancelling = true;
             c.ops += 1;
             let cancel = opcode::AsyncCancel::new(user_data(Op::Recv, slot, 0))
                 .build()
@@ -1129,6 +1198,7 @@ impl Worker {
         for (op, armed) in [
             (Op::Accept, self.accept_armed),
             (Op::AcceptRetry, self.retrying),
+            (Op::Sweep, self.sweep_armed),
         ] {
             if armed {
                 let cancel = opcode::AsyncCancel::new(user_data(op, 0, 0))
