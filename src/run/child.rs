@@ -363,6 +363,14 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Puts a `bench` child that is not a server (a client process of the load generator) under
+/// the same guards as a server: its own process group, and SIGKILL from the kernel when the
+/// thread that started it dies. Set its stdio after this call.
+#[cfg(unix)]
+pub fn guard(command: &mut Command) {
+    platform::configure(command);
+}
+
 /// "exit code 3" or "killed by signal 9".
 pub fn describe(status: Option<ExitStatus>) -> String {
     #[cfg(unix)]
@@ -485,7 +493,8 @@ mod platform {
     }
 }
 
-fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
+/// Keeps the last bytes of a child's stderr in `keep`, until the pipe closes.
+pub fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = pipe.read(&mut buf) {
         if n == 0 {
