@@ -547,12 +547,17 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         Some("bench load does not count the system calls of the server it drives".into());
     print!("{}", table::render(std::slice::from_ref(&run)));
     println!(
-        "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%",
+        "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%{}",
         run.requests,
         run.duration_s,
         run.errors + run.warmup_errors,
         table::kinds(&run.error_kinds, &run.warmup_error_kinds),
-        run.client.busy_fraction * 100.0
+        run.client.busy_fraction * 100.0,
+        if run.client.processes > 1 {
+            format!(" (over {} client processes)", run.client.processes)
+        } else {
+            String::new()
+        }
     );
     for w in &run.warnings {
         eprintln!("warning: {w}");

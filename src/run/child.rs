@@ -276,11 +276,17 @@ impl ServerProcess {
     }
 
     /// Stops the server: SIGTERM to its group, a grace period, then SIGKILL.
-    pub fn stop(mut self) -> Option<ExitStatus> {
+    pub fn stop(self) -> Option<ExitStatus> {
+        self.stop_within(STOP_GRACE)
+    }
+
+    /// [`stop`](Self::stop) with a grace period of its own (a server holding many connections
+    /// has that many threads or sockets to close first).
+    pub fn stop_within(mut self, grace: Duration) -> Option<ExitStatus> {
         if self.exited().is_none() {
             self.ask_stop();
         }
-        self.wait_exit(STOP_GRACE)
+        self.wait_exit(grace.max(STOP_GRACE))
     }
 
     #[cfg(unix)]
