@@ -70,6 +70,17 @@ pub fn plan_processes(
 ) -> Result<ProcessPlan, Error> {
     let (limit, _) = sys::nofile_limit()
         .map_err(|e| Error::Environment(format!("cannot read the open-file limit: {e}")))?;
+    plan_under(limit, connections, threads, requested, counting)
+}
+
+/// [`plan_processes`] under the open-file limit `limit`.
+fn plan_under(
+    limit: u64,
+    connections: usize,
+    threads: usize,
+    requested: Option<usize>,
+    counting: bool,
+) -> Result<ProcessPlan, Error> {
     let needs = |p: usize| {
         let most = connections.div_ceil(p);
         let threads = threads.div_ceil(p).clamp(1, most.max(1));
@@ -566,6 +577,32 @@ fn guard(_: &mut Command) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fewest_processes_that_fit_the_file_limit() {
+        let plan = |limit, c, t, asked| plan_under(limit, c, t, asked, false);
+        assert_eq!(plan(20_000, 10_000, 1, None).unwrap().processes, 1);
+        assert!(plan(20_000, 10_000, 1, None).unwrap().reason.is_none());
+        // 19,984 connections + 16 + 4 > 20,000: two processes, and the note says why.
+        let split = plan(20_000, 19_984, 1, None).unwrap();
+        assert_eq!(split.processes, 2);
+        assert!(split.reason.unwrap().contains("runs in 2 processes"));
+        // 100 connections under 64 files: 34 + 20 fit, 50 + 20 do not.
+        assert_eq!(plan(64, 100, 1, None).unwrap().processes, 3);
+        // Counting adds a counter per system call and thread.
+        assert_eq!(plan(20_000, 19_960, 1, None).unwrap().processes, 1);
+        assert_eq!(
+            plan_under(20_000, 19_960, 1, None, true).unwrap().processes,
+            2
+        );
+        // Asked for: kept when it fits, refused with the least that fits, or past the
+        // connections.
+        assert_eq!(plan(64, 100, 1, Some(4)).unwrap().processes, 4);
+        let e = plan(64, 100, 1, Some(1)).unwrap_err().to_string();
+        assert!(e.contains("--client-processes 3 or more"), "{e}");
+        assert!(matches!(plan(64, 10, 1, Some(11)), Err(Error::Usage(_))));
+        assert!(matches!(plan(16, 10, 1, None), Err(Error::Environment(_))));
+    }
 
     #[test]
     fn shares_deal_connections_threads_and_slices_evenly() {

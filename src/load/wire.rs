@@ -196,3 +196,63 @@ impl PartWire {
 fn known(name: &str) -> anyhow::Result<&'static str> {
     kind::named(name).ok_or_else(|| anyhow::anyhow!("unknown error kind `{name}`"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+
+    #[test]
+    fn a_tally_crosses_the_pipe_unchanged() {
+        let mut part = Part::new();
+        for us in [3, 40, 500, 6_000, 70_000] {
+            record(&mut part.histogram, us);
+        }
+        let mut interval = new_interval_histogram();
+        record(&mut interval, 123);
+        part.intervals = vec![(interval, 2), (new_interval_histogram(), 0)];
+        part.requests = 5;
+        part.bytes = 320;
+        part.errors.insert(kind::MISMATCH, 2);
+        part.warmup_errors.insert(kind::CONNECT, 1);
+        part.first_errors.insert(kind::CONNECT, "refused".into());
+        record(&mut part.unfinished, 9_000_000);
+        part.uncorrected = Some(new_histogram());
+        part.pacing = Some(new_histogram());
+        (part.unsent, part.sent, part.starved, part.connected) = (7, 8, 1, 4);
+
+        let line = serde_json::to_string(&PartWire::of(&part).unwrap()).unwrap();
+        let back = serde_json::from_str::<PartWire>(&line)
+            .unwrap()
+            .into_part()
+            .unwrap();
+        assert_eq!(back.histogram, part.histogram);
+        assert_eq!(back.histogram.sigfig(), 3);
+        assert_eq!(back.intervals.len(), 2);
+        assert_eq!(back.intervals[0].0, part.intervals[0].0);
+        assert_eq!(back.intervals[0].1, 2);
+        assert_eq!(back.unfinished, part.unfinished);
+        assert_eq!(back.errors, part.errors);
+        assert_eq!(back.warmup_errors, part.warmup_errors);
+        assert_eq!(back.first_errors, part.first_errors);
+        assert_eq!(back.uncorrected, part.uncorrected);
+        assert_eq!(
+            (
+                back.requests,
+                back.bytes,
+                back.unsent,
+                back.sent,
+                back.starved,
+                back.connected
+            ),
+            (5, 320, 7, 8, 1, 4)
+        );
+    }
+
+    #[test]
+    fn an_unknown_error_kind_is_refused() {
+        let mut wire = PartWire::of(&Part::new()).unwrap();
+        wire.errors.insert("gremlins".into(), 1);
+        assert!(wire.into_part().is_err());
+    }
+}

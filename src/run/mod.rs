@@ -882,9 +882,9 @@ fn unserved_by_design(model: &Model, threads: Option<usize>, run: &Run) -> Optio
     }
     let served = run.connections as u64 - run.starved_connections;
     Some(format!(
-        "threadpool cannot serve more live connections than its {workers} worker thread(s): \
+        "a pool of {workers} worker thread(s) serves at most {workers} live connection(s): \
          each worker keeps one connection until it closes, so {} of the {} connections waited \
-         in its queue unserved for the whole window, and the latencies of the {served} it \
+         in the pool's queue unserved for the whole window, and the latencies of the {served} \
          served say nothing about them (--threads {} would serve every connection, with a \
          thread each)",
         run.starved_connections, run.connections, run.connections
