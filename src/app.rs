@@ -51,6 +51,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
+        Command::LoadPart => crate::load::run_client_process(),
     }
 }
 
@@ -264,6 +265,7 @@ fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
         workload: a.shape.workload.unwrap_or(Workload::Echo),
         connections: a.shape.connections,
         client_threads: a.client_threads,
+        client_processes: a.shape.client_processes,
         duration: a.shape.duration,
         warmup: a.shape.warmup,
         payload: a.shape.payload,
@@ -459,20 +461,29 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         // Every thread of the client, the helpers too, so none of them runs beside the server.
         run::pin_self(cpus)?;
     }
-    run::ensure_descriptors(a.shape.connections)?;
     let stop = run::stop_on_signals()?;
     let client_cpus = match &a.cpus {
         Some(cpus) => cpus.len(),
         None => sys::allowed_cpus().map_or(1, |c| c.len()),
     };
+    let threads = a
+        .threads
+        .unwrap_or(client_cpus)
+        .clamp(1, a.shape.connections);
+    let split = run::client_processes(
+        a.shape.connections,
+        threads,
+        a.shape.client_processes,
+        false,
+    )?;
+    if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
+        eprintln!("note: {why}");
+    }
     let config = LoadConfig {
         target,
         workload,
         connections: a.shape.connections,
-        threads: a
-            .threads
-            .unwrap_or(client_cpus)
-            .clamp(1, a.shape.connections),
+        threads,
         duration: a.shape.duration,
         warmup: a.shape.warmup,
         payload: match workload {
@@ -487,13 +498,19 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         interval: a.shape.interval,
         connect_timeout: Duration::from_secs(10),
         rate: a.shape.rate,
+        processes: split.processes,
     };
     let env = Env::capture();
     if !a.shape.quiet && std::io::stdout().is_terminal() {
         eprintln!(
-            "driving {target} with {} connections on {} threads: {} warm-up + {} measured",
+            "driving {target} with {} connections on {} threads{}: {} warm-up + {} measured",
             config.connections,
             config.threads,
+            if config.processes > 1 {
+                format!(" in {} processes", config.processes)
+            } else {
+                String::new()
+            },
             humantime::format_duration(config.warmup),
             humantime::format_duration(config.duration)
         );
@@ -532,12 +549,17 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         Some("bench load does not count the system calls of the server it drives".into());
     print!("{}", table::render(std::slice::from_ref(&run)));
     println!(
-        "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%",
+        "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%{}",
         run.requests,
         run.duration_s,
         run.errors + run.warmup_errors,
         table::kinds(&run.error_kinds, &run.warmup_error_kinds),
-        run.client.busy_fraction * 100.0
+        run.client.busy_fraction * 100.0,
+        if run.client.processes > 1 {
+            format!(" (over {} client processes)", run.client.processes)
+        } else {
+            String::new()
+        }
     );
     for w in &run.warnings {
         eprintln!("warning: {w}");

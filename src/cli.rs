@@ -70,6 +70,10 @@ pub enum Command {
     /// Compare two result files: improved / regressed / no change per run and metric, with the
     /// change and its 95% confidence interval; exit 1 on a regression.
     Compare(CompareArgs),
+    /// One client process of a load generator split over processes: started by `load` and
+    /// `run`, which send it its share on stdin (not for use by hand).
+    #[command(hide = true)]
+    LoadPart,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -234,6 +238,11 @@ pub struct LoadShape {
     /// Print nothing while running.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Run the load generator in this many processes, connections, threads and rate split
+    /// evenly (one process can open only so many files). Default: one, or as many as the
+    /// open-file limit needs for the connections (said when it happens).
+    #[arg(long, value_parser = parse_count)]
+    pub client_processes: Option<usize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -543,7 +543,15 @@ fn starved_connections_show_in_the_latency_tail() {
         .arg(&out)
         .output()
         .unwrap();
-    expect(&o, 0, &["3 of 4 connections completed no request"]);
+    expect(
+        &o,
+        0,
+        &[
+            "3 of 4 connections completed no request",
+            "a pool of 1 worker thread(s) serves at most 1 live connection(s)",
+            "--threads 4 would serve every connection",
+        ],
+    );
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let run = &result["runs"][0];

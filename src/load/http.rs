@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::protocol::http::{has_token, parse_length};
 
 /// What the HTTP workload sends and expects.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HttpRequest {
     /// The `Host` header: the target's host and port as given.
     pub host: String,

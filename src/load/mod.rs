@@ -8,9 +8,20 @@
 //! run but are not recorded), and the measured window. Requests completing inside the window
 //! are recorded; the caller is told when the window opens and closes, so that it can snapshot
 //! the server's counters at the same edges.
+//!
+//! One process may open only so many descriptors (FACTS.md: 20,000 here, which one process
+//! cannot fill with 20,000 sockets and still have room for itself), so the connections can
+//! also be driven by several client processes (`--client-processes N`, or on its own when the
+//! connections would not fit in one): `split.rs` is the parent's side, `process.rs` the
+//! child's, `wire.rs` what they say to each other. Every process follows the same timeline
+//! and the parent merges their tallies as if every thread had run in it.
 
 mod alarm;
 pub mod http;
+mod part;
+mod process;
+mod split;
+mod wire;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -30,7 +41,9 @@ use crate::protocol::Workload;
 use crate::sys;
 
 pub use http::HttpRequest;
-pub use worker::OpenLoop;
+pub use part::OpenLoop;
+pub use process::run_client_process;
+pub use split::{plan_processes, ProcessPlan};
 
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
 pub const SATURATED_BUSY: f64 = 0.90;
@@ -65,6 +78,10 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// Open loop: requests per second over every connection (`None`: closed loop).
     pub rate: Option<f64>,
+    /// Client processes to drive the connections: 1 runs every thread in this process;
+    /// more splits connections, threads and rate evenly over that many child processes
+    /// ([`plan_processes`] says how many are needed).
+    pub processes: usize,
 }
 
 /// What the caller of [`run_load`] hears about while the load runs.
@@ -131,6 +148,35 @@ pub struct ClientCost {
     /// server's); absent when not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls: Option<serde_json::Value>,
+    /// The processes the load generator ran in (1: this one; more: that many child
+    /// processes, whose CPU time the figures above include). 1 in files written before it
+    /// existed.
+    #[serde(default = "one")]
+    pub processes: usize,
+    /// With several processes: what each did, in order; absent with one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_process: Vec<ProcessFigures>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One client process of a split load generator.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProcessFigures {
+    pub pid: u32,
+    pub connections: usize,
+    pub threads: usize,
+    /// Connections it established in the connect phase.
+    pub connected: u64,
+    /// Requests it completed in the window, and its errors (window and warm-up).
+    pub requests: u64,
+    pub errors: u64,
+    pub warmup_errors: u64,
+    /// Its own CPU time over the window.
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
 }
 
 /// What a load run measured.
@@ -165,6 +211,8 @@ pub struct LoadOutcome {
     pub client_syscalls: Option<Result<SyscallCounts, String>>,
     /// Open loop: what only it measures (`histogram` then holds the corrected latencies).
     pub open_loop: Option<OpenLoop>,
+    /// Client threads that ran, over every client process.
+    pub threads: usize,
 }
 
 impl LoadOutcome {
@@ -218,11 +266,78 @@ struct Timeline {
 /// Runs the load; `on_edge` is called on the calling thread as the window opens and closes,
 /// and with a [`Tick`] twice a second.
 /// `stop` cuts the run short (the outcome then says `interrupted`).
+///
+/// With `config.processes` above 1 the connections are driven by that many client processes
+/// (`split.rs`); otherwise by threads of this process.
 pub fn run_load(
     config: &LoadConfig,
     stop: &AtomicBool,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
+    if config.processes > 1 {
+        return split::run(config, stop, on_edge);
+    }
+    let whole = Slice {
+        first: 0,
+        total: config.connections as u64,
+    };
+    let stopped = || stop.load(Ordering::Acquire);
+    let local = run_local(
+        config,
+        whole,
+        &stopped,
+        &mut || Some(Instant::now()),
+        on_edge,
+    )?;
+    let cpu = local.cpu.unwrap_or_default();
+    let client = client_cost(cpu, local.window, client_cpus(config, local.threads));
+    let mut outcome = part::merge(
+        local.parts,
+        local.window,
+        client,
+        local.interrupted,
+        local.timeline,
+    );
+    outcome.threads = local.threads;
+    outcome.client_syscalls = local.client_syscalls;
+    Ok(outcome)
+}
+
+/// Which of the run's connections a process drives: `first` (the run-wide index of its first
+/// connection) and the run's total, so that the open loop's schedule deals the rate over every
+/// connection of every process.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Slice {
+    first: u64,
+    total: u64,
+}
+
+/// What the threads of one process measured.
+struct Local {
+    parts: Vec<part::Part>,
+    /// This process's CPU time over the window (user, system); `None` when the window did not
+    /// complete.
+    cpu: Option<(f64, f64)>,
+    interrupted: bool,
+    /// The window's real length.
+    window: Duration,
+    timeline: Timeline,
+    /// With `count_syscalls`: the load threads' system calls over the window, or why not.
+    client_syscalls: Option<Result<SyscallCounts, String>>,
+    threads: usize,
+}
+
+/// This process's share of a run: `config.connections` connections (the run's `slice`) over
+/// `config.threads` threads, from connecting to their tallies. Once every connection is up,
+/// `start` gives the go time (the timeline starts there; `None`: do not start); `stopped`
+/// cuts the run short; `on_edge` hears the window's edges and the ticks, on this thread.
+fn run_local(
+    config: &LoadConfig,
+    slice: Slice,
+    stopped: &dyn Fn() -> bool,
+    start: &mut dyn FnMut() -> Option<Instant>,
+    on_edge: &mut dyn FnMut(Edge),
+) -> anyhow::Result<Local> {
     let threads = config.threads.clamp(1, config.connections.max(1));
     let pattern: Arc<[u8]> = match config.workload {
         Workload::Echo => worker::pattern(config.payload).into(),
@@ -243,7 +358,7 @@ pub fn run_load(
     let (counters_tx, counters_rx) = mpsc::channel::<Result<SyscallCounters, String>>();
     let mut go = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
-    let mut first = 0;
+    let mut first = slice.first as usize;
     let lives: Vec<Arc<Live>> = (0..threads).map(|_| Arc::new(Live::default())).collect();
     for (t, live) in lives.iter().enumerate() {
         let live = live.clone();
@@ -251,7 +366,7 @@ pub fn run_load(
         let share = config.connections / threads + usize::from(t < config.connections % threads);
         let schedule = config.rate.map(|rate| worker::Schedule {
             rate,
-            connections: config.connections as u64,
+            connections: slice.total,
             first: first as u64,
         });
         first += share;
@@ -268,7 +383,7 @@ pub fn run_load(
         go.push(go_tx);
         let handle = std::thread::Builder::new()
             .name(format!("load-{t}"))
-            .spawn(move || -> anyhow::Result<Option<worker::Part>> {
+            .spawn(move || -> anyhow::Result<Option<part::Part>> {
                 if config.count_syscalls {
                     let _ = counters.send(SyscallCounters::open_on_this_thread());
                 }
@@ -309,7 +424,7 @@ pub fn run_load(
     drop(ready_tx);
     drop(counters_tx);
 
-    let setup_failure = wait_ready(&ready_rx, &handles, threads, stop, &cut);
+    let setup_failure = wait_ready(&ready_rx, &handles, threads, stopped, &cut);
     // Every worker sent its counters before it reported ready (or died: then there are fewer).
     let mut thread_counters: Result<Vec<SyscallCounters>, String> = Ok(Vec::new());
     if config.count_syscalls {
@@ -324,34 +439,35 @@ pub fn run_load(
         }
     }
     let mut client_snapshots: Vec<Result<SyscallCounts, String>> = Vec::new();
-    let start = Instant::now();
-    let window_start = start + config.warmup;
-    let line = Timeline {
-        start,
-        window_start,
-        end: window_start + config.duration,
-        interval: config.interval,
-    };
-    let mut usage = None;
     let mut interrupted = cut.load(Ordering::Acquire);
-    if setup_failure.is_none() && !interrupted {
+    let go_at = match (&setup_failure, interrupted) {
+        (None, false) => start(),
+        _ => None,
+    };
+    interrupted |= setup_failure.is_none() && go_at.is_none();
+    let line = timeline(go_at.unwrap_or_else(Instant::now), config);
+    let mut cpu = None;
+    if let Some(start) = go_at {
         for tx in &go {
             let _ = tx.send(line);
         }
-        interrupted = watch_until(start, window_start, stop, None, on_edge);
+        interrupted = watch_until(start, line.window_start, stopped, None, on_edge);
         if !interrupted {
             let before = sys::rusage_self().unwrap_or_default();
             if config.count_syscalls {
                 client_snapshots.push(read_all(&mut thread_counters));
             }
             on_edge(Edge::WindowStart);
-            interrupted = watch_until(window_start, line.end, stop, Some(&lives), on_edge);
+            interrupted = watch_until(line.window_start, line.end, stopped, Some(&lives), on_edge);
             let after = sys::rusage_self().unwrap_or_default();
             if config.count_syscalls {
                 client_snapshots.push(read_all(&mut thread_counters));
             }
             on_edge(Edge::WindowEnd);
-            usage = Some((before, after));
+            cpu = Some((
+                (after.user_s - before.user_s).max(0.0),
+                (after.sys_s - before.sys_s).max(0.0),
+            ));
         }
     }
     // Workers still waiting for a timeline return at once; the others close their connections.
@@ -359,7 +475,7 @@ pub fn run_load(
     if interrupted {
         cut.store(true, Ordering::Release);
     }
-    let window_end = Instant::now().clamp(window_start, line.end);
+    let window_end = Instant::now().clamp(line.window_start, line.end);
 
     let mut parts = Vec::with_capacity(threads);
     let mut first_error = None;
@@ -374,26 +490,46 @@ pub fn run_load(
     if let Some(e) = first_error.or(setup_failure.map(|why| anyhow::anyhow!(why))) {
         return Err(e);
     }
-    let (before, after) = usage.unwrap_or_default();
-    let window = window_end.saturating_duration_since(window_start);
-    let client_cpus = config
+    let client_syscalls = config
+        .count_syscalls
+        .then(|| match client_snapshots.as_slice() {
+            [Ok(start), Ok(end)] => Ok(end.since(start)),
+            [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
+            _ => Err("the measured window did not complete, so there are no counts".into()),
+        });
+    Ok(Local {
+        parts,
+        cpu,
+        interrupted,
+        window: window_end.saturating_duration_since(line.window_start),
+        timeline: line,
+        client_syscalls,
+        threads,
+    })
+}
+
+/// The run's timeline from its go time.
+fn timeline(start: Instant, config: &LoadConfig) -> Timeline {
+    let window_start = start + config.warmup;
+    Timeline {
+        start,
+        window_start,
+        end: window_start + config.duration,
+        interval: config.interval,
+    }
+}
+
+/// The CPUs the client's threads could use: those it is pinned to (or allowed), at most one
+/// per thread.
+fn client_cpus(config: &LoadConfig, threads: usize) -> usize {
+    config
         .cpus
         .as_ref()
         .map(CpuList::len)
         .or_else(|| sys::allowed_cpus().ok().map(|c| c.len()))
         .unwrap_or(1)
         .min(threads)
-        .max(1);
-    let client = client_cost(&before, &after, window, client_cpus);
-    let mut outcome = worker::merge(parts, window, client, interrupted, line);
-    if config.count_syscalls {
-        outcome.client_syscalls = Some(match client_snapshots.as_slice() {
-            [Ok(start), Ok(end)] => Ok(end.since(start)),
-            [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
-            _ => Err("the measured window did not complete, so there are no counts".into()),
-        });
-    }
-    Ok(outcome)
+        .max(1)
 }
 
 /// The sum of every load thread's counts now.
@@ -412,7 +548,7 @@ fn wait_ready<T>(
     ready: &mpsc::Receiver<Result<(), String>>,
     handles: &[std::thread::JoinHandle<T>],
     threads: usize,
-    stop: &AtomicBool,
+    stopped: &dyn Fn() -> bool,
     cut: &AtomicBool,
 ) -> Option<String> {
     let mut up = 0;
@@ -421,7 +557,7 @@ fn wait_ready<T>(
             Ok(Ok(())) => up += 1,
             Ok(Err(why)) => return Some(why),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::Acquire) {
+                if stopped() {
                     cut.store(true, Ordering::Release);
                 }
                 // A worker that finished without reporting died (a panic) during setup.
@@ -437,14 +573,9 @@ fn wait_ready<T>(
     None
 }
 
-fn client_cost(
-    before: &sys::Rusage,
-    after: &sys::Rusage,
-    window: Duration,
-    cpus: usize,
-) -> ClientCost {
-    let user = (after.user_s - before.user_s).max(0.0);
-    let sys = (after.sys_s - before.sys_s).max(0.0);
+/// The client's cost from its CPU time over the window (user, system; every client process's
+/// together) and the CPUs its threads could use.
+fn client_cost((user, sys): (f64, f64), window: Duration, cpus: usize) -> ClientCost {
     let capacity = window.as_secs_f64() * cpus as f64;
     let busy = if capacity > 0.0 {
         (user + sys) / capacity
@@ -457,16 +588,18 @@ fn client_cost(
         busy_fraction: (busy * 1000.0).round() / 1000.0,
         saturated: busy > SATURATED_BUSY,
         syscalls: None,
+        processes: 1,
+        per_process: Vec::new(),
     }
 }
 
 /// Sleeps through the phase from `from` to `deadline` in short steps, ticking twice a second
-/// (with the workers' totals when `lives` are given: the measured window); `true` when `stop`
-/// was raised first.
+/// (with the workers' totals when `lives` are given: the measured window); `true` when
+/// `stopped` said so first.
 fn watch_until(
     from: Instant,
     deadline: Instant,
-    stop: &AtomicBool,
+    stopped: &dyn Fn() -> bool,
     lives: Option<&[Arc<Live>]>,
     on_edge: &mut dyn FnMut(Edge),
 ) -> bool {
@@ -476,7 +609,7 @@ fn watch_until(
     let mut p99_us = None;
     let mut p99_slot = None;
     loop {
-        if stop.load(Ordering::Acquire) {
+        if stopped() {
             return true;
         }
         let now = Instant::now();

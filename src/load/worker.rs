@@ -22,20 +22,20 @@
 //! outside 2xx-3xx or a body that differs is counted too, on a connection that goes on.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::alarm::Alarm;
 use super::http::{parse_response, HttpCheck};
-use super::{ClientCost, Interval, Live, LoadConfig, LoadOutcome, Timeline};
+use super::part::{kind, Part};
+use super::{Live, LoadConfig, Timeline};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, record, MAX_US};
 use crate::sys::SHORT_READ_DRAINS;
 
@@ -73,19 +73,6 @@ impl Schedule {
 /// The bytes requests are cut from: `payload + PERIOD` bytes of a period-251 sequence.
 pub(super) fn pattern(payload: usize) -> Vec<u8> {
     (0..payload + PERIOD).map(|i| (i % PERIOD) as u8).collect()
-}
-
-/// Kinds of error, as they appear in `error_kinds`.
-mod kind {
-    pub const CONNECT: &str = "connect";
-    pub const CLOSED: &str = "closed";
-    pub const RESET: &str = "reset";
-    pub const IO: &str = "io";
-    pub const MISMATCH: &str = "mismatch";
-    pub const TIMEOUT: &str = "timeout";
-    pub const STATUS: &str = "status";
-    pub const PARSE: &str = "parse";
-    pub const BODY: &str = "body";
 }
 
 /// How often in-flight requests are checked against `--timeout`.
@@ -157,54 +144,6 @@ enum Outcome {
     BatchDone,
     /// It failed: count this kind (with the OS's words when there are some) and reconnect.
     Failed(&'static str, Option<io::Error>),
-}
-
-/// A worker's tally, merged with the others' at the end.
-pub(super) struct Part {
-    histogram: Histogram<u64>,
-    intervals: Vec<(Histogram<u64>, u64)>,
-    requests: u64,
-    /// Bytes of the answers counted in `requests`.
-    bytes: u64,
-    /// Errors from the window's opening on; `warmup_errors` before it (connect and warm-up).
-    errors: BTreeMap<&'static str, u64>,
-    warmup_errors: BTreeMap<&'static str, u64>,
-    /// The first OS error message of each kind, to tell a user what actually failed.
-    first_errors: BTreeMap<&'static str, String>,
-    /// Ages (µs) of the requests still unanswered when the loop stopped (open loop: from their
-    /// due times, the ones due but never sent included); its count is how many there are.
-    unfinished: Histogram<u64>,
-    /// Open loop: requests due before the close that were never sent.
-    unsent: u64,
-    /// Open loop: latency from the send (answered requests only, as in wrk2's uncorrected
-    /// histogram), and how late requests went out on free connections (µs).
-    uncorrected: Option<Histogram<u64>>,
-    pacing: Option<Histogram<u64>>,
-    /// Open loop: requests sent inside the window.
-    sent: u64,
-    starved: u64,
-    connected: u64,
-}
-
-impl Part {
-    fn new() -> Part {
-        Part {
-            histogram: new_histogram(),
-            intervals: Vec::new(),
-            requests: 0,
-            bytes: 0,
-            errors: BTreeMap::new(),
-            warmup_errors: BTreeMap::new(),
-            first_errors: BTreeMap::new(),
-            unfinished: new_histogram(),
-            unsent: 0,
-            uncorrected: None,
-            pacing: None,
-            sent: 0,
-            starved: 0,
-            connected: 0,
-        }
-    }
 }
 
 pub(super) struct Worker {
@@ -945,133 +884,6 @@ fn io_kind(e: &io::Error) -> &'static str {
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => kind::RESET,
         io::ErrorKind::ConnectionRefused => kind::CONNECT,
         _ => kind::IO,
-    }
-}
-
-/// What only an open-loop run measures.
-#[derive(Debug)]
-pub struct OpenLoop {
-    /// Latency from each request's send, not its due time.
-    pub uncorrected: Histogram<u64>,
-    /// How late requests went out on connections that were free when they fell due (µs): the
-    /// load generator's own pacing error.
-    pub pacing: Histogram<u64>,
-    /// Requests sent inside the measured window.
-    pub sent: u64,
-    /// Requests due before the close that were never sent (their connection waited for the
-    /// server the whole time).
-    pub unsent: u64,
-}
-
-/// Merges the workers' tallies into one outcome.
-///
-/// Unanswered requests older than the slowest answered one (`stalled`) go into the histogram at
-/// their age, a lower bound of their latency: without them a server that never answers some
-/// connections would show only its fast answers to the others. Younger ones say nothing the
-/// answered requests do not, and would only drag the low percentiles down (in a closed loop
-/// every connection has one in flight when the window closes), so they are only counted.
-pub(super) fn merge(
-    parts: Vec<Part>,
-    window: Duration,
-    client: ClientCost,
-    interrupted: bool,
-    timeline: Timeline,
-) -> LoadOutcome {
-    let mut histogram = new_histogram();
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    let mut warmup_errors: BTreeMap<String, u64> = BTreeMap::new();
-    let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
-    let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
-    let mut ages = new_histogram();
-    let mut open: Option<OpenLoop> = None;
-    let (mut requests, mut bytes, mut starved, mut connected) = (0, 0, 0, 0);
-    for part in parts {
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = histogram.add(&part.histogram);
-        if let (Some(uncorrected), Some(pacing)) = (&part.uncorrected, &part.pacing) {
-            let o = open.get_or_insert_with(|| OpenLoop {
-                uncorrected: new_histogram(),
-                pacing: new_histogram(),
-                sent: 0,
-                unsent: 0,
-            });
-            let _ = o.uncorrected.add(uncorrected);
-            let _ = o.pacing.add(pacing);
-            o.sent += part.sent;
-            o.unsent += part.unsent;
-        }
-        for (kind, n) in part.errors {
-            *errors.entry(kind.to_string()).or_insert(0) += n;
-        }
-        for (kind, n) in part.warmup_errors {
-            *warmup_errors.entry(kind.to_string()).or_insert(0) += n;
-        }
-        for (kind, text) in part.first_errors {
-            first_errors.entry(kind.to_string()).or_insert(text);
-        }
-        for (slot, (h, errs)) in part.intervals.into_iter().enumerate() {
-            if intervals.len() <= slot {
-                intervals.resize_with(slot + 1, || (new_interval_histogram(), 0));
-            }
-            let _ = intervals[slot].0.add(&h);
-            intervals[slot].1 += errs;
-        }
-        let _ = ages.add(&part.unfinished);
-        requests += part.requests;
-        bytes += part.bytes;
-        starved += part.starved;
-        connected += part.connected;
-    }
-    let slowest = if histogram.is_empty() {
-        0
-    } else {
-        histogram.max()
-    };
-    let mut stalled = 0;
-    for v in ages.iter_recorded() {
-        let age = ages.highest_equivalent(v.value_iterated_to());
-        if age > slowest {
-            let _ = histogram.record_n(age.min(MAX_US), v.count_at_value());
-            stalled += v.count_at_value();
-        }
-    }
-    // Every interval of the window, the empty ones too (a stall must show as a gap with no
-    // requests, not vanish); the last one ends where the window did.
-    let step = timeline.interval.as_secs_f64();
-    let window_s = window.as_secs_f64();
-    let slots = intervals.len().max((window_s / step).ceil() as usize);
-    intervals.resize_with(slots, || (new_interval_histogram(), 0));
-    let timeseries = intervals
-        .iter()
-        .enumerate()
-        .map(|(slot, (h, errs))| {
-            let quantile = |q| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64);
-            Interval {
-                t_s: (((slot + 1) as f64 * step).min(window_s) * 1000.0).round() / 1000.0,
-                requests: h.len(),
-                errors: *errs,
-                p50_us: quantile(0.5),
-                p99_us: quantile(0.99),
-            }
-        })
-        .collect();
-    LoadOutcome {
-        histogram,
-        requests,
-        bytes,
-        errors,
-        warmup_errors,
-        first_errors,
-        timeseries,
-        window,
-        client,
-        unfinished: ages.len(),
-        stalled,
-        open_loop: open,
-        starved_connections: starved,
-        connected,
-        interrupted,
-        client_syscalls: None,
     }
 }
 

@@ -102,6 +102,17 @@ const COLUMNS: &[Column] = &[
             med(r, |r| Some(r.server.as_ref()?.peak_rss_bytes as f64)).map_or("-".into(), fmt_bytes)
         },
     },
+    // Live threads in the server at the window's close: what thread-per-connection costs.
+    Column {
+        header: "threads",
+        server: true,
+        open: false,
+        syscalls: false,
+        cell: |r| {
+            med(r, |r| Some(r.server.as_ref()?.threads as f64))
+                .map_or("-".into(), |v| format!("{v:.0}"))
+        },
+    },
     Column {
         header: "sys/req",
         server: true,

@@ -279,11 +279,17 @@ impl ServerProcess {
     }
 
     /// Stops the server: SIGTERM to its group, a grace period, then SIGKILL.
-    pub fn stop(mut self) -> Option<ExitStatus> {
+    pub fn stop(self) -> Option<ExitStatus> {
+        self.stop_within(STOP_GRACE)
+    }
+
+    /// [`stop`](Self::stop) with a grace period of its own (a server holding many connections
+    /// has that many threads or sockets to close first).
+    pub fn stop_within(mut self, grace: Duration) -> Option<ExitStatus> {
         if self.exited().is_none() {
             self.ask_stop();
         }
-        self.wait_exit(STOP_GRACE)
+        self.wait_exit(grace.max(STOP_GRACE))
     }
 
     #[cfg(unix)]
@@ -366,6 +372,14 @@ impl Drop for ServerProcess {
             self.status = self.child.wait().ok();
         }
     }
+}
+
+/// Puts a `bench` child that is not a server (a client process of the load generator) under
+/// the same guards as a server: its own process group, and SIGKILL from the kernel when the
+/// thread that started it dies. Set its stdio after this call.
+#[cfg(unix)]
+pub fn guard(command: &mut Command) {
+    platform::configure(command);
 }
 
 /// "exit code 3" or "killed by signal 9".
@@ -490,7 +504,8 @@ mod platform {
     }
 }
 
-fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
+/// Keeps the last bytes of a child's stderr in `keep`, until the pipe closes.
+pub fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = pipe.read(&mut buf) {
         if n == 0 {

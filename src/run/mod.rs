@@ -25,7 +25,7 @@ use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
 use crate::metrics::histogram::LatencySummary;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup};
+use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup, SERVER_OWN_FDS};
 use crate::protocol::{http, Workload};
 use crate::report::document;
 use crate::report::env::Env;
@@ -37,7 +37,9 @@ use crate::report::result::{
 use crate::report::table;
 use crate::{sys, Error};
 
-pub use child::{exec_when_released, ServerProcess, HOLD_ENV};
+#[cfg(unix)]
+pub use child::guard as guard_child;
+pub use child::{describe, exec_when_released, keep_tail, ServerProcess, HOLD_ENV};
 
 /// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -49,6 +51,8 @@ pub struct RunOptions {
     pub workload: Workload,
     pub connections: usize,
     pub client_threads: Option<usize>,
+    /// `--client-processes` as given (`None`: as many as the open-file limit needs).
+    pub client_processes: Option<usize>,
     pub duration: Duration,
     pub warmup: Duration,
     pub payload: usize,
@@ -176,10 +180,11 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
     })
 }
 
-/// Where one point runs, and with how many client threads.
+/// Where one point runs, and with how many client threads and processes.
 struct PointPlace {
     place: Placement,
     client_threads: usize,
+    client_processes: usize,
 }
 
 /// Runs every point of `plan` (for each point, `--repeat` rounds of every model, interleaved),
@@ -203,18 +208,32 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         places.push(PointPlace {
             place,
             client_threads,
+            client_processes: 1,
         });
     }
     // The whole harness (its helper threads too) stays off the server's CPUs; each server
     // re-pins itself to the server CPUs.
     pin_self(&places[0].place.client)?;
-    ensure_descriptors(
-        plan.points
-            .iter()
-            .map(|p| p.opts.connections)
-            .max()
-            .unwrap_or(1),
-    )?;
+    let mut reasons = Vec::new();
+    for (point, at) in plan.points.iter().zip(&mut places) {
+        let opts = &point.opts;
+        server_descriptors(opts.connections)?;
+        let split = client_processes(
+            opts.connections,
+            at.client_threads,
+            opts.client_processes,
+            opts.accounting != Accounting::Off,
+        )?;
+        at.client_processes = split.processes;
+        if let Some(why) = split.reason.filter(|why| !reasons.contains(why)) {
+            reasons.push(why);
+        }
+    }
+    if !first.quiet {
+        for why in &reasons {
+            eprintln!("note: {why}");
+        }
+    }
     let stop = stop_on_signals()?;
     let out = first.out.clone().unwrap_or_else(default_out);
     ResultFile::check_writable(&out)?;
@@ -487,8 +506,7 @@ impl Job<'_> {
                 self.model,
                 self.repeat_index,
                 &opts,
-                &self.at.place,
-                self.at.client_threads,
+                self.at,
                 self.stop,
                 count,
             )
@@ -544,17 +562,35 @@ pub fn pin_self(cpus: &CpuList) -> anyhow::Result<()> {
     })
 }
 
-/// Raises the open-file limit to its hard maximum, and fails with the fix when even that is
-/// too low for `connections` (each needs a descriptor, plus a few for the harness itself).
-pub fn ensure_descriptors(connections: usize) -> anyhow::Result<()> {
-    const SPARE: u64 = 64;
+/// Raises the open-file limit to its hard maximum (inherited by the server and the client
+/// processes) and says in how many processes the load generator must run for `connections`
+/// (`requested`: `--client-processes`); fails with the fix when no split fits.
+pub fn client_processes(
+    connections: usize,
+    threads: usize,
+    requested: Option<usize>,
+    counting: bool,
+) -> anyhow::Result<load::ProcessPlan> {
+    sys::raise_nofile_limit().context("cannot read the open-file limit")?;
+    Ok(load::plan_processes(
+        connections,
+        threads,
+        requested,
+        counting,
+    )?)
+}
+
+/// Fails with the fix when the server, one process, cannot hold `connections` under the
+/// open-file limit (each is a descriptor, beside the server's own).
+fn server_descriptors(connections: usize) -> anyhow::Result<()> {
     let limit = sys::raise_nofile_limit().context("cannot read the open-file limit")?;
-    let needed = connections as u64 + SPARE;
+    let needed = (connections + SERVER_OWN_FDS) as u64;
     if limit < needed {
         anyhow::bail!(Error::Environment(format!(
-            "{connections} connections need about {needed} open files, but this process may \
-             open only {limit} (the hard limit): raise it (ulimit -Hn, or limits.conf) or use \
-             fewer connections"
+            "the server is one process, and {connections} connections need about {needed} open \
+             files in it, but a process may open only {limit} here (the hard limit): use at \
+             most {} connections, or raise the limit (ulimit -Hn, or limits.conf)",
+            limit.saturating_sub(SERVER_OWN_FDS as u64)
         )));
     }
     Ok(())
@@ -649,11 +685,11 @@ fn measure(
     model: &'static Model,
     repeat_index: usize,
     opts: &RunOptions,
-    place: &Placement,
-    client_threads: usize,
+    at: &PointPlace,
     stop: &AtomicBool,
     count: Option<Counting>,
 ) -> anyhow::Result<Run> {
+    let place = &at.place;
     let mut args: Vec<String> = [
         "serve",
         "--model",
@@ -706,7 +742,7 @@ fn measure(
         target: server.addr,
         workload: opts.workload,
         connections: opts.connections,
-        threads: client_threads,
+        threads: at.client_threads,
         duration: opts.duration,
         warmup: opts.warmup,
         payload: match opts.workload {
@@ -726,6 +762,7 @@ fn measure(
         interval: opts.interval,
         connect_timeout: Duration::from_secs(10),
         rate: opts.rate,
+        processes: at.client_processes,
     };
     let mut snapshots: Vec<(ProcessCounters, Option<Vec<u64>>)> = Vec::new();
     let mut snapshot_error: Option<String> = None;
@@ -765,10 +802,15 @@ fn measure(
     } else if let Some(e) = snapshot_error {
         failure = Some(format!("the server's counters could not be read: {e}"));
     }
-    let status = server.stop();
+    // Joining 10,000 threads (`blocking`) on a busy CPU took over 5 s here: a second more
+    // per thousand connections.
+    let grace = Duration::from_secs(5) + Duration::from_millis(opts.connections as u64);
+    let status = server.stop_within(grace);
     if failure.is_none() && status.is_some_and(|s| !s.success()) {
         failure = Some(format!(
-            "the server did not stop cleanly ({})",
+            "the server did not stop cleanly within {} s of SIGTERM ({}; SIGKILL follows \
+             the grace period)",
+            grace.as_secs(),
             child::describe(status)
         ));
     }
@@ -800,6 +842,9 @@ fn measure(
         "--client-cpus",
     )?;
     run.io_uring = io_uring;
+    if let Some(why) = unserved_by_design(model, threads, &run) {
+        run.warnings.push(why);
+    }
     if let Some(Counting {
         pass, client: true, ..
     }) = count
@@ -833,6 +878,26 @@ fn measure(
         });
     }
     Ok(run)
+}
+
+/// Why the model left connections unserved, when its design says so: `threadpool`'s workers
+/// each keep one connection until it closes, so past `--threads` live connections the others
+/// wait in its queue for as long as the first stay open (DESIGN.md). That is the model's
+/// answer to many connections, and the result says it in those words.
+fn unserved_by_design(model: &Model, threads: Option<usize>, run: &Run) -> Option<String> {
+    let workers = threads?;
+    if model.name != "threadpool" || run.starved_connections == 0 {
+        return None;
+    }
+    let served = run.connections as u64 - run.starved_connections;
+    Some(format!(
+        "a pool of {workers} worker thread(s) serves at most {workers} live connection(s): \
+         each worker keeps one connection until it closes, so {} of the {} connections waited \
+         in the pool's queue unserved for the whole window, and the latencies of the {served} \
+         served say nothing about them (--threads {} would serve every connection, with a \
+         thread each)",
+        run.starved_connections, run.connections, run.connections
+    ))
 }
 
 #[cfg(target_os = "linux")]
@@ -1136,7 +1201,7 @@ pub fn to_run(
         rate: config.rate,
         threads: id.threads,
         poller: id.poller,
-        client_threads: config.threads,
+        client_threads: outcome.threads,
         repeat_index: id.repeat_index,
         point: serde_json::Map::new(),
         work_us: id.work_us,

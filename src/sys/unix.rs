@@ -226,6 +226,15 @@ pub fn wake_acceptor(listener: &TcpListener) -> io::Result<()> {
     syscall!(shutdown(listener.as_raw_fd(), libc::SHUT_RDWR)).map(drop)
 }
 
+/// CLOCK_MONOTONIC now, in nanoseconds: one clock for every process of the machine, so a
+/// time sent from one process to another means the same instant in both.
+pub fn monotonic_ns() -> io::Result<u64> {
+    // SAFETY: timespec is plain data that clock_gettime fills in.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    syscall!(clock_gettime(libc::CLOCK_MONOTONIC, &mut ts))?;
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
 /// The open-file limit: (soft, hard).
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {

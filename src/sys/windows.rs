@@ -240,6 +240,15 @@ pub fn wake_blocked_stream(stream: &TcpStream) {
     };
 }
 
+/// Client processes (`bench load` split over processes) are Unix-only: no shared clock is
+/// read here.
+pub fn monotonic_ns() -> io::Result<u64> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "a clock shared by processes is not read on Windows",
+    ))
+}
+
 /// Windows has no per-process open-file limit: sockets are bounded by memory.
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     Ok((u64::MAX, u64::MAX))

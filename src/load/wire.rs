@@ -1,0 +1,258 @@
+//! What the load generator's parent process and its client processes say to each other: JSON
+//! lines on the child's stdin and stdout (`bench load-part`, a hidden command).
+//!
+//! ```text
+//! parent -> child   {"config": PartConfig}        first line: what this child drives
+//! child -> parent   "ready"                       every connection is up (or failed, counted)
+//! parent -> child   {"go": {"start_mono_ns": T}}  the timeline starts at T (CLOCK_MONOTONIC)
+//! child -> parent   {"live": {...}}               twice a second: answers and errors so far
+//! parent -> child   "release" | "cut"             the window closed and the server's counters
+//!                                                 are read: close the connections | stop now
+//! child -> parent   {"done": Done}                the threads' tallies, CPU time, counts
+//! ```
+//!
+//! The end of the child's stdin means the parent is gone: the child stops at once. Anything
+//! else the child has to say (an error) goes to its stderr, which the parent quotes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::part::{kind, Part};
+use super::{HttpRequest, LoadConfig, Slice};
+use crate::config::CpuList;
+use crate::metrics::histogram::{decode, encode};
+use crate::metrics::syscalls::SyscallCounts;
+use crate::protocol::Workload;
+
+/// What one client process drives: its share of the run's [`LoadConfig`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct PartConfig {
+    /// Its place among the client processes (0-based), and how many there are.
+    pub index: usize,
+    pub of: usize,
+    pub target: SocketAddr,
+    pub workload: Workload,
+    /// Its connections: `slice.first` is the run-wide index of the first.
+    pub connections: usize,
+    pub slice: Slice,
+    pub threads: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub payload: usize,
+    pub pipeline: usize,
+    pub timeout: Option<Duration>,
+    pub http: Option<HttpRequest>,
+    pub cpus: Option<Vec<usize>>,
+    pub interval: Duration,
+    pub count_syscalls: bool,
+    pub connect_timeout: Duration,
+    /// The run's whole rate: the schedule deals it over every connection of every process.
+    pub rate: Option<f64>,
+}
+
+impl PartConfig {
+    /// The configuration the child's threads run with.
+    pub fn load_config(&self) -> LoadConfig {
+        LoadConfig {
+            target: self.target,
+            workload: self.workload,
+            connections: self.connections,
+            threads: self.threads,
+            duration: self.duration,
+            warmup: self.warmup,
+            payload: self.payload,
+            pipeline: self.pipeline,
+            timeout: self.timeout,
+            http: self.http.clone(),
+            cpus: self.cpus.clone().map(CpuList::new),
+            interval: self.interval,
+            count_syscalls: self.count_syscalls,
+            connect_timeout: self.connect_timeout,
+            rate: self.rate,
+            processes: 1,
+        }
+    }
+}
+
+/// A line from the parent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ToChild {
+    Config(Box<PartConfig>),
+    Go { start_mono_ns: u64 },
+    Release,
+    Cut,
+}
+
+/// A line from a child.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FromChild {
+    Ready,
+    Live { requests: u64, errors: u64 },
+    Done(Box<Done>),
+}
+
+/// What a child measured.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Done {
+    pub parts: Vec<PartWire>,
+    /// Its CPU time over the window (user, system); null when the window did not complete.
+    pub cpu: Option<(f64, f64)>,
+    pub interrupted: bool,
+    pub threads: usize,
+    pub client_syscalls: Option<Result<SyscallCounts, String>>,
+}
+
+/// A [`Part`] as a client process sends it to the parent: every histogram in HdrHistogram's V2
+/// form (compressed, base64, as in the result file), so the parent merges exactly what the
+/// child counted.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct PartWire {
+    histogram: String,
+    /// Each interval's histogram and errors.
+    intervals: Vec<(String, u64)>,
+    requests: u64,
+    bytes: u64,
+    errors: BTreeMap<String, u64>,
+    warmup_errors: BTreeMap<String, u64>,
+    first_errors: BTreeMap<String, String>,
+    unfinished: String,
+    unsent: u64,
+    uncorrected: Option<String>,
+    pacing: Option<String>,
+    sent: u64,
+    starved: u64,
+    connected: u64,
+}
+
+impl PartWire {
+    pub(super) fn of(part: &Part) -> anyhow::Result<PartWire> {
+        let named = |m: &BTreeMap<&'static str, u64>| -> BTreeMap<String, u64> {
+            m.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+        };
+        Ok(PartWire {
+            histogram: encode(&part.histogram)?,
+            intervals: part
+                .intervals
+                .iter()
+                .map(|(h, errors)| Ok((encode(h)?, *errors)))
+                .collect::<anyhow::Result<_>>()?,
+            requests: part.requests,
+            bytes: part.bytes,
+            errors: named(&part.errors),
+            warmup_errors: named(&part.warmup_errors),
+            first_errors: part
+                .first_errors
+                .iter()
+                .map(|(k, text)| (k.to_string(), text.clone()))
+                .collect(),
+            unfinished: encode(&part.unfinished)?,
+            unsent: part.unsent,
+            uncorrected: part.uncorrected.as_ref().map(encode).transpose()?,
+            pacing: part.pacing.as_ref().map(encode).transpose()?,
+            sent: part.sent,
+            starved: part.starved,
+            connected: part.connected,
+        })
+    }
+
+    /// The tally back; an unknown error kind or a damaged histogram is an error (the two
+    /// ends are the same binary, so either means the message was damaged).
+    pub(super) fn into_part(self) -> anyhow::Result<Part> {
+        let kinds = |m: BTreeMap<String, u64>| -> anyhow::Result<BTreeMap<&'static str, u64>> {
+            m.into_iter().map(|(k, n)| Ok((known(&k)?, n))).collect()
+        };
+        Ok(Part {
+            histogram: decode(&self.histogram)?,
+            intervals: self
+                .intervals
+                .iter()
+                .map(|(h, errors)| Ok((decode(h)?, *errors)))
+                .collect::<anyhow::Result<_>>()?,
+            requests: self.requests,
+            bytes: self.bytes,
+            errors: kinds(self.errors)?,
+            warmup_errors: kinds(self.warmup_errors)?,
+            first_errors: self
+                .first_errors
+                .into_iter()
+                .map(|(k, text)| Ok((known(&k)?, text)))
+                .collect::<anyhow::Result<_>>()?,
+            unfinished: decode(&self.unfinished)?,
+            unsent: self.unsent,
+            uncorrected: self.uncorrected.as_deref().map(decode).transpose()?,
+            pacing: self.pacing.as_deref().map(decode).transpose()?,
+            sent: self.sent,
+            starved: self.starved,
+            connected: self.connected,
+        })
+    }
+}
+
+fn known(name: &str) -> anyhow::Result<&'static str> {
+    kind::named(name).ok_or_else(|| anyhow::anyhow!("unknown error kind `{name}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+
+    #[test]
+    fn a_tally_crosses_the_pipe_unchanged() {
+        let mut part = Part::new();
+        for us in [3, 40, 500, 6_000, 70_000] {
+            record(&mut part.histogram, us);
+        }
+        let mut interval = new_interval_histogram();
+        record(&mut interval, 123);
+        part.intervals = vec![(interval, 2), (new_interval_histogram(), 0)];
+        part.requests = 5;
+        part.bytes = 320;
+        part.errors.insert(kind::MISMATCH, 2);
+        part.warmup_errors.insert(kind::CONNECT, 1);
+        part.first_errors.insert(kind::CONNECT, "refused".into());
+        record(&mut part.unfinished, 9_000_000);
+        part.uncorrected = Some(new_histogram());
+        part.pacing = Some(new_histogram());
+        (part.unsent, part.sent, part.starved, part.connected) = (7, 8, 1, 4);
+
+        let line = serde_json::to_string(&PartWire::of(&part).unwrap()).unwrap();
+        let back = serde_json::from_str::<PartWire>(&line)
+            .unwrap()
+            .into_part()
+            .unwrap();
+        assert_eq!(back.histogram, part.histogram);
+        assert_eq!(back.histogram.sigfig(), 3);
+        assert_eq!(back.intervals.len(), 2);
+        assert_eq!(back.intervals[0].0, part.intervals[0].0);
+        assert_eq!(back.intervals[0].1, 2);
+        assert_eq!(back.unfinished, part.unfinished);
+        assert_eq!(back.errors, part.errors);
+        assert_eq!(back.warmup_errors, part.warmup_errors);
+        assert_eq!(back.first_errors, part.first_errors);
+        assert_eq!(back.uncorrected, part.uncorrected);
+        assert_eq!(
+            (
+                back.requests,
+                back.bytes,
+                back.unsent,
+                back.sent,
+                back.starved,
+                back.connected
+            ),
+            (5, 320, 7, 8, 1, 4)
+        );
+    }
+
+    #[test]
+    fn an_unknown_error_kind_is_refused() {
+        let mut wire = PartWire::of(&Part::new()).unwrap();
+        wire.errors.insert("gremlins".into(), 1);
+        assert!(wire.into_part().is_err());
+    }
+}
