@@ -397,6 +397,11 @@ fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'
             }
             continue;
         }
+        // `all = true` picks the models as `models = "all"` does, so the command line's
+        // `--model` replaces it too (kept, it made a point that clap refuses: --all with --model).
+        if name == "all" && skip_models {
+            continue;
+        }
         let Some(arg) = find_option(&run, &name) else {
             return Err(src.usage(None, key, unknown_key(&run, false)));
         };
@@ -699,13 +704,18 @@ fn explain(e: &clap::Error) -> (Option<String>, String) {
         .filter(|k| !k.is_empty()),
         _ => None,
     };
-    let why = e
-        .to_string()
-        .lines()
+    let text = e.to_string();
+    let mut lines = text.lines();
+    let mut why = lines
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string();
+    // "the following required arguments were not provided:" lists them on the lines after.
+    if why.ends_with(':') {
+        let listed: Vec<&str> = lines.map_while(|l| l.strip_prefix("  ")).collect();
+        why = format!("{why} {}", listed.join(", "));
+    }
     (key, why)
 }
 #[cfg(test)]
