@@ -691,7 +691,7 @@ fn check(
 }
 
 /// The key a clap error is about (the option's long name with `_`), if it names one, and the
-/// error's first line.
+/// error's first paragraph on one line.
 fn explain(e: &clap::Error) -> (Option<String>, String) {
     let key = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(flag)) => Some(
@@ -704,18 +704,18 @@ fn explain(e: &clap::Error) -> (Option<String>, String) {
         .filter(|k| !k.is_empty()),
         _ => None,
     };
-    let text = e.to_string();
-    let mut lines = text.lines();
-    let mut why = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .to_string();
-    // "the following required arguments were not provided:" lists them on the lines after.
-    if why.ends_with(':') {
-        let listed: Vec<&str> = lines.map_while(|l| l.strip_prefix("  ")).collect();
-        why = format!("{why} {}", listed.join(", "));
+    // Not the first line alone: "the following required arguments were not provided:" and
+    // "[possible values: ...]" go on below it, and a value with a line break in it would cut
+    // it short (such a value is shown escaped).
+    let mut text = e.to_string();
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
+        if value.chars().any(char::is_control) {
+            text = text.replace(value.as_str(), &value.escape_debug().to_string());
+        }
     }
+    let paragraph = text.split("\n\n").next().unwrap_or_default();
+    let lines: Vec<&str> = paragraph.lines().map(str::trim).collect();
+    let why = lines.join(" ").trim_start_matches("error: ").to_string();
     (key, why)
 }
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //!   body and `Connection` the module's rules give, and nothing after the first close.
 //!
 //! `PROPTEST_CASES=N` sets the cases per property (default [`CASES`]); a long run:
-//! `PROPTEST_CASES=100000 cargo test --release --test fuzz_http`.
+//! `PROPTEST_CASES=5000000 cargo test --release --test fuzz_http` (DESIGN.md, "Fuzzing").
 
 use proptest::collection::vec;
 use proptest::prelude::*;
