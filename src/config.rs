@@ -40,6 +40,7 @@ impl fmt::Display for CpuList {
 /// Parses a CPU list; the message names the accepted forms.
 pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
     let hint = "write CPUs like 0, 0-3 or 0,2";
+    let max = crate::sys::max_cpus();
     let mut cpus = Vec::new();
     for part in text.split(',') {
         let part = part.trim();
@@ -51,12 +52,13 @@ pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
                 if lo > hi {
                     return Err(format!("CPU range `{part}` runs backwards: {hint}"));
                 }
-                cpus.extend(lo..=hi);
+                // Listed up to its first CPU that does not exist (refused below, as before):
+                // `0-99999999999` whole would be an allocation that aborts the process.
+                cpus.extend(lo..=hi.min(lo.max(max)));
             }
             None => cpus.push(part.parse().map_err(|_| bad())?),
         }
     }
-    let max = crate::sys::max_cpus();
     if let Some(&cpu) = cpus.iter().find(|&&c| c >= max) {
         return Err(format!(
             "CPU {cpu} does not exist here (this machine has CPUs 0-{}): {hint}",

@@ -397,6 +397,11 @@ fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'
             }
             continue;
         }
+        // `all = true` picks the models as `models = "all"` does, so the command line's
+        // `--model` replaces it too (kept, it made a point that clap refuses: --all with --model).
+        if name == "all" && skip_models {
+            continue;
+        }
         let Some(arg) = find_option(&run, &name) else {
             return Err(src.usage(None, key, unknown_key(&run, false)));
         };
@@ -686,7 +691,7 @@ fn check(
 }
 
 /// The key a clap error is about (the option's long name with `_`), if it names one, and the
-/// error's first line.
+/// error's first paragraph on one line.
 fn explain(e: &clap::Error) -> (Option<String>, String) {
     let key = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(flag)) => Some(
@@ -699,13 +704,18 @@ fn explain(e: &clap::Error) -> (Option<String>, String) {
         .filter(|k| !k.is_empty()),
         _ => None,
     };
-    let why = e
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .to_string();
+    // Not the first line alone: "the following required arguments were not provided:" and
+    // "[possible values: ...]" go on below it, and a value with a line break in it would cut
+    // it short (such a value is shown escaped).
+    let mut text = e.to_string();
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
+        if value.chars().any(char::is_control) {
+            text = text.replace(value.as_str(), &value.escape_debug().to_string());
+        }
+    }
+    let paragraph = text.split("\n\n").next().unwrap_or_default();
+    let lines: Vec<&str> = paragraph.lines().map(str::trim).collect();
+    let why = lines.join(" ").trim_start_matches("error: ").to_string();
     (key, why)
 }
 #[cfg(test)]

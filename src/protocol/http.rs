@@ -9,10 +9,12 @@
 //!   whose capacity is kept: after the first requests a connection allocates nothing more.
 //! - The request head (request line and headers) may be at most [`MAX_HEAD`] bytes and hold
 //!   at most [`MAX_HEADERS`] headers; past either, 431 and close (nginx answers 400 or 414 past
-//!   its 8 KiB buffers; 431 is the status made for it). A body announced by `Content-Length`
-//!   is read and discarded, up to [`MAX_BODY`] (413 and close past it); `Transfer-Encoding`
-//!   bodies are not taken (501 and close). Anything httparse rejects, a missing `Host` in
-//!   HTTP/1.1, or a bad `Content-Length`: 400 and close.
+//!   its 8 KiB buffers; 431 is the status made for it). Only a request's first [`MAX_HEAD`]
+//!   bytes are parsed, so the answer to a long head does not depend on how it was cut into
+//!   reads. A body announced by `Content-Length` is read and discarded, up to [`MAX_BODY`]
+//!   (413 and close past it); `Transfer-Encoding` bodies are not taken (501 and close).
+//!   Anything httparse rejects, a missing `Host` in HTTP/1.1, or a bad `Content-Length`: 400
+//!   and close.
 //! - `Connection: close` (or HTTP/1.0 without `keep-alive`) is honoured: the response says
 //!   `Connection: close` and the model closes once it is written. After a close, the session
 //!   ignores whatever else arrives.
@@ -94,6 +96,13 @@ impl HttpSession {
         self.completed
     }
 
+    /// Bytes of an unfinished request held between reads: at most [`MAX_HEAD`] after any
+    /// [`on_data`](Self::on_data) (a longer head is refused with 431), so a session holds at
+    /// most that plus the read being parsed. Bodies are counted off, never held.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Consumes `input`, appending a response per complete request to `out`.
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         if self.closed {
@@ -139,15 +148,17 @@ impl HttpSession {
             }
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut request = httparse::Request::new(&mut headers);
-            let reply = match request.parse(&buf[pos..]) {
-                Ok(httparse::Status::Complete(head)) if head > MAX_HEAD => {
-                    Reply::error("431 Request Header Fields Too Large")
-                }
+            // At most MAX_HEAD bytes are parsed: a head unfinished there is too long whatever
+            // follows. Parsing further made the answer depend on how the bytes were cut into
+            // reads (a syntax error past the limit: 400 when one read held it, 431 when the
+            // limit was passed before it arrived).
+            let window = &buf[pos..buf.len().min(pos + MAX_HEAD)];
+            let reply = match request.parse(window) {
                 Ok(httparse::Status::Complete(head)) => {
                     pos += head;
                     self.route(&request)
                 }
-                Ok(httparse::Status::Partial) if buf.len() - pos > MAX_HEAD => {
+                Ok(httparse::Status::Partial) if window.len() == MAX_HEAD => {
                     Reply::error("431 Request Header Fields Too Large")
                 }
                 Ok(httparse::Status::Partial) => return (pos, Flow::Continue),
