@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 use clap::Parser;
 
@@ -496,7 +495,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         count_syscalls: false,
         cpus: a.cpus.clone(),
         interval: a.shape.interval,
-        connect_timeout: Duration::from_secs(10),
+        connect_timeout: crate::load::connect_timeout(a.shape.connections),
         rate: a.shape.rate,
         processes: split.processes,
     };

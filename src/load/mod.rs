@@ -84,6 +84,13 @@ pub struct LoadConfig {
     pub processes: usize,
 }
 
+/// How long the connect phase may take for `connections`: 10 s, and a millisecond more per
+/// connection (a `blocking` server, which starts a thread per accepted connection, took 7 s
+/// and more to accept 10,000 here while the machine was busy).
+pub fn connect_timeout(connections: usize) -> Duration {
+    Duration::from_secs(10) + Duration::from_millis(connections as u64)
+}
+
 /// What the caller of [`run_load`] hears about while the load runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Edge {

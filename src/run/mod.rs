@@ -760,7 +760,7 @@ fn measure(
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(place.client.clone()),
         interval: opts.interval,
-        connect_timeout: Duration::from_secs(10),
+        connect_timeout: load::connect_timeout(opts.connections),
         rate: opts.rate,
         processes: at.client_processes,
     };
