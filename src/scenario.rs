@@ -398,7 +398,7 @@ fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'
             continue;
         }
         // `all = true` picks the models as `models = "all"` does, so the command line's
-        // `--model` replaces it too (kept, it made a point that clap refuses: --all with --model).
+        // `--model` replaces it too (left in, it put `--all` beside `--model`: clap refuses).
         if name == "all" && skip_models {
             continue;
         }
