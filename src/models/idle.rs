@@ -11,7 +11,8 @@
 //! response, an echo message of `--message-size` bytes (without one, every read).
 //!
 //! What a model may not do for it is pay per request: system calls per request are a published
-//! figure. So no model touches a clock or a timer per request. The loops (reactors, io_uring)
+//! figure. So no model makes a system call, takes a lock or arms a timer per request for it
+//! (only `tokio` reads the clock per request, through the vDSO). The loops (reactors, io_uring)
 //! sweep their connections every [`sweep_interval`], as Redis's `clientsCron` does: each
 //! connection remembers the request count it had at the previous sweep ([`Idle`]), and one
 //! whose count has not moved for the timeout is closed. The blocking models' reaper thread and
