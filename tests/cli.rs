@@ -137,21 +137,6 @@ fn load_against_nothing_exits_3() {
 }
 
 /// The `bench serve` children of `pid`, read from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    found
-}
-
 fn wait_for_child(bench: &Child) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -161,19 +146,6 @@ fn wait_for_child(bench: &Child) -> u32 {
         assert!(Instant::now() < deadline, "bench run started no server");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
 }
 
 fn wait_gone(pid: u32) -> bool {

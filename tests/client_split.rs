@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bench, expect, text, valid_result, with_fd_limit};
+use common::{alive, bench, children, expect, text, valid_result, with_fd_limit};
 use iomodels::metrics::histogram::decode;
 use iomodels::protocol::{Cost, Protocol, Workload};
 use serde_json::Value;
@@ -44,36 +44,13 @@ fn load_with_64_files(addr: SocketAddr, args: &[&str], out: &std::path::Path) ->
 
 /// The client processes (`bench load-part`) among `pid`'s children now.
 fn client_processes(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
-    };
-    for task in tasks.flatten() {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        for child in list
-            .split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-        {
+    children(pid)
+        .into_iter()
+        .filter(|child| {
             let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains("load-part") {
-                found.push(child);
-            }
-        }
-    }
-    found
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
+            String::from_utf8_lossy(&cmdline).contains("load-part")
         })
-        .unwrap_or(false)
+        .collect()
 }
 
 /// Waits up to 10 s for every pid to be gone; returns those still alive.

@@ -20,10 +20,11 @@
 //! `PROPTEST_CASES=N` sets the cases per property (default [`CASES`]); a long run:
 //! `PROPTEST_CASES=5000000 cargo test --release --test fuzz_http` (DESIGN.md, "Fuzzing").
 
+mod common;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
-use proptest::test_runner::FileFailurePersistence;
 
 use iomodels::protocol::http::{MAX_BODY, MAX_HEAD, MAX_HEADERS, PLAINTEXT_BODY, SERVER};
 use iomodels::protocol::{Cost, Flow, Protocol, Session, Workload};
@@ -33,22 +34,7 @@ use iomodels::protocol::{Cost, Flow, Protocol, Session, Workload};
 const CASES: u32 = 10_000;
 
 fn config() -> ProptestConfig {
-    // The default configuration reads PROPTEST_CASES; without it, ours.
-    let mut config = ProptestConfig {
-        // Integration tests have no lib.rs beside them for proptest's default place.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/fuzz_http.txt",
-        ))),
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = if cfg!(debug_assertions) {
-            CASES / 4
-        } else {
-            CASES
-        };
-    }
-    config
+    common::proptest_config("proptest-regressions/fuzz_http.txt", CASES)
 }
 
 const GET: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n";

@@ -16,6 +16,8 @@
 //! `PROPTEST_CASES=N` sets the cases per property (default [`CASES`]); a long run:
 //! `PROPTEST_CASES=200000 cargo test --release --test fuzz_scenario` (DESIGN.md, "Fuzzing").
 
+mod common;
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
@@ -26,7 +28,6 @@ use clap::{CommandFactory, Parser};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
-use proptest::test_runner::FileFailurePersistence;
 
 use iomodels::cli::{Cli, Command};
 use iomodels::scenario::{expand, MAX_POINTS};
@@ -37,22 +38,7 @@ use iomodels::scenario::{expand, MAX_POINTS};
 const CASES: u32 = 4_000;
 
 fn config() -> ProptestConfig {
-    // The default configuration reads PROPTEST_CASES; without it, ours.
-    let mut config = ProptestConfig {
-        // Integration tests have no lib.rs beside them for proptest's default place.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/fuzz_scenario.txt",
-        ))),
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = if cfg!(debug_assertions) {
-            CASES / 4
-        } else {
-            CASES
-        };
-    }
-    config
+    common::proptest_config("proptest-regressions/fuzz_scenario.txt", CASES)
 }
 
 // ---------------------------------------------------------------------------------------------

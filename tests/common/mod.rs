@@ -231,3 +231,54 @@ pub fn start_server_idle(
         .unwrap_or_else(|e| panic!("{}: cannot start: {e}", v.name));
     (addr, server)
 }
+
+/// The children of `pid` now (every thread's, from /proc).
+#[cfg(target_os = "linux")]
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+/// True while `pid` exists and is not a zombie.
+#[cfg(target_os = "linux")]
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// A proptest configuration: `cases` per property unless `PROPTEST_CASES` is set (a quarter of
+/// them in a debug build, as scripts/test.sh runs), failures kept in `regressions` (integration
+/// tests have no lib.rs beside them for proptest's default place).
+pub fn proptest_config(regressions: &'static str, cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence};
+    // The default configuration reads PROPTEST_CASES; without it, ours.
+    let mut config = Config {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        ..Config::default()
+    };
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = if cfg!(debug_assertions) {
+            cases / 4
+        } else {
+            cases
+        };
+    }
+    config
+}
