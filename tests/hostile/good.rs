@@ -177,34 +177,42 @@ pub fn echo_message(seq: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The head of the HTTP response at the start of `buf`: (status, head length, body length);
+/// `None` while the head is incomplete, an error for what is not a response with a
+/// `Content-Length`.
+fn response_head(buf: &[u8]) -> Result<Option<(u16, usize, usize)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let mut r = httparse::Response::new(&mut headers);
+    let head = match r.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("unparsable response: {e}")),
+    };
+    let length = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .ok_or("a response without Content-Length")?;
+    Ok(Some((r.code.unwrap_or(0), head, length)))
+}
+
 /// The HTTP responses in `buf`, each (status, body); an error for what is not one.
 pub fn responses(mut buf: &[u8]) -> Result<Vec<(u16, Vec<u8>)>, String> {
     let mut all = Vec::new();
     while !buf.is_empty() {
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut r = httparse::Response::new(&mut headers);
-        let head = match r.parse(buf) {
-            Ok(httparse::Status::Complete(head)) => head,
-            Ok(httparse::Status::Partial) => return Err("a truncated response".into()),
-            Err(e) => return Err(format!("unparsable response: {e}")),
-        };
-        let length = r
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .ok_or("a response without Content-Length")?;
+        let (status, head, length) = response_head(buf)?.ok_or("a truncated response")?;
         let body = buf
             .get(head..head + length)
             .ok_or("a truncated body")?
             .to_vec();
-        all.push((r.code.unwrap_or(0), body));
+        all.push((status, body));
         buf = &buf[head + length..];
     }
     Ok(all)
@@ -220,26 +228,9 @@ pub fn read_response(s: &mut TcpStream) -> Result<(u16, Vec<u8>), Outcome> {
             return Err(Outcome::Lost(io::ErrorKind::UnexpectedEof.into()));
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 16];
-        let mut r = httparse::Response::new(&mut headers);
-        let head = match r.parse(&buf) {
-            Ok(httparse::Status::Complete(head)) => head,
-            Ok(httparse::Status::Partial) => continue,
-            Err(e) => return Err(Outcome::Wrong(format!("unparsable response: {e}"))),
+        let Some((status, head, length)) = response_head(&buf).map_err(Outcome::Wrong)? else {
+            continue;
         };
-        let length = r
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .ok_or_else(|| Outcome::Wrong("a response without Content-Length".into()))?;
-        let status = r.code.unwrap_or(0);
         while buf.len() < head + length {
             let n = s.read(&mut chunk).map_err(read_error)?;
             if n == 0 {
