@@ -15,6 +15,7 @@
 mod common;
 
 mod abuse;
+mod flow;
 mod good;
 mod server;
 
@@ -171,7 +172,7 @@ fn trial(
     let abused = abuse(&mut server);
     let report = good.finish();
     let peak = server.peak_rss();
-    let after = abuse::serves(server.addr, cfg.http(), Duration::from_secs(5));
+    let after = flow::serves(server.addr, cfg.http(), Duration::from_secs(5));
     let mut problems = Vec::new();
     let seen = abused.unwrap_or_else(|e| {
         problems.push(e);
@@ -297,9 +298,9 @@ fn garbage_and_oversized_requests_are_refused_and_harm_no_one() {
 fn clients_that_reset_mid_request_or_mid_response_are_released() {
     every_config("resets", |cfg| {
         // Each burst is at most 1 MiB, held at most twice (what was read, and its reply).
-        let extra = abuse::RESET_BURSTS as u64 * (2 << 20);
+        let extra = flow::RESET_BURSTS as u64 * (2 << 20);
         trial(cfg, opts(), Some(10), bounds(cfg, false, 0, extra), |s| {
-            abuse::resets(s, cfg.http())
+            flow::resets(s, cfg.http())
         })
     });
 }
@@ -307,9 +308,9 @@ fn clients_that_reset_mid_request_or_mid_response_are_released() {
 #[test]
 fn clients_that_never_read_are_throttled_then_closed() {
     every_config("never-read", |cfg| {
-        let heavy = abuse::NEVER_READERS as u64;
+        let heavy = flow::NEVER_READERS as u64;
         trial(cfg, opts(), Some(10), bounds(cfg, true, heavy, 0), |s| {
-            abuse::never_read(s, cfg.http())
+            flow::never_read(s, cfg.http())
         })
     });
 }
@@ -318,7 +319,7 @@ fn clients_that_never_read_are_throttled_then_closed() {
 fn half_closed_connections_get_every_answer_then_the_close() {
     every_config("half-close", |cfg| {
         trial(cfg, opts(), Some(10), bounds(cfg, false, 0, 0), |s| {
-            abuse::half_close(s, cfg.http())
+            flow::half_close(s, cfg.http())
         })
     });
 }
@@ -342,7 +343,7 @@ fn an_accept_flood_to_the_descriptor_limit_costs_no_cpu_and_the_server_recovers(
             fd_limit: Some(FLOOD_FD_LIMIT),
         };
         trial(cfg, opts, None, bounds(cfg, false, 0, 0), |s| {
-            let share = abuse::accept_flood(s, 300)?;
+            let share = flow::accept_flood(s, 300)?;
             if share > FLOOD_CPU {
                 return Err(format!(
                     "the server used {:.0}% of a CPU while out of descriptors",
@@ -350,7 +351,7 @@ fn an_accept_flood_to_the_descriptor_limit_costs_no_cpu_and_the_server_recovers(
                 ));
             }
             // The flood is gone: new connections are served again.
-            abuse::serves(s.addr, cfg.http(), Duration::from_secs(5))?;
+            flow::serves(s.addr, cfg.http(), Duration::from_secs(5))?;
             let said_so = s.stderr_text().contains("Too many open files");
             // proactor-uring's connections fill its ring's file table, not the process's.
             if !said_so && cfg.model != "proactor-uring" {
