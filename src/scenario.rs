@@ -1047,6 +1047,7 @@ mod tests {
             &["-qc5", "--bogus"][..],
             &["--connections", "0"],
             &["--help", "-c", "7"],
+            &["--model", "nope", "--connections=7"],
         ] {
             let e = sweep(TWO_BY_THREE, user).unwrap();
             assert_eq!(e.points.len(), 6, "{user:?}");

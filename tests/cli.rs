@@ -136,7 +136,7 @@ fn load_against_nothing_exits_3() {
     expect(&o, 3, &["cannot connect", "is a server listening"]);
 }
 
-/// The `bench serve` children of `pid`, read from /proc.
+/// The first `bench serve` child of `bench`, waited for up to 20 s.
 fn wait_for_child(bench: &Child) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -389,7 +389,7 @@ fn models_with_several_loops_spread_connections_over_them() {
 
 /// Every model closes the connections that complete no request for its idle timeout (one
 /// that sends nothing, one that sends half a message), not before, and keeps the one that
-/// completes a request every 150 ms. tests/hostile.rs times this more closely, against
+/// completes a request every 150 ms. tests/hostile/ times this more closely, against
 /// `bench serve` on Linux; this in-process version also runs under Wine, for proactor-iocp.
 #[test]
 fn every_model_closes_connections_idle_past_the_timeout() {

@@ -11,8 +11,8 @@
 //! response, an echo message of `--message-size` bytes (without one, every read).
 //!
 //! What a model may not do for it is pay per request: system calls per request are a published
-//! figure. So no model makes a system call, takes a lock or arms a timer per request for it
-//! (only `tokio` reads the clock per request, through the vDSO). The loops (reactors, io_uring)
+//! figure. So no model makes a system call or takes a lock per request for it (only `tokio`
+//! touches a timer per request: a clock read through the vDSO and a few atomics). The loops (reactors, io_uring)
 //! sweep their connections every [`sweep_interval`], as Redis's `clientsCron` does: each
 //! connection remembers the request count it had at the previous sweep ([`Idle`]), and one
 //! whose count has not moved for the timeout is closed. The blocking models' reaper thread and
@@ -23,11 +23,6 @@
 //! [`Session::completed`]: crate::protocol::Session::completed
 
 use std::time::{Duration, Instant};
-
-/// The default: a minute, as Tomcat's `connectionTimeout` and nginx's `client_header_timeout`
-/// (60 s each), and well above any pause of `bench run`'s own load (connecting 10,000
-/// connections takes seconds; a measured window's connections are never quiet).
-pub const DEFAULT: Duration = Duration::from_secs(60);
 
 /// How often a model looks for idle connections under `timeout`: an eighth of it (so a
 /// connection outlives its timeout by a quarter at most), between 10 ms and 1 s (Redis checks
@@ -54,10 +49,6 @@ impl Sweep {
             interval,
             next: Instant::now() + interval,
         })
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// When the next sweep is due.

@@ -12,9 +12,10 @@
 //!
 //! Idle connections (`--idle-timeout`): each task has one `Sleep` on tokio's timer wheel, raced
 //! against every read and write, and pushed back when a request completes. Pushing a deadline
-//! later is an atomic store in tokio (the entry moves in the wheel only when its old deadline
-//! comes round), so a request pays a clock read and no lock, no timer operation and no system
-//! call; a connection that completes nothing until the deadline is dropped (closed).
+//! later moves no entry in tokio's wheel (it moves only when the old deadline comes round), but
+//! it is not free: a clock read, a clone and drop of the runtime handle (two atomic
+//! read-modify-writes) and a compare-and-swap per request, and no system call or lock; a
+//! connection that completes nothing until the deadline is dropped (closed).
 //!
 //! Stopping: a oneshot tells the accept task to stop; it aborts every connection task (a
 //! `JoinSet`) and waits until each has been dropped, closing its socket, then returns, closing

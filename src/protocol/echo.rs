@@ -57,8 +57,12 @@ impl EchoSession {
         match self.message_size {
             Some(size) => {
                 let total = self.filled + len;
+                // The usual reads (one whole message, or part of one): no division.
+                if total == size {
+                    self.filled = 0;
+                    return 1;
+                }
                 if total < size {
-                    // Most reads of a trickled request: no division.
                     self.filled = total;
                     return 0;
                 }

@@ -274,7 +274,7 @@ pub(super) fn fmt_plain(v: f64) -> String {
 
 /// 950, 15k, 1.2M.
 pub(super) fn fmt_count(v: f64) -> String {
-    // Three significant digits before picking the unit, so 999.7 reads 1k.
+    // Three significant digits before picking the unit, so 999.7 reads 1ms.
     let v = round_sig(v, 3);
     match v.abs() {
         a if a >= 1e9 => format!("{}G", fmt_plain(v / 1e9)),
