@@ -32,7 +32,9 @@ if [ "$(uname -s)" = Linux ] && [ ! -d /sys/kernel/tracing/events ]; then
   fi
 fi
 
-cargo test --all-targets "$@"
+# --no-fail-fast: every test binary runs and every failure is reported, not only the first
+# binary's; cargo still exits non-zero on any failure.
+cargo test --all-targets --no-fail-fast "$@"
 
 if [ "${IOMODELS_SKIP_WINDOWS:-}" = 1 ]; then
   echo "note: IOMODELS_SKIP_WINDOWS=1: the Windows build and its tests under Wine were skipped" >&2

@@ -27,7 +27,7 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 
 use iomodels::protocol::http::{MAX_BODY, MAX_HEAD, MAX_HEADERS, PLAINTEXT_BODY, SERVER};
-use iomodels::protocol::{Cost, Flow, Protocol, Session, Workload};
+use iomodels::protocol::{Cost, Flow, Protocol, Session, Workload, REPLY_BATCH};
 
 /// Cases per property unless `PROPTEST_CASES` is set: a few seconds of `cargo test --release`
 /// on a 2-CPU machine; a debug build (scripts/test.sh) runs a quarter as many.
@@ -85,6 +85,20 @@ fn feed(input: &[u8], cuts: &[usize]) -> Result<Fed, TestCaseError> {
         if was == Flow::Close {
             prop_assert_eq!(flow, Flow::Close, "a closed session took input again");
             prop_assert_eq!(out.len(), before, "a closed session wrote");
+        }
+        // As a model does: the requests held back past a reply batch are answered before
+        // the next read, each call appending about a batch at most.
+        let mut calls = 0;
+        while s.unanswered() {
+            let before = out.len();
+            flow = s.on_data(&[], &mut out);
+            prop_assert!(
+                out.len() - before <= REPLY_BATCH + 512,
+                "{} reply bytes in one call",
+                out.len() - before
+            );
+            calls += 1;
+            prop_assert!(calls <= input.len(), "held requests never answered");
         }
         prop_assert!(
             buffered(&s) <= MAX_HEAD,

@@ -387,6 +387,48 @@ fn models_with_several_loops_spread_connections_over_them() {
     }
 }
 
+/// Regression (issue 18: reactor-pool closed a well-behaved client's connection under a
+/// request): the idle timeout counts the time a connection waits for its client, never the
+/// time the server spends on its request. A request whose handler outlasts the timeout is
+/// answered on an open connection. `reactor-pool` closed it while its job was on a worker
+/// (no request had completed for the timeout), and `blocking` and `threadpool` shut it down
+/// while their thread ran the handler.
+#[test]
+fn a_request_whose_handler_outlasts_the_idle_timeout_is_answered_not_closed() {
+    const IDLE: Duration = Duration::from_millis(300);
+    let _shared = shared_machine();
+    let one = |v: &Variant| {
+        let protocol = Protocol {
+            workload: Workload::Echo,
+            message_size: Some(8),
+            cost: Cost::new(0, 3 * IDLE.as_micros() as u64),
+        };
+        let (addr, server) = start_server_idle(v, protocol, Some(IDLE));
+        let conn = connect(addr);
+        let msg = message(8, 4);
+        (&conn).write_all(&msg).unwrap();
+        let mut back = vec![0u8; 8];
+        let read = (&conn).read_exact(&mut back);
+        assert!(
+            read.is_ok() && back == msg,
+            "{}: a request handled for 3 idle timeouts was not answered: {read:?}",
+            v.name
+        );
+        drop(conn);
+        server.stop().unwrap();
+    };
+    let variants = variants();
+    if cfg!(windows) {
+        variants.iter().for_each(one);
+    } else {
+        std::thread::scope(|s| {
+            for v in &variants {
+                s.spawn(|| one(v));
+            }
+        });
+    }
+}
+
 /// Every model closes the connections that complete no request for its idle timeout (one
 /// that sends nothing, one that sends half a message), not before, and keeps the one that
 /// completes a request every 150 ms. tests/hostile/ times this more closely, against

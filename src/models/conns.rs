@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::idle::{sweep_interval, Idle};
-use crate::protocol::{Flow, Protocol};
+use crate::protocol::{Flow, Protocol, Session};
 
 /// Read buffer of one blocking connection. Tomcat's BIO connector reads 8 KiB at a time; 16 KiB
 /// keeps a 1 MiB echo at 64 reads.
@@ -34,6 +34,9 @@ pub(super) const THREAD_STACK: usize = 256 * 1024;
 pub(super) struct Conn {
     pub(super) stream: TcpStream,
     completed: AtomicU64,
+    /// Its thread is running the handler: the server, not the client, is taking its time,
+    /// and the reaper leaves it alone.
+    handling: AtomicBool,
 }
 
 impl Conn {
@@ -41,7 +44,20 @@ impl Conn {
         Arc::new(Conn {
             stream,
             completed: AtomicU64::new(0),
+            handling: AtomicBool::new(false),
         })
+    }
+}
+
+impl Conn {
+    /// Runs the session on `input`, marked as handling meanwhile, and publishes its request
+    /// count for the reaper. (Two relaxed stores a request: no system call, no lock.)
+    fn handle(&self, session: &mut Session, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        self.handling.store(true, Ordering::Relaxed);
+        let flow = session.on_data(input, out);
+        self.completed.store(session.completed(), Ordering::Relaxed);
+        self.handling.store(false, Ordering::Relaxed);
+        flow
     }
 }
 
@@ -59,12 +75,18 @@ pub(super) fn serve_stream(conn: &Conn, protocol: &Protocol) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let flow = session.on_data(&buf[..n], &mut out);
-        conn.completed.store(session.completed(), Ordering::Relaxed);
-        stream.write_all(&out)?;
-        out.clear();
-        if flow == Flow::Close {
-            return Ok(());
+        let mut flow = conn.handle(&mut session, &buf[..n], &mut out);
+        loop {
+            stream.write_all(&out)?;
+            out.clear();
+            if flow == Flow::Close {
+                return Ok(());
+            }
+            // A read whose answers are more than a batch: the rest, once these are written.
+            if !session.unanswered() {
+                break;
+            }
+            flow = conn.handle(&mut session, &[], &mut out);
         }
     }
 }
@@ -166,6 +188,11 @@ impl Registry {
             }
             let now = Instant::now();
             for entry in live.values_mut().filter(|e| !e.expired) {
+                // A request being handled is the server's time, not the client's: its
+                // connection is not idle (the count moves when the handler returns).
+                if entry.conn.handling.load(Ordering::Relaxed) {
+                    continue;
+                }
                 let completed = entry.conn.completed.load(Ordering::Relaxed);
                 if entry.idle.expired(completed, now, timeout) {
                     entry.expired = true;

@@ -37,8 +37,12 @@ const WAKER: Token = Token(usize::MAX - 2);
 /// to 64 KiB).
 pub(super) const SCRATCH: usize = 64 * 1024;
 /// A reply backlog above this stops reading from that connection until it drains, so a client
-/// that sends without reading cannot grow the server's memory without bound.
-pub(super) const OUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// that sends without reading holds at most this, one read's replies (at most
+/// [`REPLY_BATCH`](crate::protocol::REPLY_BATCH) of them) and its session's held requests:
+/// under 256 KiB. Netty's default write-buffer high-water mark. (It was 4 MiB: fifty
+/// never-reading HTTP clients took `reactor` to 223 MB; with 64 KiB, see DESIGN.md, "Hostile
+/// clients".) Every model that keeps a reply backlog uses it.
+pub(super) const OUT_HIGH_WATER: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 /// Pause before retrying an accept that failed for lack of descriptors or memory.
 pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
@@ -335,7 +339,9 @@ pub(super) enum ReadStop {
 /// The non-blocking loops' read path: reads into `scratch`, hands each read to the session,
 /// writes what it replied (the rest stays in `out` from `written` on), until one of
 /// [`ReadStop`]. With `stop_on_short_read`, a read shorter than `scratch` ends it: the receive
-/// queue is empty, and an edge (or the next level-triggered wait) reports new data.
+/// queue is empty, and an edge (or the next level-triggered wait) reports new data. It never
+/// returns `Drained` with requests held in the session ([`Session::unanswered`]): they are
+/// answered first, and only `OverMark` (or the end) leaves them for when the backlog drains.
 pub(super) fn serve_reads(
     stream: &mut (impl Read + Write),
     session: &mut Session,
@@ -345,14 +351,20 @@ pub(super) fn serve_reads(
     stop_on_short_read: bool,
 ) -> ReadStop {
     loop {
-        let n = match stream.read(scratch) {
-            Ok(0) => return ReadStop::Closing,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStop::Drained,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return ReadStop::Failed,
+        // Requests a read left unanswered (its answers were more than a batch) go first: no
+        // readiness will announce them.
+        let (flow, read) = if session.unanswered() {
+            (session.on_data(&[], out), None)
+        } else {
+            let n = match stream.read(scratch) {
+                Ok(0) => return ReadStop::Closing,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStop::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return ReadStop::Failed,
+            };
+            (session.on_data(&scratch[..n], out), Some(n))
         };
-        let flow = session.on_data(&scratch[..n], out);
         if !flush_backlog(stream, out, written) {
             return ReadStop::Failed;
         }
@@ -362,7 +374,9 @@ pub(super) fn serve_reads(
         if out.len() - *written > OUT_HIGH_WATER {
             return ReadStop::OverMark;
         }
-        if stop_on_short_read && n < scratch.len() {
+        // Held requests answered: whether the read they came from drained the socket is
+        // not known, so read on.
+        if stop_on_short_read && !session.unanswered() && read.is_some_and(|n| n < scratch.len()) {
             return ReadStop::Drained;
         }
     }

@@ -134,6 +134,12 @@ fn on_read(p: &mut Proactor, mut echo: Echo, result: io::Result<usize>, buf: Vec
     let mut out = std::mem::take(&mut echo.out);
     out.clear();
     let flow = echo.session.on_data(&buf[..n], &mut out);
+    send(p, echo, buf, out, flow);
+}
+
+/// Writes the replies `out` of one session call (moving the idle deadline if requests
+/// completed), then goes on with [`next`].
+fn send(p: &mut Proactor, mut echo: Echo, buf: Vec<u8>, out: Vec<u8>, flow: Flow) {
     if let Some(timeout) = echo.idle_timeout {
         let completed = echo.session.completed();
         if completed != echo.seen {
@@ -144,7 +150,7 @@ fn on_read(p: &mut Proactor, mut echo: Echo, result: io::Result<usize>, buf: Vec
     if out.is_empty() {
         echo.out = out;
         return match flow {
-            Flow::Continue => read_next(p, echo, buf),
+            Flow::Continue => next(p, echo, buf),
             Flow::Close => p.close(echo.conn),
         };
     }
@@ -154,7 +160,7 @@ fn on_read(p: &mut Proactor, mut echo: Echo, result: io::Result<usize>, buf: Vec
     });
 }
 
-/// The whole reply was written: read the next request with the same buffers.
+/// The whole reply was written: go on with the same buffers.
 fn on_written(
     p: &mut Proactor,
     mut echo: Echo,
@@ -165,7 +171,19 @@ fn on_written(
 ) {
     echo.out = out;
     match (result, flow) {
-        (Ok(_), Flow::Continue) => read_next(p, echo, buf),
+        (Ok(_), Flow::Continue) => next(p, echo, buf),
         _ => p.close(echo.conn),
     }
+}
+
+/// Reads the next request, unless the session still holds requests it has not answered (a
+/// read whose answers were more than a batch): those are answered and written first.
+fn next(p: &mut Proactor, mut echo: Echo, buf: Vec<u8>) {
+    if !echo.session.unanswered() {
+        return read_next(p, echo, buf);
+    }
+    let mut out = std::mem::take(&mut echo.out);
+    out.clear();
+    let flow = echo.session.on_data(&[], &mut out);
+    send(p, echo, buf, out, flow);
 }

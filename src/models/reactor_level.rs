@@ -419,7 +419,10 @@ impl Conn {
         if writable && self.pending() > 0 && !self.flush() {
             return false;
         }
-        if readable && self.wants_read() && !self.read_all(scratch) {
+        // Requests held in the session (a read whose answers passed the mark) are answered
+        // once the backlog is under it again, though the socket may have nothing new.
+        let held = self.session.unanswered();
+        if (readable || held) && self.wants_read() && !self.read_all(scratch) {
             return false;
         }
         // A closing connection stays until its last reply bytes are written.

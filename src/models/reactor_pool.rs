@@ -59,9 +59,11 @@ use super::event_loop::{
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Input waiting for a busy worker above this stops reading from that connection until the
-/// next job takes it.
-const IN_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Input waiting for a busy worker is read up to this, then reading from that connection
+/// stops until the next job takes it: a job is at most this much input (it was 4 MiB, and a
+/// never-reading client's 4 MiB jobs held the workers for whole seconds, the well-behaved
+/// client's request queued behind them; see DESIGN.md, "Hostile clients").
+const IN_HIGH_WATER: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 
 /// One connection's work, on its way to a worker and back.
@@ -334,11 +336,12 @@ fn run(
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
-            expired.extend(
-                conns.iter_mut().filter_map(|(key, c)| {
-                    c.idle.expired(c.completed, now, timeout).then_some(key)
-                }),
-            );
+            // A connection whose job is on a worker waits for the server, not for its client:
+            // it is not idle (its count moves when the job comes back).
+            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+                let away = c.session.is_none();
+                (!away && c.idle.expired(c.completed, now, timeout)).then_some(key)
+            }));
             // A job still out for one of these comes back to a missing or newer id: dropped.
             for key in expired.drain(..) {
                 close(&poll, &mut conns, key);
@@ -460,7 +463,8 @@ impl Conn {
         }
         self.dispatch(key, shared);
         // An ending connection stays until every byte it read is handled and written.
-        let idle = self.session.is_some() && self.input.is_empty() && self.pending() == 0;
+        let idle =
+            self.session.is_some() && !self.held() && self.input.is_empty() && self.pending() == 0;
         !((self.eof || self.closing) && idle)
     }
 
@@ -468,26 +472,33 @@ impl Conn {
         self.out.len() - self.written
     }
 
+    /// Whether the session (at home) holds requests a job left unanswered.
+    fn held(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::unanswered)
+    }
+
     fn over_high_water(&self) -> bool {
         self.input.len() >= IN_HIGH_WATER || self.pending() > OUT_HIGH_WATER
     }
 
-    /// Reads into `input` until the socket is drained, a high-water mark is passed, or EOF;
-    /// `false` on an error that ends the connection at once.
+    /// Reads into `input` until the socket is drained, a high-water mark is reached, or EOF;
+    /// `false` on an error that ends the connection at once. A read takes no more than the
+    /// room left under the input mark.
     fn read_all(&mut self, scratch: &mut [u8]) -> bool {
         loop {
             if self.over_high_water() {
                 self.read_paused = true;
                 return true;
             }
-            match self.stream.read(scratch) {
+            let room = scratch.len().min(IN_HIGH_WATER - self.input.len());
+            match self.stream.read(&mut scratch[..room]) {
                 Ok(0) => {
                     self.eof = true;
                     return true;
                 }
                 Ok(n) => {
                     self.input.extend_from_slice(&scratch[..n]);
-                    if crate::sys::SHORT_READ_DRAINS && n < scratch.len() && !self.peer_closed {
+                    if crate::sys::SHORT_READ_DRAINS && n < room && !self.peer_closed {
                         return true;
                     }
                 }
@@ -499,9 +510,11 @@ impl Conn {
     }
 
     /// Hands the accumulated input and the session to the workers, if no job is in flight and
-    /// the reply backlog leaves room.
+    /// the reply backlog leaves room: when input has accumulated, or the session holds
+    /// requests the last job left unanswered (a job's answers are at most a batch).
     fn dispatch(&mut self, key: usize, shared: &Shared) {
-        if self.closing || self.input.is_empty() || self.pending() > OUT_HIGH_WATER {
+        let work = !self.input.is_empty() || self.held();
+        if self.closing || !work || self.pending() > OUT_HIGH_WATER {
             return;
         }
         let Some(session) = self.session.take() else {

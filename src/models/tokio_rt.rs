@@ -169,15 +169,22 @@ async fn serve(
         if n == 0 {
             return Ok(());
         }
-        let flow = session.on_data(&buf[..n], &mut out);
-        tokio::select! {
-            biased;
-            written = stream.write_all(&out) => written?,
-            () = expired(&mut idle) => return Ok(()),
-        }
-        out.clear();
-        if flow == Flow::Close {
-            return Ok(());
+        let mut flow = session.on_data(&buf[..n], &mut out);
+        loop {
+            tokio::select! {
+                biased;
+                written = stream.write_all(&out) => written?,
+                () = expired(&mut idle) => return Ok(()),
+            }
+            out.clear();
+            if flow == Flow::Close {
+                return Ok(());
+            }
+            // A read whose answers are more than a batch: the rest, once these are written.
+            if !session.unanswered() {
+                break;
+            }
+            flow = session.on_data(&[], &mut out);
         }
         if let (Some(sleep), Some(timeout)) = (&mut idle, idle_timeout) {
             let completed = session.completed();

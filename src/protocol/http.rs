@@ -49,6 +49,9 @@ pub struct HttpSession {
     body_left: usize,
     /// A response said `Connection: close`: ignore the rest.
     closed: bool,
+    /// The last call stopped answering at [`REPLY_BATCH`](super::REPLY_BATCH) with whole
+    /// requests left in `pending`.
+    held: bool,
     /// Requests answered so far (errors included).
     completed: u64,
     cost: Cost,
@@ -85,6 +88,7 @@ impl HttpSession {
             pending: Vec::new(),
             body_left: 0,
             closed: false,
+            held: false,
             completed: 0,
             cost,
         }
@@ -96,15 +100,27 @@ impl HttpSession {
         self.completed
     }
 
-    /// Bytes of an unfinished request held between reads: at most [`MAX_HEAD`] after any
-    /// [`on_data`](Self::on_data) (a longer head is refused with 431), so a session holds at
-    /// most that plus the read being parsed. Bodies are counted off, never held.
+    /// Bytes held between reads: an unfinished request, at most [`MAX_HEAD`] once every
+    /// request is answered (a longer head is refused with 431), so a session holds at most
+    /// that plus the read being parsed; while [`unanswered`](Self::unanswered), the rest of the
+    /// read that stopped at the reply batch too. Bodies are counted off, never held.
     pub fn buffered(&self) -> usize {
         self.pending.len()
     }
 
-    /// Consumes `input`, appending a response per complete request to `out`.
+    /// Whether the last [`on_data`](Self::on_data) stopped at the reply batch with requests
+    /// still to answer: the model calls it again (with no new input) once it has written the
+    /// replies, before it reads more.
+    #[inline]
+    pub fn unanswered(&self) -> bool {
+        self.held
+    }
+
+    /// Consumes `input`, appending a response per complete request to `out`, until this call
+    /// has appended [`REPLY_BATCH`](super::REPLY_BATCH) bytes; the requests left are kept (see
+    /// [`unanswered`](Self::unanswered)).
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
+        self.held = false;
         if self.closed {
             return Flow::Close;
         }
@@ -134,6 +150,7 @@ impl HttpSession {
     /// an unfinished request) and whether to close.
     fn process(&mut self, buf: &[u8], out: &mut Vec<u8>) -> (usize, Flow) {
         let mut pos = 0;
+        let batch_end = out.len() + super::REPLY_BATCH;
         loop {
             if self.body_left > 0 {
                 let skip = self.body_left.min(buf.len() - pos);
@@ -144,6 +161,13 @@ impl HttpSession {
                 }
             }
             if pos == buf.len() {
+                return (pos, Flow::Continue);
+            }
+            // Replies are bounded per call, not requests per read: pipelined requests of a
+            // few bytes each would otherwise make a reply several times the read's size,
+            // held in memory while a client that does not read its answers keeps sending.
+            if out.len() >= batch_end {
+                self.held = true;
                 return (pos, Flow::Continue);
             }
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -344,6 +368,54 @@ mod tests {
 
     fn session() -> HttpSession {
         HttpSession::new(Cost::default())
+    }
+
+    #[test]
+    fn a_call_answers_one_reply_batch_and_holds_the_rest_in_order() {
+        // Tiny requests: a 404 answer is several times a request's size.
+        let tiny = b"GET / HTTP/1.1\r\nHost:a\r\n\r\n";
+        let (n, mut s) = (5000, session());
+        let input = [GET, tiny].concat().repeat(n / 2);
+        let mut out = Vec::new();
+        let mut calls = 0;
+        let mut flow = s.on_data(&input, &mut out);
+        let longest = out.len();
+        assert!(
+            s.unanswered(),
+            "{n} requests' answers are more than a batch"
+        );
+        let mut most = longest;
+        while s.unanswered() {
+            let before = out.len();
+            flow = s.on_data(&[], &mut out);
+            most = most.max(out.len() - before);
+            calls += 1;
+        }
+        assert_eq!(flow, Flow::Continue);
+        assert!(calls > 1, "answered in {calls} more calls");
+        // A batch ends with the response that crossed it.
+        assert!(
+            most < crate::protocol::REPLY_BATCH + 256,
+            "{most} bytes in one call"
+        );
+        let all = responses(&out);
+        assert_eq!(all.len(), n);
+        assert!(all.iter().step_by(2).all(|r| r.0 == 200));
+        assert!(all.iter().skip(1).step_by(2).all(|r| r.0 == 404));
+        assert_eq!(s.completed(), n as u64);
+        assert_eq!(s.buffered(), 0);
+        // New input after held requests goes behind them.
+        let mut s = session();
+        let mut out = Vec::new();
+        s.on_data(&tiny.repeat(2000), &mut out);
+        assert!(s.unanswered());
+        s.on_data(GET, &mut out);
+        while s.unanswered() {
+            s.on_data(&[], &mut out);
+        }
+        let all = responses(&out);
+        assert_eq!(all.len(), 2001);
+        assert_eq!(all.last().map(|r| r.0), Some(200), "the GET came last");
     }
 
     /// A parsed response: status, headers (names lowercased), body.

@@ -15,6 +15,13 @@ pub use cost::Cost;
 pub use echo::EchoSession;
 pub use http::HttpSession;
 
+/// The most reply bytes one [`Session::on_data`] call appends, give or take one response:
+/// past it, an HTTP session keeps the requests left for the next call
+/// ([`Session::unanswered`]). With the models' 64 KiB reads and 64 KiB reply high-water mark,
+/// a connection's memory stays bounded whatever its requests' size (Netty's default
+/// write-buffer high-water mark is 64 KiB too). An echo reply is its read, never larger.
+pub const REPLY_BATCH: usize = 32 * 1024;
+
 /// The workload a server speaks and a client drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,12 +79,26 @@ pub enum Session {
 }
 
 impl Session {
-    /// Consumes all of `input`, appending the reply bytes to `out`.
+    /// Consumes all of `input`, appending the reply bytes to `out`: at most about
+    /// [`REPLY_BATCH`] of them; what is left to answer waits in the session
+    /// ([`unanswered`](Session::unanswered)).
     #[inline]
     pub fn on_data(&mut self, input: &[u8], out: &mut Vec<u8>) -> Flow {
         match self {
             Session::Echo(s) => s.on_data(input, out),
             Session::Http(s) => s.on_data(input, out),
+        }
+    }
+
+    /// Whether the last [`on_data`](Session::on_data) left requests unanswered (it stopped at
+    /// [`REPLY_BATCH`]). A model then writes what it has, and calls `on_data` again with no new
+    /// input, before it reads more, as long as its reply backlog leaves room. No new bytes
+    /// will announce the held requests: a model that waits for readiness must not wait.
+    #[inline]
+    pub fn unanswered(&self) -> bool {
+        match self {
+            Session::Echo(_) => false,
+            Session::Http(s) => s.unanswered(),
         }
     }
 

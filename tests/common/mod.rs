@@ -282,3 +282,20 @@ pub fn proptest_config(regressions: &'static str, cases: u32) -> proptest::test_
     }
     config
 }
+
+/// Raises this process's soft descriptor limit to `n` (or to the hard limit, if lower), for a
+/// test that holds many sockets itself.
+#[cfg(unix)]
+pub fn raise_fd_limit(n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= n {
+        return;
+    }
+    lim.rlim_cur = n.min(lim.rlim_max);
+    // SAFETY: setrlimit reads the struct it is given.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+}

@@ -17,6 +17,7 @@ mod common;
 mod abuse;
 mod flow;
 mod good;
+mod memory;
 mod server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,11 +123,20 @@ struct Bounds {
 /// Runs `abuse` for every configuration, `PARALLEL` at a time, and fails with every failing
 /// configuration's reasons. Prints one line per trial (`--nocapture` shows them).
 fn every_config(what: &str, trial: impl Fn(&Config) -> Result<String, String> + Sync) {
+    every_config_by(what, PARALLEL, trial)
+}
+
+/// [`every_config`], `parallel` trials at a time.
+fn every_config_by(
+    what: &str,
+    parallel: usize,
+    trial: impl Fn(&Config) -> Result<String, String> + Sync,
+) {
     let configs = configs();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..PARALLEL {
+        for _ in 0..parallel {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(cfg) = configs.get(i) else {
@@ -311,6 +321,49 @@ fn clients_that_never_read_are_throttled_then_closed() {
         let heavy = flow::NEVER_READERS as u64;
         trial(cfg, opts(), Some(10), bounds(cfg, true, heavy, 0), |s| {
             flow::never_read(s, cfg.http())
+        })
+    });
+}
+
+/// Never-reading connections of the memory trial: a thousand, as in the issue; 900 under
+/// `select`, which cannot watch a descriptor past FD_SETSIZE (1024).
+fn memory_trial_connections(cfg: &Config) -> usize {
+    if cfg.poller == Some("select") {
+        900
+    } else {
+        1000
+    }
+}
+
+#[test]
+fn a_thousand_never_reading_connections_hold_under_256_kib_each() {
+    // Two trials at a time: each holds a thousand sockets in this process.
+    common::raise_fd_limit(4 * 1024 + 512);
+    every_config_by("never-read memory", 2, |cfg| {
+        let n = memory_trial_connections(cfg);
+        let opts = Opts {
+            threads: 2,
+            // Longer than the trial: the connections stay while they are measured.
+            idle_timeout: Duration::from_secs(30),
+            fd_limit: None,
+        };
+        let mut b = bounds(cfg, true, 0, 0);
+        b.peak_rss += n as u64 * memory::PER_CONNECTION;
+        trial(cfg, opts, Some(10), b, |s| {
+            let (per_conn, sent) = memory::never_readers(s, cfg.http(), n)?;
+            let seen = format!(
+                "{n} never-readers sent {} MiB, server grew {} KiB per connection",
+                sent >> 20,
+                per_conn >> 10
+            );
+            if per_conn > memory::PER_CONNECTION {
+                return Err(format!(
+                    "{seen}: over {} KiB: the server kept reading from clients that do not \
+                     read their answers",
+                    memory::PER_CONNECTION >> 10
+                ));
+            }
+            Ok(seen)
         })
     });
 }

@@ -109,6 +109,11 @@ impl Server {
             * 1024
     }
 
+    /// Resident memory now (VmRSS).
+    pub fn rss(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
     /// Peak resident memory so far (VmHWM).
     pub fn peak_rss(&self) -> u64 {
         self.status_bytes("VmHWM:")

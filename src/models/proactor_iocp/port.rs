@@ -725,6 +725,14 @@ impl Shared {
             self.forget_if_idle(state);
             return;
         }
+        // Requests the session held back (a receive whose answers were more than a batch)
+        // are answered before the next receive, while the unsent replies leave room; their
+        // answers queue behind those already made.
+        while state.session.unanswered() && !state.closing && state.unsent() <= OUT_HIGH_WATER / 2 {
+            if state.session.on_data(&[], &mut state.backlog) == Flow::Close {
+                state.closing = true;
+            }
+        }
         if !state.send_pending {
             if state.sent == state.sending.len() {
                 state.sending.clear();
@@ -746,7 +754,8 @@ impl Shared {
         } else if !state.paused && unsent > OUT_HIGH_WATER {
             state.paused = true;
         }
-        if !state.recv_pending && !state.read_done && !state.closing && !state.paused {
+        let held = state.session.unanswered();
+        if !state.recv_pending && !state.read_done && !state.closing && !state.paused && !held {
             if let Err(e) = self.post_recv(conn, state) {
                 if e.kind() != io::ErrorKind::ConnectionReset {
                     eprintln!("proactor-iocp: WSARecv failed: {e}");

@@ -813,7 +813,7 @@ impl Worker {
             return;
         }
         if c.paused {
-            if c.backlog.len() > RESUME_BELOW {
+            if c.backlog.len() > RESUME_BELOW || c.session.unanswered() {
                 return;
             }
             c.paused = false;
@@ -987,8 +987,9 @@ impl Worker {
             }
         };
         let c = &mut self.conns[slot];
-        // Memory stays bounded: over the mark, stop receiving until the peer reads its replies.
-        let over = c.backlog.len() > OUT_HIGH_WATER;
+        // Memory stays bounded: over the mark, or with requests the session held back (their
+        // answers were more than a batch), stop receiving until the peer reads its replies.
+        let over = c.backlog.len() > OUT_HIGH_WATER || c.session.unanswered();
         c.paused |= over;
         if flow == Flow::Close {
             // Nothing more will be read: end the multishot recv, or it would go on taking
@@ -1108,11 +1109,25 @@ impl Worker {
                 }
             }
         }
+        self.answer_held(slot);
         self.send_backlog(slot);
         if !self.conns[slot].recv_armed {
             self.arm_recv(slot);
         }
         self.progress(slot);
+    }
+
+    /// Answers the requests the session held back, while the backlog is under the point where
+    /// a paused connection resumes: their replies join the backlog before anything received
+    /// later.
+    fn answer_held(&mut self, slot: usize) {
+        let c = &mut self.conns[slot];
+        while c.session.unanswered() && c.backlog.len() <= RESUME_BELOW && !c.failed {
+            if c.session.on_data(&[], &mut c.backlog) == Flow::Close {
+                // Its recv was cancelled when the requests were held: nothing more is read.
+                c.eof = true;
+            }
+        }
     }
 
     /// Memory a send finished with goes back: a provided buffer to the ring, a heap buffer to
