@@ -51,6 +51,11 @@ impl Sweep {
         })
     }
 
+    /// The idle timeout it sweeps for.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// When the next sweep is due.
     pub fn next(&self) -> Instant {
         self.next

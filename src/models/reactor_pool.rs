@@ -311,6 +311,15 @@ fn run(
                         };
                         if !conn.on_result(job, key, &mut scratch, shared) {
                             close(&poll, &mut conns, key);
+                            continue;
+                        }
+                        // The sweep skips a connection whose job is away; one whose job came
+                        // back having completed nothing for the timeout (a trickling client
+                        // whose one-byte jobs the sweeps kept meeting on the workers) is
+                        // closed here.
+                        let timeout = sweep.as_ref().map(Sweep::timeout);
+                        if timeout.is_some_and(|t| conn.idle.expired(conn.completed, now, t)) {
+                            close(&poll, &mut conns, key);
                         }
                     }
                 }
