@@ -254,7 +254,8 @@ fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     check_load_shape(&a.shape, !a.slo.is_empty())?;
     if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
         return Err(Error::Usage(
-            "the --uring-* options apply to proactor-uring only, and this run has no              proactor-uring: add --model proactor-uring, or drop them"
+            "the --uring-* options apply to proactor-uring only, and this run has no \
+             proactor-uring: add --model proactor-uring, or drop them"
                 .into(),
         )
         .into());
