@@ -231,7 +231,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
     }
     if !first.quiet {
         for why in &reasons {
-            eprintln!("note: {why}");
+            crate::errln!("note: {why}");
         }
     }
     let stop = stop_on_signals()?;
@@ -275,7 +275,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
             pin_self(&at.place.client)?;
         }
         if progress && !point.values.is_empty() {
-            eprintln!("point {}", describe_point(&point.values));
+            crate::errln!("point {}", describe_point(&point.values));
         }
         for repeat_index in 0..opts.repeat {
             for model in &opts.models {
@@ -284,7 +284,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
                 }
                 done += 1;
                 if progress {
-                    eprintln!(
+                    crate::errln!(
                         "[{done}/{total}] {} (repeat {}/{}): {} warm-up + {} measured{}",
                         model.name,
                         repeat_index + 1,
@@ -353,16 +353,16 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
 
     print_summary(plan, &result, &common_warnings);
     if result.runs.is_empty() {
-        eprintln!("no run finished: nothing written");
+        crate::errln!("no run finished: nothing written");
     } else {
-        eprintln!("result written to {}", out.display());
+        crate::errln!("result written to {}", out.display());
         if first.report {
             // The measurements are safe in the result file: a report that cannot be drawn
             // is said, and `bench report` can try again.
             let dir = document::default_dir(&out);
             match document::write(&[(out.display().to_string(), result.clone())], &dir) {
-                Ok(w) => eprintln!("report written to {}", w.html.display()),
-                Err(e) => eprintln!(
+                Ok(w) => crate::errln!("report written to {}", w.html.display()),
+                Err(e) => crate::errln!(
                     "warning: no report: {e:#} (the result file is complete; try `bench report \
                      {}`)",
                     out.display()
@@ -374,7 +374,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         return Err(e);
     }
     if stop.load(Ordering::Acquire) {
-        eprintln!("interrupted: the server was stopped; runs finished before it are kept");
+        crate::errln!("interrupted: the server was stopped; runs finished before it are kept");
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(code)
@@ -399,13 +399,13 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
             continue;
         }
         if !point.values.is_empty() {
-            println!("\n{}", describe_point(&point.values));
+            crate::outln!("\n{}", describe_point(&point.values));
         }
         if !runs.is_empty() {
-            print!("{}", table::render(&runs));
+            crate::out!("{}", table::render(&runs));
         }
         if !found.is_empty() {
-            print!("{}", table::render_slo(&found, &result.runs));
+            crate::out!("{}", table::render_slo(&found, &result.runs));
         }
     }
     for run in &result.runs {
@@ -415,13 +415,13 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
             .as_ref()
             .map_or(String::new(), |p| format!(", probe {}", p.index));
         if let Some(failure) = &run.failure {
-            eprintln!(
+            crate::errln!(
                 "{who} (repeat {}{probe}): FAILED: {failure}",
                 run.repeat_index + 1
             );
         }
         if run.errors + run.warmup_errors > 0 {
-            eprintln!(
+            crate::errln!(
                 "{who} (repeat {}{probe}): errors by kind:{}",
                 run.repeat_index + 1,
                 table::kinds(&run.error_kinds, &run.warmup_error_kinds)
@@ -436,11 +436,11 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
         .cloned()
         .collect();
     for line in warning_lines(&plain, common_warnings) {
-        eprintln!("{line}");
+        crate::errln!("{line}");
     }
     for found in &result.slo {
         for w in &found.warnings {
-            eprintln!("warning: {} (SLO search): {w}", found.model);
+            crate::errln!("warning: {} (SLO search): {w}", found.model);
         }
     }
 }
@@ -522,7 +522,7 @@ impl Job<'_> {
                     return Ok(timed);
                 }
                 if self.progress {
-                    eprintln!(
+                    crate::errln!(
                         "      counting system calls: the server, then the client, in passes \
                          of their own"
                     );
