@@ -9,6 +9,7 @@
 
 mod child;
 mod slo;
+mod warnings;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -435,7 +436,7 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
         .filter(|r| r.slo_probe.is_none())
         .cloned()
         .collect();
-    for line in warning_lines(&plain, common_warnings) {
+    for line in warnings::lines(&plain, common_warnings) {
         crate::errln!("{line}");
     }
     for found in &result.slo {
@@ -594,41 +595,6 @@ fn server_descriptors(connections: usize) -> anyhow::Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The warnings to print under the table: each once, the run-wide ones without a model, and
-/// a model's warning that recurs across repeats (its figures differ) once with a count.
-fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
-    let mut lines = common
-        .iter()
-        .map(|w| format!("warning: {w}"))
-        .collect::<Vec<_>>();
-    // (model, the warning with its digits blanked) -> (first text, repeats it appeared in)
-    let mut grouped: Vec<((String, String), (String, usize))> = Vec::new();
-    for run in runs {
-        let model = run.model.clone().unwrap_or_else(|| "target".into());
-        for w in run.warnings.iter().filter(|w| !common.contains(w)) {
-            let shape: String = w.chars().filter(|c| !c.is_ascii_digit()).collect();
-            let key = (model.clone(), shape);
-            match grouped.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, (_, n))) => *n += 1,
-                None => grouped.push((key, (w.clone(), 1))),
-            }
-        }
-    }
-    for ((model, _), (text, n)) in grouped {
-        let of = runs
-            .iter()
-            .filter(|r| r.model.as_deref() == Some(&model))
-            .count();
-        let times = if of > 1 {
-            format!(" [{n} of {of} runs; figures from the first]")
-        } else {
-            String::new()
-        };
-        lines.push(format!("warning: {model}: {text}{times}"));
-    }
-    lines
 }
 
 /// `results/run-<UTC time, to the millisecond>.json`, relative to the current folder.
