@@ -1,11 +1,12 @@
-//! What `bench` prints, as a user meets it: a reader that goes away ends it quietly, and error
-//! messages in one clean sentence.
+//! What `bench` prints, as a user meets it: a reader that goes away ends it quietly, the line
+//! that says why a run has no system-call counts (tracefs missing: the test hook
+//! `IOMODELS_TRACEFS`), and error messages in one clean sentence.
 //!
 //! Unix only: the closed pipes are made with libc.
 #![cfg(unix)]
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 
 mod common;
 use common::*;
@@ -54,4 +55,111 @@ fn uring_options_without_the_model_read_as_one_sentence() {
     let o = run(&["run", "--model", "reactor", "--uring-sqpoll"]);
     expect(&o, 2, &["this run has no proactor-uring: add --model"]);
     assert!(!text(&o).contains("   "), "{}", text(&o));
+}
+
+/// `bench run --model reactor`, short, with `IOMODELS_TRACEFS` set to `hook` and `extra`
+/// options; the output and the result file.
+#[cfg(target_os = "linux")]
+fn run_with_tracefs(hook: &str, extra: &[&str]) -> (Output, Option<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tracefs.json");
+    let o = bench()
+        .env(iomodels::metrics::tracefs::TRACEFS_ENV, hook)
+        .args(["run", "--model", "reactor", "-c", "2", "-d", "300ms"])
+        .args(["--warmup", "100ms", "--no-report", "--out"])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let doc = out.is_file().then(|| valid_result(&out));
+    (o, doc)
+}
+
+/// The cell of column `header` in the table's row of `model` (the columns are right-aligned:
+/// a cell ends where its header ends).
+#[cfg(target_os = "linux")]
+fn cell(table: &str, header: &str, model: &str) -> Option<String> {
+    let head: Vec<char> = table.lines().next()?.chars().collect();
+    let at = table.lines().next()?.split(header).next()?.chars().count();
+    let end = at + header.chars().count();
+    assert!(end <= head.len());
+    let row: Vec<char> = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{model} ")))?
+        .chars()
+        .collect();
+    let start = row[..end].iter().rposition(|c| *c == ' ')? + 1;
+    Some(row[start..end].iter().collect())
+}
+
+/// tracefs missing and not mountable: one line says why there is no sys/req and the command
+/// that fixes it, the table keeps its sys/req column with `-`, and the run succeeds (counts
+/// were not asked for explicitly).
+#[cfg(target_os = "linux")]
+#[test]
+fn missing_tracefs_is_said_in_one_line_and_the_table_keeps_sys_per_request() {
+    let (o, doc) = run_with_tracefs("missing", &[]);
+    expect(
+        &o,
+        0,
+        &["no system call counts (sys/req): tracefs is not mounted at /sys/kernel/tracing"],
+    );
+    let all = text(&o);
+    let fix = "sudo mount -t tracefs nodev /sys/kernel/tracing";
+    let said: Vec<&str> = all.lines().filter(|l| l.contains(fix)).collect();
+    assert_eq!(said.len(), 1, "{all}");
+    assert!(said[0].starts_with("warning: "), "{all}");
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        cell(&table, "sys/req", "reactor").as_deref(),
+        Some("-"),
+        "{table}"
+    );
+    let run = &doc.expect("no result file")["runs"][0];
+    assert!(run["syscalls"].is_null(), "{run}");
+    let why = run["syscalls_unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("tracefs is not mounted") && why.contains(fix),
+        "{why}"
+    );
+}
+
+/// Asked for explicitly, counts that cannot be had stop the run as before (exit 3), naming
+/// the fix; with counting off, tracefs is not looked at.
+#[cfg(target_os = "linux")]
+#[test]
+fn missing_tracefs_fails_an_explicit_accounting_and_is_ignored_without_it() {
+    let (o, _) = run_with_tracefs("missing", &["--accounting", "separate"]);
+    expect(
+        &o,
+        3,
+        &[
+            "--accounting separate was asked for",
+            "sudo mount -t tracefs nodev /sys/kernel/tracing",
+        ],
+    );
+    let (o, _) = run_with_tracefs("missing", &["--accounting", "off"]);
+    expect(&o, 0, &[]);
+    let all = text(&o);
+    assert!(!all.contains("tracefs"), "{all}");
+    assert!(!all.contains("sys/req"), "{all}");
+}
+
+/// tracefs missing but mountable (the hook makes the mount a no-op): `bench run` says in one
+/// line that it mounted it.
+#[cfg(target_os = "linux")]
+#[test]
+fn missing_tracefs_is_mounted_and_said_once() {
+    let (o, _) = run_with_tracefs("mountable", &[]);
+    expect(
+        &o,
+        0,
+        &["note: mounted tracefs at /sys/kernel/tracing to count system calls"],
+    );
+    assert_eq!(
+        text(&o).matches("mounted tracefs").count(),
+        1,
+        "{}",
+        text(&o)
+    );
 }

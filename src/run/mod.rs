@@ -8,6 +8,7 @@
 //! interrupted or failed session keeps everything measured before it.
 
 mod child;
+mod counting;
 mod slo;
 mod warnings;
 
@@ -37,6 +38,7 @@ use crate::report::result::{
 };
 use crate::report::table;
 use crate::{sys, Error};
+use counting::Counting;
 
 #[cfg(unix)]
 pub use child::guard as guard_child;
@@ -236,6 +238,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         }
     }
     let stop = stop_on_signals()?;
+    let counting_gap = counting::prepare(plan);
     let out = first.out.clone().unwrap_or_else(default_out);
     ResultFile::check_writable(&out)?;
     let env = Env::capture();
@@ -352,7 +355,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         }
     }
 
-    print_summary(plan, &result, &common_warnings);
+    print_summary(plan, &result, &common_warnings, counting_gap.as_deref());
     if result.runs.is_empty() {
         crate::errln!("no run finished: nothing written");
     } else {
@@ -382,8 +385,13 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
 }
 
 /// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
-/// and warnings.
-fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
+/// and warnings (`counting_gap`: why no system call was counted, when that is known).
+fn print_summary(
+    plan: &Plan,
+    result: &ResultFile,
+    common_warnings: &[String],
+    counting_gap: Option<&str>,
+) {
     for point in &plan.points {
         let runs: Vec<Run> = result
             .runs
@@ -403,7 +411,10 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
             crate::outln!("\n{}", describe_point(&point.values));
         }
         if !runs.is_empty() {
-            crate::out!("{}", table::render(&runs));
+            // A point that counted keeps its sys/req column, `-` where a count is missing,
+            // with the line below that says why.
+            let counted = counting::counts(&point.opts);
+            crate::out!("{}", table::render_counted(&runs, counted));
         }
         if !found.is_empty() {
             crate::out!("{}", table::render_slo(&found, &result.runs));
@@ -437,6 +448,15 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
         .cloned()
         .collect();
     for line in warnings::lines(&plain, common_warnings) {
+        crate::errln!("{line}");
+    }
+    let counted: Vec<Run> = plan
+        .points
+        .iter()
+        .filter(|p| counting::counts(&p.opts))
+        .flat_map(|p| plain.iter().filter(|r| r.point == p.values).cloned())
+        .collect();
+    for line in warnings::counting_lines(&counted, counting_gap) {
         crate::errln!("{line}");
     }
     for found in &result.slo {
@@ -613,36 +633,6 @@ pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poll
     } else {
         model.poller(requested).ok().flatten()
     }
-}
-
-/// What a pass counts.
-#[derive(Clone, Copy, Debug)]
-struct Counting {
-    /// `same` or `separate`, as recorded.
-    pass: &'static str,
-    server: bool,
-    client: bool,
-}
-
-impl Counting {
-    /// Everything, in the timed pass.
-    const SAME: Counting = Counting {
-        pass: "same",
-        server: true,
-        client: true,
-    };
-    /// The server alone, in a pass of its own.
-    const SERVER: Counting = Counting {
-        pass: "separate",
-        server: true,
-        client: false,
-    };
-    /// The load generator alone, in a pass of its own.
-    const CLIENT: Counting = Counting {
-        pass: "separate",
-        server: false,
-        client: true,
-    };
 }
 
 /// One model, one pass; with `count`, the server's and/or the load generator's

@@ -56,6 +56,42 @@ pub fn lines(runs: &[Run], common: &[String]) -> Vec<String> {
     lines
 }
 
+/// The lines that say why a table that counted has `-` for sys/req: `gap` (tracefs missing
+/// for good), said once; otherwise, per reason, the runs that have no counts and no failure or
+/// warning that already says why.
+pub fn counting_lines(runs: &[Run], gap: Option<&str>) -> Vec<String> {
+    let uncounted = runs.iter().filter(|r| r.syscalls.is_none());
+    if let Some(gap) = gap {
+        return if uncounted.count() > 0 {
+            vec![format!("warning: {gap}")]
+        } else {
+            Vec::new()
+        };
+    }
+    // reason -> models
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for run in uncounted {
+        let explained = run.failure.is_some()
+            || run
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("the counting pass failed"));
+        let Some(why) = run.syscalls_unavailable.as_deref().filter(|_| !explained) else {
+            continue;
+        };
+        let model = run.model.as_deref().unwrap_or("target");
+        match reasons.iter_mut().find(|(r, _)| *r == why) {
+            Some((_, models)) if !models.contains(&model) => models.push(model),
+            Some(_) => {}
+            None => reasons.push((why, vec![model])),
+        }
+    }
+    reasons
+        .into_iter()
+        .map(|(why, models)| format!("warning: no sys/req for {}: {why}", models.join(", ")))
+        .collect()
+}
+
 /// A warning's kind: its text with each number (digits, maybe a decimal part) as `#`.
 fn kind(text: &str) -> String {
     pieces(text)
@@ -230,6 +266,25 @@ mod tests {
         assert_eq!(
             merge(&["p99 1.5 ms, 20 of 30.", "p99 12.25 ms, 3 of 30."]),
             "p99 1.5-12.25 ms, 3-20 of 30."
+        );
+    }
+
+    #[test]
+    fn uncounted_runs_are_said_once_per_reason() {
+        let mut a = run("reactor", 0, &[]);
+        a.syscalls_unavailable = Some("the kernel refused".into());
+        let mut b = run("blocking", 0, &[]);
+        b.syscalls_unavailable = Some("the kernel refused".into());
+        let mut failed = run("tokio", 0, &[]);
+        failed.failure = Some("the server exited".into());
+        let runs = [a, b, failed];
+        assert_eq!(
+            counting_lines(&runs, None),
+            ["warning: no sys/req for reactor, blocking: the kernel refused"]
+        );
+        assert_eq!(
+            counting_lines(&runs, Some("no tracefs")),
+            ["warning: no tracefs"]
         );
     }
 }
