@@ -93,8 +93,8 @@ impl Gate {
                 normalize_to: self.normalize_to.clone(),
             },
         )?;
-        println!("\ncompared with the baseline {}:", b.display());
-        print!(
+        crate::outln!("\ncompared with the baseline {}:", b.display());
+        crate::out!(
             "{}",
             crate::compare::render(&c, crate::compare::Format::Text)
         );
@@ -110,7 +110,7 @@ fn compare(a: &crate::cli::CompareArgs) -> anyhow::Result<i32> {
         normalize_to: a.normalize_to.clone(),
     };
     let c = crate::compare::compare_files(&a.baseline, &a.current, &opts)?;
-    print!("{}", crate::compare::render(&c, a.format));
+    crate::out!("{}", crate::compare::render(&c, a.format));
     Ok(if c.regressions() > 0 { 1 } else { 0 })
 }
 
@@ -125,7 +125,7 @@ fn report(a: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| document::default_dir(&a.results[0]));
     let written = document::write(&files, &out)?;
-    eprintln!(
+    crate::errln!(
         "report written to {} and {} ({} charts)",
         written.markdown.display(),
         written.html.display(),
@@ -205,7 +205,7 @@ fn models(json: bool) -> anyhow::Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     let width = MODELS.iter().map(|m| m.name.len()).max().unwrap_or(0);
@@ -214,12 +214,12 @@ fn models(json: bool) -> anyhow::Result<i32> {
             Ok(()) => "available".to_string(),
             Err(why) => format!("UNAVAILABLE: {why}"),
         };
-        println!("{:width$}  {status}", m.name);
-        println!("{:width$}  {}; like {}", "", m.summary, m.example);
-        println!("{:width$}  --threads: {}", "", m.threads.describe());
+        crate::outln!("{:width$}  {status}", m.name);
+        crate::outln!("{:width$}  {}; like {}", "", m.summary, m.example);
+        crate::outln!("{:width$}  --threads: {}", "", m.threads.describe());
         if let Some((default, others)) = m.pollers.split_first() {
             let others: String = others.iter().map(|p| format!(", {}", p.name())).collect();
-            println!(
+            crate::outln!(
                 "{:width$}  --poller: {} (default){others}",
                 "",
                 default.name()
@@ -236,7 +236,7 @@ fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
         for m in MODELS {
             match (m.availability)() {
                 Ok(()) => chosen.push(m),
-                Err(why) if notes => eprintln!("note: skipping {}: {why}", m.name),
+                Err(why) if notes => crate::errln!("note: skipping {}: {why}", m.name),
                 Err(_) => {}
             }
         }
@@ -254,7 +254,8 @@ fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     check_load_shape(&a.shape, !a.slo.is_empty())?;
     if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
         return Err(Error::Usage(
-            "the --uring-* options apply to proactor-uring only, and this run has no              proactor-uring: add --model proactor-uring, or drop them"
+            "the --uring-* options apply to proactor-uring only, and this run has no \
+             proactor-uring: add --model proactor-uring, or drop them"
                 .into(),
         )
         .into());
@@ -476,7 +477,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         false,
     )?;
     if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
-        eprintln!("note: {why}");
+        crate::errln!("note: {why}");
     }
     let config = LoadConfig {
         target,
@@ -501,7 +502,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     };
     let env = Env::capture();
     if !a.shape.quiet && std::io::stdout().is_terminal() {
-        eprintln!(
+        crate::errln!(
             "driving {target} with {} connections on {} threads{}: {} warm-up + {} measured",
             config.connections,
             config.threads,
@@ -546,8 +547,8 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     let mut run = run;
     run.syscalls_unavailable =
         Some("bench load does not count the system calls of the server it drives".into());
-    print!("{}", table::render(std::slice::from_ref(&run)));
-    println!(
+    crate::out!("{}", table::render(std::slice::from_ref(&run)));
+    crate::outln!(
         "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%{}",
         run.requests,
         run.duration_s,
@@ -561,10 +562,10 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         }
     );
     for w in &run.warnings {
-        eprintln!("warning: {w}");
+        crate::errln!("warning: {w}");
     }
     if let Some(why) = &run.failure {
-        eprintln!("failed: {why}");
+        crate::errln!("failed: {why}");
     }
     let code = if interrupted {
         run::EXIT_INTERRUPTED
@@ -605,7 +606,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         let mut file = ResultFile::new(scenario, env);
         file.runs.push(run);
         file.write_atomic(path)?;
-        eprintln!("result written to {}", path.display());
+        crate::errln!("result written to {}", path.display());
     }
     Ok(code)
 }

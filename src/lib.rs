@@ -14,6 +14,11 @@
 //! - [`metrics`]: latency histograms, process accounting;
 //! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
 //! - [`report`]: the result file (the JSON contract) and the printed table.
+//!
+//! Output goes through [`report::stdout`] (`out!`, `outln!`, `errln!`), never `println!`:
+//! a reader that goes away must end `bench` quietly, not panic it.
+
+#![warn(clippy::print_stdout)]
 
 pub mod app;
 pub mod cli;

@@ -8,14 +8,14 @@ fn main() {
     let expanded = match iomodels::scenario::expand(std::env::args_os().collect()) {
         Ok(expanded) => expanded,
         Err(err) => {
-            eprintln!("error: {err}");
+            iomodels::errln!("error: {err}");
             std::process::exit(err.exit_code());
         }
     };
     match iomodels::app::execute_expanded(expanded) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            iomodels::errln!("error: {err:#}");
             std::process::exit(iomodels::error::exit_code_of(&err));
         }
     }

@@ -8,15 +8,11 @@
 //! under debugfs, and kernel events are included, without which `raw_syscalls` counts 0).
 //! Counters are read, never reset: a window's counts are the difference of two snapshots.
 
-use std::collections::BTreeMap;
-#[cfg(target_os = "linux")]
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Where tracefs is mounted on current kernels.
 #[cfg(target_os = "linux")]
-const TRACEFS: &str = "/sys/kernel/tracing";
+use super::tracefs::{self, MOUNT_COMMAND, TRACEFS};
 
 /// The calls counted by name: what these models and the load generator make. Names the kernel
 /// lacks (e.g. `select` on arm64) are skipped; the total counts every call anyway.
@@ -218,13 +214,12 @@ fn open(id: u64, pid: u32) -> std::io::Result<perf_event::Counter> {
 /// The id of tracepoint `category:name`, from tracefs.
 #[cfg(target_os = "linux")]
 fn tracepoint_id(category: &str, name: &str) -> Result<u64, String> {
-    let events = Path::new(TRACEFS).join("events");
-    if !events.is_dir() {
+    let Some(events) = tracefs::events_dir() else {
         return Err(format!(
-            "tracefs is not mounted at {TRACEFS}: mount it (as root: mount -t tracefs nodev \
-             {TRACEFS}) to count system calls"
+            "tracefs is not mounted at {TRACEFS}: to count system calls, run `{MOUNT_COMMAND}` \
+             (`bench run` mounts it itself when it runs as root)"
         ));
-    }
+    };
     let path = events.join(category).join(name).join("id");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(

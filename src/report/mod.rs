@@ -6,6 +6,7 @@ pub mod env;
 pub mod findings;
 pub mod progress;
 pub mod result;
+pub mod stdout;
 pub mod table;
 
 pub use result::{ResultFile, Run, ServerCosts};

@@ -208,7 +208,13 @@ pub fn label(run: &Run) -> String {
 /// Renders the table; with repeats, every figure but `errors` (a sum) is the median of that
 /// model's runs. The server's columns are left out when no run has the server's costs.
 pub fn render(runs: &[Run]) -> String {
-    let (header, rows) = cells(runs);
+    render_counted(runs, false)
+}
+
+/// [`render`], with the system-call columns kept when `counted` (the run counted system
+/// calls): `-` where a run has no counts, rather than columns that silently vanish.
+pub fn render_counted(runs: &[Run], counted: bool) -> String {
+    let (header, rows) = cells_counted(runs, counted);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut out = grid(&header, &rows);
     for note in notes(runs) {
@@ -238,6 +244,11 @@ pub fn notes(runs: &[Run]) -> Vec<String> {
 
 /// The table's header and rows, one row per model (see [`render`]).
 pub fn cells(runs: &[Run]) -> (Vec<String>, Vec<Vec<String>>) {
+    cells_counted(runs, false)
+}
+
+/// [`cells`], with the system-call columns kept when `counted` (see [`render_counted`]).
+fn cells_counted(runs: &[Run], counted: bool) -> (Vec<String>, Vec<Vec<String>>) {
     let mut models: Vec<String> = Vec::new();
     for run in runs {
         let name = label(run);
@@ -246,7 +257,7 @@ pub fn cells(runs: &[Run]) -> (Vec<String>, Vec<Vec<String>>) {
         }
     }
     let with_server = runs.iter().any(|r| r.server.is_some());
-    let with_syscalls = runs.iter().any(|r| r.syscalls.is_some());
+    let with_syscalls = counted || runs.iter().any(|r| r.syscalls.is_some());
     let with_open = runs.iter().any(|r| r.rate.is_some());
     let columns: Vec<&Column> = COLUMNS
         .iter()

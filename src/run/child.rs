@@ -70,7 +70,7 @@ fn exec_after_release() -> ! {
             .exec(),
         Err(e) => e,
     };
-    eprintln!("error: cannot start bench again after being held: {err}");
+    crate::errln!("error: cannot start bench again after being held: {err}");
     std::process::exit(3);
 }
 

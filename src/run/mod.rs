@@ -8,7 +8,9 @@
 //! interrupted or failed session keeps everything measured before it.
 
 mod child;
+mod counting;
 mod slo;
+mod warnings;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ use crate::report::result::{
 };
 use crate::report::table;
 use crate::{sys, Error};
+use counting::Counting;
 
 #[cfg(unix)]
 pub use child::guard as guard_child;
@@ -231,10 +234,11 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
     }
     if !first.quiet {
         for why in &reasons {
-            eprintln!("note: {why}");
+            crate::errln!("note: {why}");
         }
     }
     let stop = stop_on_signals()?;
+    let counting_gap = counting::prepare(plan);
     let out = first.out.clone().unwrap_or_else(default_out);
     ResultFile::check_writable(&out)?;
     let env = Env::capture();
@@ -275,7 +279,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
             pin_self(&at.place.client)?;
         }
         if progress && !point.values.is_empty() {
-            eprintln!("point {}", describe_point(&point.values));
+            crate::errln!("point {}", describe_point(&point.values));
         }
         for repeat_index in 0..opts.repeat {
             for model in &opts.models {
@@ -284,7 +288,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
                 }
                 done += 1;
                 if progress {
-                    eprintln!(
+                    crate::errln!(
                         "[{done}/{total}] {} (repeat {}/{}): {} warm-up + {} measured{}",
                         model.name,
                         repeat_index + 1,
@@ -351,18 +355,18 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         }
     }
 
-    print_summary(plan, &result, &common_warnings);
+    print_summary(plan, &result, &common_warnings, counting_gap.as_deref());
     if result.runs.is_empty() {
-        eprintln!("no run finished: nothing written");
+        crate::errln!("no run finished: nothing written");
     } else {
-        eprintln!("result written to {}", out.display());
+        crate::errln!("result written to {}", out.display());
         if first.report {
             // The measurements are safe in the result file: a report that cannot be drawn
             // is said, and `bench report` can try again.
             let dir = document::default_dir(&out);
             match document::write(&[(out.display().to_string(), result.clone())], &dir) {
-                Ok(w) => eprintln!("report written to {}", w.html.display()),
-                Err(e) => eprintln!(
+                Ok(w) => crate::errln!("report written to {}", w.html.display()),
+                Err(e) => crate::errln!(
                     "warning: no report: {e:#} (the result file is complete; try `bench report \
                      {}`)",
                     out.display()
@@ -374,15 +378,20 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
         return Err(e);
     }
     if stop.load(Ordering::Acquire) {
-        eprintln!("interrupted: the server was stopped; runs finished before it are kept");
+        crate::errln!("interrupted: the server was stopped; runs finished before it are kept");
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(code)
 }
 
 /// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
-/// and warnings.
-fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
+/// and warnings (`counting_gap`: why no system call was counted, when that is known).
+fn print_summary(
+    plan: &Plan,
+    result: &ResultFile,
+    common_warnings: &[String],
+    counting_gap: Option<&str>,
+) {
     for point in &plan.points {
         let runs: Vec<Run> = result
             .runs
@@ -399,13 +408,16 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
             continue;
         }
         if !point.values.is_empty() {
-            println!("\n{}", describe_point(&point.values));
+            crate::outln!("\n{}", describe_point(&point.values));
         }
         if !runs.is_empty() {
-            print!("{}", table::render(&runs));
+            // A point that counted keeps its sys/req column, `-` where a count is missing,
+            // with the line below that says why.
+            let counted = counting::counts(&point.opts);
+            crate::out!("{}", table::render_counted(&runs, counted));
         }
         if !found.is_empty() {
-            print!("{}", table::render_slo(&found, &result.runs));
+            crate::out!("{}", table::render_slo(&found, &result.runs));
         }
     }
     for run in &result.runs {
@@ -415,13 +427,13 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
             .as_ref()
             .map_or(String::new(), |p| format!(", probe {}", p.index));
         if let Some(failure) = &run.failure {
-            eprintln!(
+            crate::errln!(
                 "{who} (repeat {}{probe}): FAILED: {failure}",
                 run.repeat_index + 1
             );
         }
         if run.errors + run.warmup_errors > 0 {
-            eprintln!(
+            crate::errln!(
                 "{who} (repeat {}{probe}): errors by kind:{}",
                 run.repeat_index + 1,
                 table::kinds(&run.error_kinds, &run.warmup_error_kinds)
@@ -435,12 +447,21 @@ fn print_summary(plan: &Plan, result: &ResultFile, common_warnings: &[String]) {
         .filter(|r| r.slo_probe.is_none())
         .cloned()
         .collect();
-    for line in warning_lines(&plain, common_warnings) {
-        eprintln!("{line}");
+    for line in warnings::lines(&plain, common_warnings) {
+        crate::errln!("{line}");
+    }
+    let counted: Vec<Run> = plan
+        .points
+        .iter()
+        .filter(|p| counting::counts(&p.opts))
+        .flat_map(|p| plain.iter().filter(|r| r.point == p.values).cloned())
+        .collect();
+    for line in warnings::counting_lines(&counted, counting_gap) {
+        crate::errln!("{line}");
     }
     for found in &result.slo {
         for w in &found.warnings {
-            eprintln!("warning: {} (SLO search): {w}", found.model);
+            crate::errln!("warning: {} (SLO search): {w}", found.model);
         }
     }
 }
@@ -522,7 +543,7 @@ impl Job<'_> {
                     return Ok(timed);
                 }
                 if self.progress {
-                    eprintln!(
+                    crate::errln!(
                         "      counting system calls: the server, then the client, in passes \
                          of their own"
                     );
@@ -596,41 +617,6 @@ fn server_descriptors(connections: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The warnings to print under the table: each once, the run-wide ones without a model, and
-/// a model's warning that recurs across repeats (its figures differ) once with a count.
-fn warning_lines(runs: &[Run], common: &[String]) -> Vec<String> {
-    let mut lines = common
-        .iter()
-        .map(|w| format!("warning: {w}"))
-        .collect::<Vec<_>>();
-    // (model, the warning with its digits blanked) -> (first text, repeats it appeared in)
-    let mut grouped: Vec<((String, String), (String, usize))> = Vec::new();
-    for run in runs {
-        let model = run.model.clone().unwrap_or_else(|| "target".into());
-        for w in run.warnings.iter().filter(|w| !common.contains(w)) {
-            let shape: String = w.chars().filter(|c| !c.is_ascii_digit()).collect();
-            let key = (model.clone(), shape);
-            match grouped.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, (_, n))) => *n += 1,
-                None => grouped.push((key, (w.clone(), 1))),
-            }
-        }
-    }
-    for ((model, _), (text, n)) in grouped {
-        let of = runs
-            .iter()
-            .filter(|r| r.model.as_deref() == Some(&model))
-            .count();
-        let times = if of > 1 {
-            format!(" [{n} of {of} runs; figures from the first]")
-        } else {
-            String::new()
-        };
-        lines.push(format!("warning: {model}: {text}{times}"));
-    }
-    lines
-}
-
 /// `results/run-<UTC time, to the millisecond>.json`, relative to the current folder.
 pub fn default_out() -> PathBuf {
     let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
@@ -647,36 +633,6 @@ pub fn effective_poller(model: &Model, requested: Option<Poller>) -> Option<Poll
     } else {
         model.poller(requested).ok().flatten()
     }
-}
-
-/// What a pass counts.
-#[derive(Clone, Copy, Debug)]
-struct Counting {
-    /// `same` or `separate`, as recorded.
-    pass: &'static str,
-    server: bool,
-    client: bool,
-}
-
-impl Counting {
-    /// Everything, in the timed pass.
-    const SAME: Counting = Counting {
-        pass: "same",
-        server: true,
-        client: true,
-    };
-    /// The server alone, in a pass of its own.
-    const SERVER: Counting = Counting {
-        pass: "separate",
-        server: true,
-        client: false,
-    };
-    /// The load generator alone, in a pass of its own.
-    const CLIENT: Counting = Counting {
-        pass: "separate",
-        server: false,
-        client: true,
-    };
 }
 
 /// One model, one pass; with `count`, the server's and/or the load generator's

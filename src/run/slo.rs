@@ -41,7 +41,7 @@ impl Job<'_> {
         let closed = ceiling.throughput_rps;
         let clean = ceiling.failure.is_none() && ceiling.errors + ceiling.warmup_errors == 0;
         if self.progress {
-            eprintln!(
+            crate::errln!(
                 "      probe 0 (closed loop): {} req/s",
                 table::fmt_rate(closed)
             );
@@ -75,7 +75,7 @@ impl Job<'_> {
             let mut run = self.accounted(Some(rate))?;
             let why = self.misses(&run, rate);
             if self.progress {
-                eprintln!(
+                crate::errln!(
                     "      probe {index}: {} req/s asked, {} answered, p99 {}: {}",
                     table::fmt_rate(rate),
                     table::fmt_rate(run.throughput_rps),

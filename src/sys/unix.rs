@@ -181,6 +181,26 @@ pub fn die_with_parent() -> io::Result<()> {
     .map(drop)
 }
 
+/// Whether the calling process runs as root (effective user id 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no memory-safety preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Mounts tracefs at `target` (`mount -t tracefs nodev TARGET`).
+pub fn mount_tracefs(target: &str) -> io::Result<()> {
+    let target = std::ffi::CString::new(target).map_err(io::Error::other)?;
+    // The three strings are NUL-terminated and outlive the call; tracefs takes no data.
+    syscall!(mount(
+        c"nodev".as_ptr(),
+        target.as_ptr(),
+        c"tracefs".as_ptr(),
+        0,
+        std::ptr::null()
+    ))
+    .map(drop)
+}
+
 /// Unblocks every signal in the calling thread (a forked child must not inherit the harness's
 /// mask: an exec keeps blocked signals blocked).
 pub fn unblock_all_signals() -> io::Result<()> {

@@ -16,7 +16,8 @@ pub fn bench() -> Command {
         .env_remove(iomodels::models::URING_REFUSE_ENV)
         .env_remove(iomodels::models::URING_SETUP_ENV);
     #[cfg(target_os = "linux")]
-    c.env_remove(iomodels::metrics::syscalls::REFUSE_ENV);
+    c.env_remove(iomodels::metrics::syscalls::REFUSE_ENV)
+        .env_remove(iomodels::metrics::tracefs::TRACEFS_ENV);
     c
 }
 
