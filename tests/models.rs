@@ -417,16 +417,7 @@ fn a_request_whose_handler_outlasts_the_idle_timeout_is_answered_not_closed() {
         drop(conn);
         server.stop().unwrap();
     };
-    let variants = variants();
-    if cfg!(windows) {
-        variants.iter().for_each(one);
-    } else {
-        std::thread::scope(|s| {
-            for v in &variants {
-                s.spawn(|| one(v));
-            }
-        });
-    }
+    each_variant(one);
 }
 
 /// Every model closes the connections that complete no request for its idle timeout (one
@@ -497,9 +488,14 @@ fn every_model_closes_connections_idle_past_the_timeout() {
         drop((silent, half, active));
         server.stop().unwrap();
     };
+    each_variant(one);
+}
+
+/// Runs `one` for every variant: all at once, or one at a time under Wine, where wineserver
+/// serialises socket calls.
+fn each_variant(one: impl Fn(&Variant) + Sync) {
     let variants = variants();
     if cfg!(windows) {
-        // Under Wine, wineserver serialises socket calls: one at a time.
         variants.iter().for_each(one);
     } else {
         std::thread::scope(|s| {
