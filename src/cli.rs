@@ -306,8 +306,10 @@ pub struct RunArgs {
     /// results/run-X.json -> results/run-X/ with report.md, index.html and the charts).
     #[arg(long)]
     pub no_report: bool,
-    /// System-call counting (Linux perf tracepoints): `separate` (the default) counts in a
-    /// second pass of the same scenario, so that counting cannot slow the timed one; `same`
+    /// System-call counting (Linux perf tracepoints): `separate` (the default) counts the
+    /// server, then the load generator, in short passes of their own (1 s after 0.5 s of
+    /// warm-up, or the timed pass's lengths when shorter), so that counting cannot slow the
+    /// timed pass; `same`
     /// counts during the timed pass (faster; the counters slow syscall-heavy servers by
     /// 20-35%); `off`. Given explicitly, a machine that cannot count is an error (exit 3);
     /// by default the run goes on and says why there are no counts.

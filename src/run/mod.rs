@@ -522,11 +522,17 @@ impl Job<'_> {
     fn accounted(&self, rate: Option<f64>) -> anyhow::Result<Run> {
         let mut opts = self.opts.clone();
         opts.rate = rate;
-        let pass = |count| {
+        let counting_opts = counting::counting_pass(&opts);
+        let pass = |count: Option<Counting>| {
+            // A pass of its own that only counts is short: counts per request settle fast.
+            let opts = match count {
+                Some(c) if c.only_counts() => &counting_opts,
+                _ => &opts,
+            };
             measure(
                 self.model,
                 self.repeat_index,
-                &opts,
+                opts,
                 self.at,
                 self.stop,
                 count,
@@ -545,7 +551,10 @@ impl Job<'_> {
                 if self.progress {
                     crate::errln!(
                         "      counting system calls: the server, then the client, in passes \
-                         of their own"
+                         of their own ({} each)",
+                        humantime::format_duration(
+                            counting_opts.duration + counting_opts.warmup
+                        )
                     );
                 }
                 let counted = pass(Some(Counting::SERVER))?;
@@ -807,7 +816,10 @@ fn measure(
     {
         if let Some(Ok(client)) = &client_syscalls {
             if run.failure.is_none() {
-                run.client.syscalls = Some(client_syscalls_json(client, run.requests, pass));
+                run.client.syscalls = Some(with_window(
+                    client_syscalls_json(client, run.requests, pass),
+                    run.duration_s,
+                ));
             }
         }
     }
@@ -817,7 +829,10 @@ fn measure(
     {
         match syscall_window(&syscall_snapshots) {
             Ok(window) if run.failure.is_none() => {
-                run.syscalls = Some(syscalls_json(&window, run.requests, pass));
+                run.syscalls = Some(with_window(
+                    syscalls_json(&window, run.requests, pass),
+                    run.duration_s,
+                ));
                 run.syscalls_unavailable = None;
             }
             Ok(_) => {
@@ -926,6 +941,15 @@ fn client_syscalls_json(
         pass,
         "perf-tracepoint: each load thread's own counters, read at the measured window's edges",
     )
+}
+
+/// `counts` with the length of the window they were counted over (a pass of its own that only
+/// counts is shorter than the timed one: `counting::COUNTING_WINDOW`).
+fn with_window(mut counts: serde_json::Value, window_s: f64) -> serde_json::Value {
+    if let Some(object) = counts.as_object_mut() {
+        object.insert("window_s".into(), serde_json::json!(window_s));
+    }
+    counts
 }
 
 /// Counts as the result file holds them: totals, and per request of the pass that counted.
