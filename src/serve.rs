@@ -242,10 +242,13 @@ fn counters(server: &dyn RunningServer) -> anyhow::Result<serde_json::Value> {
     Ok(value)
 }
 
-/// Prints one JSON line on stdout and flushes it (stdout is a pipe under `bench run`).
+/// Prints one JSON line on stdout and flushes it (stdout is a pipe under `bench run`). A reader
+/// that went away (`bench serve | head -1`) is not an error: the server serves on, quietly, as
+/// with its output sent nowhere.
 fn say(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{value}")
-        .and_then(|()| out.flush())
-        .context("cannot write to stdout")
+    match writeln!(out, "{value}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("cannot write to stdout"),
+    }
 }

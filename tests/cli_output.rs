@@ -37,6 +37,29 @@ fn broken_pipe_on_stdout_is_not_a_crash() {
     }
 }
 
+/// `bench serve | head -1`: its ready and stopped lines meet a closed pipe. It serves on until
+/// stopped, then ends as it would with its output read, with nothing on stderr.
+#[test]
+fn serve_with_its_reader_gone_stops_quietly() {
+    let mut child = bench()
+        .args(["serve", "--model", "reactor", "--listen", "127.0.0.1:0"])
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "bench serve ended at its ready line"
+    );
+    // SAFETY: kill(2) with the child's own pid, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 /// The same with stderr gone (`bench run ... 2>&1 | head -1`): the error's exit code, no panic.
 #[test]
 fn broken_pipe_on_stderr_is_not_a_crash() {

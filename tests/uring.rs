@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use iomodels::models::{URING_REFUSE_ENV, URING_SETUP_ENV};
+use iomodels::models::{URING_RECV_ENV, URING_REFUSE_ENV, URING_SETUP_ENV};
 
 mod common;
 use common::*;
@@ -195,6 +195,41 @@ fn ring_setup_falls_back_and_reports_the_flags_it_got() {
     let msg: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     assert_eq!(echo_once(&addr, &msg), msg);
     stop(child, out);
+}
+
+/// The recv a ring arms: a multishot recv the kernel ends after 32 KiB (Linux 6.17 and later),
+/// else single-shot recvs (forced with `IOMODELS_URING_RECV=single`); both serve every byte
+/// and are recorded.
+#[test]
+fn recvs_are_capped_multishot_or_single_shot_and_recorded() {
+    require_io_uring();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>());
+    let version = (numbers.next(), numbers.next());
+    let has_cap =
+        matches!(version, (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (6, 17));
+    for (forced, expected) in [
+        (None, if has_cap { "multishot" } else { "single-shot" }),
+        (Some("single"), "single-shot"),
+    ] {
+        let env: Vec<(&str, &str)> = forced.map(|f| (URING_RECV_ENV, f)).into_iter().collect();
+        let (child, out, ready) = serve(&["--threads", "1"], &env);
+        let recv = ready["io_uring"]["recv"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            recv.starts_with(expected),
+            "{forced:?} on {release}: {ready}"
+        );
+        let addr = ready["listening"].as_str().unwrap().to_string();
+        // Several armings' worth, in one message.
+        let msg: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+        assert_eq!(echo_once(&addr, &msg), msg, "{forced:?}");
+        stop(child, out);
+    }
 }
 
 #[test]

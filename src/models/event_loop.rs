@@ -44,6 +44,14 @@ pub(super) const SCRATCH: usize = 64 * 1024;
 /// clients".) Every model that keeps a reply backlog uses it.
 pub(super) const OUT_HIGH_WATER: usize = 64 * 1024;
 const EVENTS: usize = 1024;
+/// Session calls (a read handed to the session, or a batch of its held requests answered) one
+/// connection gets per wake-up before the loop turns to the others; what is left (data in the
+/// socket, held requests) is served on the next turn, without a new readiness. One call is at
+/// most a 64 KiB read and 32 KiB of replies: the quantum Redis gives a client (one 16 KiB read
+/// per event), where reading until EAGAIN let a client that pipelines as fast as the server
+/// answers keep the loop for as long as it sent (issue 18: a well-behaved request waited 2.2 s
+/// behind a thousand such HTTP clients).
+pub(super) const CALLS_PER_TURN: usize = 1;
 /// Pause before retrying an accept that failed for lack of descriptors or memory.
 pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
@@ -139,6 +147,10 @@ struct Conn {
     peer_closed: bool,
     /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
     closing: bool,
+    /// Its last turn ended with more to serve ([`ReadStop::Turn`]).
+    more: bool,
+    /// It is in the loop's list of connections waiting for their next turn.
+    queued: bool,
     idle: Idle,
 }
 
@@ -157,12 +169,20 @@ fn run(
     let mut accept_retry: Option<Instant> = None;
     let mut sweep = Sweep::new(idle_timeout);
     let mut expired: Vec<usize> = Vec::new();
+    // Connections whose turn ended with more to serve, and those of the turn being served.
+    let mut next: Vec<usize> = Vec::new();
+    let mut turn: Vec<usize> = Vec::new();
     // Read once per wake-up (the vDSO: no system call); the wait computed from it may end a
     // little late, never early.
     let mut now = Instant::now();
     loop {
         let wake_at = earliest(accept_retry, sweep.as_ref().map(Sweep::next));
-        let timeout = wake_at.map(|at| at.saturating_duration_since(now));
+        // With connections waiting for their next turn, the wait only collects new readiness.
+        let timeout = if next.is_empty() {
+            wake_at.map(|at| at.saturating_duration_since(now))
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -209,8 +229,26 @@ fn run(
                     if !conn.on_event(event, &mut scratch) {
                         let mut conn = conns.remove(key);
                         let _ = poll.registry().deregister(&mut conn.stream);
+                    } else if conn.wants_turn() {
+                        next.push(key);
                     }
                 }
+            }
+        }
+        // The next turn of those whose last one ended with more to serve, after every
+        // connection that became ready meanwhile (a key reused by a newer connection gets a
+        // read that finds nothing).
+        std::mem::swap(&mut turn, &mut next);
+        for key in turn.drain(..) {
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            conn.queued = false;
+            if !conn.take_turn(&mut scratch) {
+                let mut conn = conns.remove(key);
+                let _ = poll.registry().deregister(&mut conn.stream);
+            } else if conn.wants_turn() {
+                next.push(key);
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
@@ -246,6 +284,8 @@ fn adopt(
             read_paused: false,
             peer_closed: false,
             closing: false,
+            more: false,
+            queued: false,
             idle: Idle::new(Instant::now()),
         });
     }
@@ -334,6 +374,9 @@ pub(super) enum ReadStop {
     OverMark,
     /// A read or write error: drop the connection.
     Failed,
+    /// The turn's [`CALLS_PER_TURN`] were spent: more may be waiting (in the socket, or held in
+    /// the session); serve it on the next turn, as no readiness may announce it.
+    Turn,
 }
 
 /// The non-blocking loops' read path: reads into `scratch`, hands each read to the session,
@@ -341,7 +384,8 @@ pub(super) enum ReadStop {
 /// [`ReadStop`]. With `stop_on_short_read`, a read shorter than `scratch` ends it: the receive
 /// queue is empty, and an edge (or the next level-triggered wait) reports new data. It never
 /// returns `Drained` with requests held in the session ([`Session::unanswered`]): they are
-/// answered first, and only `OverMark` (or the end) leaves them for when the backlog drains.
+/// answered first, and only `OverMark`, `Turn` (or the end) leaves them for later. At most
+/// [`CALLS_PER_TURN`] session calls are made.
 pub(super) fn serve_reads(
     stream: &mut (impl Read + Write),
     session: &mut Session,
@@ -350,7 +394,12 @@ pub(super) fn serve_reads(
     scratch: &mut [u8],
     stop_on_short_read: bool,
 ) -> ReadStop {
+    let mut calls = 0;
     loop {
+        if calls == CALLS_PER_TURN {
+            return ReadStop::Turn;
+        }
+        calls += 1;
         // Requests a read left unanswered (its answers were more than a batch) go first: no
         // readiness will announce them.
         let (flow, read) = if session.unanswered() {
@@ -463,8 +512,29 @@ impl Conn {
                 self.read_paused = true;
                 true
             }
+            ReadStop::Turn => {
+                self.more = true;
+                true
+            }
             ReadStop::Failed => false,
         }
+    }
+
+    /// Whether its turn ended with more to serve and it is not queued yet (then it is, by the
+    /// caller).
+    fn wants_turn(&mut self) -> bool {
+        let wants = self.more && !self.queued;
+        self.queued |= wants;
+        wants
+    }
+
+    /// Serves what a turn left; `false` when the connection is finished.
+    fn take_turn(&mut self, scratch: &mut [u8]) -> bool {
+        self.more = false;
+        if !self.closing && !self.read_paused && !self.read_all(scratch) {
+            return false;
+        }
+        !(self.closing && self.pending() == 0)
     }
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.

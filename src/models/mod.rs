@@ -42,7 +42,7 @@ use std::net::TcpListener;
 use crate::protocol::Protocol;
 
 pub use proactor_uring::{UringListener, UringOptions, UringSetup, REFUSE_ENV as URING_REFUSE_ENV};
-pub use proactor_uring::{SETUP_ENV as URING_SETUP_ENV, ZC_MIN_BYTES};
+pub use proactor_uring::{RECV_ENV as URING_RECV_ENV, SETUP_ENV as URING_SETUP_ENV, ZC_MIN_BYTES};
 
 /// Every model this build knows, in the order `bench run --all` runs them.
 pub const MODELS: &[Model] = &[

@@ -29,6 +29,8 @@
 #[cfg(target_os = "linux")]
 mod buf_ring;
 #[cfg(target_os = "linux")]
+mod recv;
+#[cfg(target_os = "linux")]
 mod worker;
 
 use std::io;
@@ -57,6 +59,10 @@ pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_IO_URING";
 /// Test hook: `coop` or `none` starts the ring-setup fallback further down, as on a kernel
 /// that refuses `DEFER_TASKRUN` (`coop`) or both (`none`).
 pub const SETUP_ENV: &str = "IOMODELS_URING_SETUP";
+
+/// Test hook: `single` makes the rings arm single-shot recvs, as on a kernel without the
+/// multishot recv cap (Linux before 6.17), so that the fallback is tested where the cap works.
+pub const RECV_ENV: &str = "IOMODELS_URING_RECV";
 
 /// The experiment options of `proactor-uring` (`--uring-*`), all off by default; recorded in
 /// the result's scenario when given.
@@ -113,6 +119,10 @@ pub struct UringSetup {
     /// Provided buffers per ring, and their size.
     pub buffers: u32,
     pub buffer_bytes: u32,
+    /// How connections receive: a capped multishot recv, or single-shot where the kernel has no
+    /// cap (absent in results made before it was recorded).
+    #[serde(default)]
+    pub recv: String,
 }
 
 #[cfg(target_os = "linux")]

@@ -94,6 +94,8 @@ pub(super) fn start(
         sweep: Sweep::new(config.idle_timeout()),
         now: Instant::now(),
         expired: Vec::new(),
+        next: Vec::new(),
+        turn: Vec::new(),
     };
     let thread = {
         let stop = stop.clone();
@@ -136,12 +138,20 @@ struct State {
     now: Instant,
     /// The keys of the connections a sweep closes.
     expired: Vec<usize>,
+    /// Connections whose turn ended with requests held in the session (no readiness announces
+    /// them; what is left in a socket is reported again), and those of the turn being served.
+    next: Vec<usize>,
+    turn: Vec<usize>,
 }
 
 impl State {
     /// How long the wait may block: for ever, or until the accept retry or the next sweep is
     /// due.
     fn timeout(&self) -> Option<Duration> {
+        if !self.next.is_empty() {
+            // Connections wait for their next turn: the wait only collects new readiness.
+            return Some(Duration::ZERO);
+        }
         earliest(self.accept_retry, self.sweep.as_ref().map(Sweep::next))
             .map(|at| at.saturating_duration_since(self.now))
     }
@@ -191,7 +201,23 @@ impl State {
         };
         if !conn.on_ready(readable, writable, &mut self.scratch) {
             self.conns.remove(key);
+        } else if conn.wants_turn() {
+            self.next.push(key);
         }
+    }
+
+    /// The next turn of the connections whose last one ended with requests held, after every
+    /// connection that became ready meanwhile.
+    fn take_turns(&mut self) {
+        std::mem::swap(&mut self.turn, &mut self.next);
+        let mut turn = std::mem::take(&mut self.turn);
+        for key in turn.drain(..) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.queued = false;
+            }
+            self.on_ready(key, false, false);
+        }
+        self.turn = turn;
     }
 
     /// Accepts every pending connection, or notes when to retry if accept failed for lack of
@@ -219,6 +245,8 @@ impl State {
                         out: Vec::new(),
                         written: 0,
                         closing: false,
+                        more: false,
+                        queued: false,
                         idle: Idle::new(self.now),
                     });
                 }
@@ -325,6 +353,7 @@ fn poll_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
         if accept {
             st.accept_all();
         }
+        st.take_turns();
         st.sweep_idle();
     }
 }
@@ -386,6 +415,7 @@ fn select_loop(mut st: State, stop: &AtomicBool) -> io::Result<()> {
         if accept {
             st.accept_all();
         }
+        st.take_turns();
         st.sweep_idle();
     }
 }
@@ -399,6 +429,10 @@ struct Conn {
     written: usize,
     /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
     closing: bool,
+    /// Its last turn ended with requests held in the session.
+    more: bool,
+    /// It is in the loop's list of connections waiting for their next turn.
+    queued: bool,
     idle: Idle,
 }
 
@@ -407,6 +441,15 @@ impl Conn {
     /// that sends without reading waits in its socket, not in our memory).
     fn wants_read(&self) -> bool {
         !self.closing && self.pending() <= OUT_HIGH_WATER
+    }
+
+    /// Whether its turn ended with requests held and it is not queued yet (then it is, by the
+    /// caller).
+    fn wants_turn(&mut self) -> bool {
+        let wants = self.more && !self.queued;
+        self.more = false;
+        self.queued |= wants;
+        wants
     }
 
     /// Writable interest: only with reply bytes pending.
@@ -446,6 +489,11 @@ impl Conn {
             true,
         ) {
             ReadStop::Drained | ReadStop::OverMark => true,
+            // What is left in the socket is reported again; held requests are not.
+            ReadStop::Turn => {
+                self.more = self.session.unanswered();
+                true
+            }
             ReadStop::Closing => {
                 self.closing = true;
                 true

@@ -60,10 +60,14 @@ use super::event_loop::{
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 /// Input waiting for a busy worker is read up to this, then reading from that connection
-/// stops until the next job takes it: a job is at most this much input (it was 4 MiB; a
+/// stops until the next job takes it: a job is at most this much input, and its reply (an
+/// echo's is as long) joins a backlog of at most `OUT_HIGH_WATER`. It was 4 MiB: a
 /// never-reading client's jobs then queued ahead of a well-behaved client's request, which
-/// waited 2.5-3.2 s in issue 18's hostile runs: how long each job took was not measured).
-const IN_HIGH_WATER: usize = 64 * 1024;
+/// waited 2.5-3.2 s in issue 18's hostile runs. At 64 KiB a never-reading connection still
+/// held 256 KiB (echo; scripts/never-readers.py, 1,000 connections): the input, the spare it
+/// swaps with, and a backlog grown by a 64 KiB reply. A reply batch's worth, as
+/// proactor-uring's recv cap.
+const IN_HIGH_WATER: usize = crate::protocol::REPLY_BATCH;
 const EVENTS: usize = 1024;
 
 /// One connection's work, on its way to a worker and back.
@@ -437,11 +441,12 @@ impl Conn {
             self.out.clear();
             self.written = 0;
             std::mem::swap(&mut self.out, &mut job.out);
+            self.spare_out = job.out;
         } else {
+            // The peer is behind: the reply joins the backlog, and no spare is kept for a
+            // connection whose replies are not being taken (memory stays bounded).
             self.out.extend_from_slice(&job.out);
-            job.out.clear();
         }
-        self.spare_out = job.out;
         if job.flow == Flow::Close {
             self.closing = true;
             self.input.clear();
@@ -520,16 +525,24 @@ impl Conn {
 
     /// Hands the accumulated input and the session to the workers, if no job is in flight and
     /// the reply backlog leaves room: when input has accumulated, or the session holds
-    /// requests the last job left unanswered (a job's answers are at most a batch).
+    /// requests the last job left unanswered (a job's answers are at most a batch). A session
+    /// that holds requests gets no new input until it has answered them: the input waits here,
+    /// under its mark, so that a client that pipelines without reading cannot grow the
+    /// session's buffer.
     fn dispatch(&mut self, key: usize, shared: &Shared) {
-        let work = !self.input.is_empty() || self.held();
+        let held = self.held();
+        let work = !self.input.is_empty() || held;
         if self.closing || !work || self.pending() > OUT_HIGH_WATER {
             return;
         }
         let Some(session) = self.session.take() else {
             return;
         };
-        let input = std::mem::replace(&mut self.input, std::mem::take(&mut self.spare_in));
+        let input = if held {
+            std::mem::take(&mut self.spare_in)
+        } else {
+            std::mem::replace(&mut self.input, std::mem::take(&mut self.spare_in))
+        };
         shared.submit(Job {
             key,
             id: self.id,

@@ -552,9 +552,7 @@ impl Job<'_> {
                     crate::errln!(
                         "      counting system calls: the server, then the client, in passes \
                          of their own ({} each)",
-                        humantime::format_duration(
-                            counting_opts.duration + counting_opts.warmup
-                        )
+                        humantime::format_duration(counting_opts.duration + counting_opts.warmup)
                     );
                 }
                 let counted = pass(Some(Counting::SERVER))?;

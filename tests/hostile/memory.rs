@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::abuse::{connect, noise};
 use super::server::Server;
-use super::HTTP_GET;
+use super::{Config, HTTP_GET};
 
 /// What one never-reading connection may cost the server: its read buffer (or its share of
 /// a loop's), the replies held back at the high-water mark (64 KiB), a session's unanswered
@@ -19,6 +19,25 @@ use super::HTTP_GET;
 pub const PER_CONNECTION: u64 = 256 << 10;
 /// How long the clients pipeline without reading.
 const FLOOD: Duration = Duration::from_secs(2);
+
+/// The well-behaved client's worst latency in this trial. A thousand clients pipelining as
+/// fast as the server answers keep its CPU busy for the whole flood (their kernel buffers take
+/// megabytes before any reply waits in the server), so the well-behaved request waits its turn
+/// behind one turn of each: an event loop gives each connection one read and 32 KiB of replies
+/// per turn (event_loop.rs, `CALLS_PER_TURN`), measured up to 0.58 s in a release build and
+/// 1.71 s in the debug build the test command runs (HTTP, two trials sharing two CPUs). What
+/// must not happen is starvation until the flood ends: the bound is the flood plus the usual
+/// bound. `blocking`'s turn is the scheduler's: a thousand runnable threads, each given a
+/// slice of about 1.5 ms (EEVDF's 0.75 ms base slice, scaled for 2 CPUs), measured 3.2 and
+/// 4.0 s in the debug build (0.1-0.5 s in release): one slice per connection more.
+pub fn well_behaved_latency(cfg: &Config, connections: usize) -> Duration {
+    let turns = if cfg.model == "blocking" {
+        Duration::from_micros(1500) * connections as u32
+    } else {
+        Duration::ZERO
+    };
+    FLOOD + super::LATENCY + turns
+}
 
 /// Opens `n` connections, pipelines requests on each as fast as the server takes them for
 /// two seconds without reading an answer, and returns the server's peak resident memory

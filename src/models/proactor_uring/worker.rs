@@ -13,6 +13,7 @@ use io_uring::{cqueue, opcode, register::Probe, types, IoUring};
 use slab::Slab;
 
 use super::buf_ring::BufRing;
+use super::recv::Recv;
 use super::{UringListener, UringOptions, UringSetup, REFUSE_ENV, SETUP_ENV, ZC_MIN_BYTES};
 use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
 use crate::models::idle::{sweep_interval, Idle};
@@ -46,7 +47,8 @@ const MULTISHOT_MARGIN: usize = crate::serve::BACKLOG as usize + 64;
 const SQPOLL_IDLE_MS: u32 = 2000;
 /// How long a stopping ring waits for its operations to end.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// A backlog shorter than this lets a paused connection receive again.
+/// Reply bytes held (the send in flight's and the backlog) under this let a paused connection
+/// receive again.
 const RESUME_BELOW: usize = OUT_HIGH_WATER / 2;
 /// An idle connection's spare send buffer is kept up to this capacity, dropped above it.
 const SPARE_KEEP: usize = 256 * 1024;
@@ -503,6 +505,8 @@ struct Conn {
     /// Operations in flight that name this slot (recv, send, cancel, shutdown, close).
     ops: u32,
     sending: Option<Sending>,
+    /// Bytes of the memory the send in flight sends from (resident until it completes).
+    in_flight: usize,
     /// Reply bytes waiting behind the send in flight.
     backlog: Vec<u8>,
     /// An empty buffer kept for the next backlog.
@@ -511,6 +515,11 @@ struct Conn {
 }
 
 impl Conn {
+    /// Reply bytes the connection holds: the send in flight's and the backlog behind it.
+    fn queued(&self) -> usize {
+        self.in_flight + self.backlog.len()
+    }
+
     fn new(file: u32, session: Session, now: Instant) -> Conn {
         Conn {
             file,
@@ -526,6 +535,7 @@ impl Conn {
             closing: false,
             ops: 0,
             sending: None,
+            in_flight: 0,
             backlog: Vec::new(),
             spare: Vec::new(),
         }
@@ -547,6 +557,8 @@ struct Worker {
     listener: TcpListener,
     protocol: Protocol,
     options: UringOptions,
+    /// The recv connections arm (capped multishot, or single-shot on an older kernel).
+    recv: Recv,
     shared: Arc<Shared>,
     /// Where the eventfd read lands; boxed so its address is stable while the read is armed.
     wake_buf: Box<[u8; 8]>,
@@ -606,6 +618,7 @@ impl Worker {
             registered_files: true,
             buffers: bufs.entries() as u32,
             buffer_bytes: bufs.size(),
+            recv: Recv::here().describe(),
         };
         let worker = Worker {
             ring,
@@ -616,6 +629,7 @@ impl Worker {
             listener,
             protocol,
             options,
+            recv: Recv::here(),
             shared,
             wake_buf: Box::new([0; 8]),
             retry_after: Box::new(types::Timespec::from(ACCEPT_RETRY)),
@@ -813,15 +827,16 @@ impl Worker {
             return;
         }
         if c.paused {
-            if c.backlog.len() > RESUME_BELOW || c.session.unanswered() {
+            if c.queued() > RESUME_BELOW || c.session.unanswered() {
                 return;
             }
             c.paused = false;
         }
         c.recv_armed = true;
         c.ops += 1;
-        let entry = opcode::RecvMulti::new(types::Fixed(c.file), self.bufs.group())
-            .build()
+        let entry = self
+            .recv
+            .entry(c.file, self.bufs.group())
             .user_data(user_data(Op::Recv, slot, 0));
         self.push(entry);
     }
@@ -987,9 +1002,11 @@ impl Worker {
             }
         };
         let c = &mut self.conns[slot];
-        // Memory stays bounded: over the mark, or with requests the session held back (their
-        // answers were more than a batch), stop receiving until the peer reads its replies.
-        let over = c.backlog.len() > OUT_HIGH_WATER || c.session.unanswered();
+        // Memory stays bounded: over the mark (the send in flight and the backlog behind it: the
+        // in-flight buffer is resident until its send completes), or with requests the session
+        // held back (their answers were more than a batch), stop receiving until the peer reads
+        // its replies.
+        let over = c.queued() > OUT_HIGH_WATER || c.session.unanswered();
         c.paused |= over;
         if flow == Flow::Close {
             // Nothing more will be read: end the multishot recv, or it would go on taking
@@ -1055,6 +1072,7 @@ impl Worker {
         let c = &mut self.conns[slot];
         debug_assert!(c.sending.is_none(), "two sends in flight on one connection");
         c.sending = Some(sending);
+        c.in_flight = len;
         c.ops += 1;
         self.push(entry);
     }
@@ -1063,6 +1081,7 @@ impl Worker {
         let sending = {
             let c = &mut self.conns[slot];
             c.ops -= 1;
+            c.in_flight = 0;
             c.sending.take()
         };
         let Some(sending) = sending else {
@@ -1122,7 +1141,7 @@ impl Worker {
     /// later.
     fn answer_held(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        while c.session.unanswered() && c.backlog.len() <= RESUME_BELOW && !c.failed {
+        while c.session.unanswered() && c.queued() <= RESUME_BELOW && !c.failed {
             if c.session.on_data(&[], &mut c.backlog) == Flow::Close {
                 // Its recv was cancelled when the requests were held: nothing more is read.
                 c.eof = true;
