@@ -17,7 +17,8 @@ use crate::protocol::Workload;
 /// How `bench run` counts system calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Accounting {
-    /// Count in a second pass of the same scenario; timings come from the first.
+    /// Count in short passes of their own (the server, then the load generator; 1 s each after
+    /// 0.5 s of warm-up); timings come from the timed pass.
     Separate,
     /// Count in the timed pass itself.
     Same,

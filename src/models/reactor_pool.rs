@@ -63,10 +63,13 @@ const WAKER: Token = Token(usize::MAX - 2);
 /// stops until the next job takes it: a job is at most this much input, and its reply (an
 /// echo's is as long) joins a backlog of at most `OUT_HIGH_WATER`. It was 4 MiB: a
 /// never-reading client's jobs then queued ahead of a well-behaved client's request, which
-/// waited 2.5-3.2 s in issue 18's hostile runs. At 64 KiB a never-reading connection still
-/// held 256 KiB (echo; scripts/never-readers.py, 1,000 connections): the input, the spare it
-/// swaps with, and a backlog grown by a 64 KiB reply. A reply batch's worth, as
-/// proactor-uring's recv cap.
+/// waited 2.5-3.2 s in issue 18's hostile runs. At 64 KiB a never-reading connection held
+/// 256-287 KiB (echo) and 322-327 KiB (HTTP: the job's input, the session's held requests,
+/// the input read meanwhile, a backlog a reply took past the mark; scripts/never-readers.py,
+/// 1,000 connections), even with a 32 KiB mark while the client is behind; at a reply batch
+/// (32 KiB) 180-200 KiB. The price, measured interleaved against 64 KiB: a 64 KiB echo
+/// message takes two hand-offs, 0.70 times the throughput (1.44 times the CPU per request).
+/// Netty with handlers on an executor pays the same: each read is a task.
 const IN_HIGH_WATER: usize = crate::protocol::REPLY_BATCH;
 const EVENTS: usize = 1024;
 
@@ -436,16 +439,17 @@ impl Conn {
     fn on_result(&mut self, mut job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
         self.completed = job.session.completed();
         self.session = Some(job.session);
-        self.spare_in = job.input;
         if self.pending() == 0 {
+            self.spare_in = job.input;
             self.out.clear();
             self.written = 0;
             std::mem::swap(&mut self.out, &mut job.out);
             self.spare_out = job.out;
         } else {
-            // The peer is behind: the reply joins the backlog, and no spare is kept for a
-            // connection whose replies are not being taken (memory stays bounded).
+            // The peer is behind: the reply joins the backlog, and no spare buffer is kept for
+            // a connection whose replies are not being taken (memory stays bounded).
             self.out.extend_from_slice(&job.out);
+            self.spare_out = Vec::new();
         }
         if job.flow == Flow::Close {
             self.closing = true;
