@@ -347,12 +347,12 @@ fn memory_trial_connections(cfg: &Config) -> usize {
     }
 }
 
-/// Issue 18, point 2. Measured before the fix (release build, scripts/never-readers.py, 1,000
-/// connections, KiB per connection, echo/http): proactor-uring 1237/1209 (a multishot recv
-/// went on posting completions past the reply mark until its cancel landed), reactor-pool
-/// 256/936 (a session holding unanswered requests was handed more input); after: 153/187 and
-/// 128/195; the others 0 to 117. The bound is tokio's design: a read buffer, a reply batch, the
-/// replies held back at the mark, bookkeeping.
+/// Issue 18, point 2. Measured with scripts/never-readers.py (release builds, 1,000
+/// connections, KiB per connection, echo/http; results/reference/never-readers/): before,
+/// proactor-uring 1217/1241 (a multishot recv went on posting completions past the reply mark
+/// until its cancel landed), reactor-pool 1159/1354, the reactors 520-1927 (4 MiB marks);
+/// after, 187/202, 171/195 and 117-198; tokio 33/75. The bound is tokio's design: a read
+/// buffer, a reply batch, the replies held back at the mark, bookkeeping.
 #[test]
 fn a_thousand_never_reading_connections_hold_under_256_kib_each() {
     // Two trials at a time: each holds a thousand sockets in this process.
