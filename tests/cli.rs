@@ -1,8 +1,8 @@
-//! The binary as a user meets it: each error of SPEC.md's list with its exit code and a message
-//! that names the fix, and no server left behind whatever happens to `bench run`.
+//! The binary as a user meets it: each error with the exit code the README gives ("Exit codes:")
+//! and a message that names the fix, and no server left behind whatever happens to `bench run`.
 //!
-//! Unix only: these tests send signals and read /proc; tests/windows.rs covers the binary on
-//! Windows.
+//! Unix only: these tests send signals and read /proc; tests/platform.rs covers the binary on
+//! Windows (scripts/test-windows.sh runs it under Wine).
 #![cfg(unix)]
 
 use std::io::{Read, Write};
