@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Job;
+use super::measure::Job;
 use crate::metrics::histogram::decode;
 use crate::report::result::{Run, SloCapacity, SloProbe};
 use crate::report::table;

@@ -1,0 +1,438 @@
+//! One pass of one model: start its `bench serve`, drive it with the load generator, snapshot
+//! the server's counters at the window's edges, stop it, and record the run; `Job` runs the
+//! passes `--accounting` asks for.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::child::{self, ServerProcess};
+use super::counting::{self, Counting};
+use super::plan::{effective_poller, Placement, PointPlace};
+use super::record::{client_syscalls_json, costs, syscalls_json, to_run, with_window, RunIdentity};
+use super::RunOptions;
+use crate::cli::Accounting;
+use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome};
+use crate::metrics::process::ProcessCounters;
+use crate::models::{Model, Poller, UringListener, UringSetup};
+use crate::protocol::{http, Workload};
+use crate::report::progress::ProgressLine;
+use crate::report::result::{Run, ServerCosts};
+
+/// One model, one repeat, at one point.
+pub(super) struct Job<'a> {
+    pub(super) model: &'static Model,
+    pub(super) repeat_index: usize,
+    pub(super) opts: &'a RunOptions,
+    pub(super) at: &'a PointPlace,
+    pub(super) stop: &'a AtomicBool,
+    pub(super) progress: bool,
+}
+
+impl Job<'_> {
+    /// One pass at `rate`, with system calls counted as `--accounting` says.
+    pub(super) fn accounted(&self, rate: Option<f64>) -> anyhow::Result<Run> {
+        let mut opts = self.opts.clone();
+        opts.rate = rate;
+        let counting_opts = counting::counting_pass(&opts);
+        let pass = |count: Option<Counting>| {
+            // A pass of its own that only counts is short: counts per request settle fast.
+            let opts = match count {
+                Some(c) if c.only_counts() => &counting_opts,
+                _ => &opts,
+            };
+            measure(
+                self.model,
+                self.repeat_index,
+                opts,
+                self.at,
+                self.stop,
+                count,
+            )
+        };
+        match opts.accounting {
+            Accounting::Off => pass(None),
+            Accounting::Same => pass(Some(Counting::SAME)),
+            Accounting::Separate => pass(None).and_then(|mut timed| {
+                // A failed or interrupted pass is not repeated for its counts.
+                if timed.failure.is_some() || self.stop.load(Ordering::Acquire) {
+                    timed.syscalls_unavailable =
+                        Some("not counted: the timed pass failed or was interrupted".into());
+                    return Ok(timed);
+                }
+                if self.progress {
+                    crate::errln!(
+                        "      counting system calls: the server, then the client, in passes \
+                         of their own ({} each)",
+                        humantime::format_duration(counting_opts.duration + counting_opts.warmup)
+                    );
+                }
+                let counted = pass(Some(Counting::SERVER))?;
+                timed.syscalls = counted.syscalls;
+                timed.syscalls_unavailable = counted.syscalls_unavailable;
+                if let Some(failure) = counted.failure {
+                    timed.warnings.push(format!(
+                        "the counting pass failed, so there are no system call counts: {failure}"
+                    ));
+                    return Ok(timed);
+                }
+                if timed.syscalls.is_none() || self.stop.load(Ordering::Acquire) {
+                    return Ok(timed);
+                }
+                // The load generator counted alone, in a third pass: its counters slow it,
+                // and a slower client changes how often the server waits.
+                timed.client.syscalls = pass(Some(Counting::CLIENT))?.client.syscalls;
+                Ok(timed)
+            }),
+        }
+    }
+}
+
+/// One model, one pass; with `count`, the server's and/or the load generator's
+/// system calls are counted over the measured window.
+pub(super) fn measure(
+    model: &'static Model,
+    repeat_index: usize,
+    opts: &RunOptions,
+    at: &PointPlace,
+    stop: &AtomicBool,
+    count: Option<Counting>,
+) -> anyhow::Result<Run> {
+    let place = &at.place;
+    let poller = effective_poller(model, opts.poller);
+    let count_server = count.is_some_and(|c| c.server);
+    let args = serve_args(model, opts, place, poller);
+    let mut server = ServerProcess::spawn_counted(&args, stop, count_server)?;
+    let server_setup = server.ready.get("io_uring").cloned();
+    let config = load_config(opts, at, server.addr, count);
+    let label = match count {
+        Some(Counting {
+            pass: "separate", ..
+        }) => format!("{} (counting)", model.name),
+        _ => model.name.to_string(),
+    };
+    let line = ProgressLine::new(!opts.quiet && std::io::stdout().is_terminal(), &label);
+    let mut edges = Edges::default();
+    let mut outcome = load::run_load(&config, stop, &mut |edge: Edge| {
+        if matches!(edge, Edge::Tick(_)) {
+            return line.on_edge(&edge);
+        }
+        edges.snapshot(&mut server, count_server);
+    })?;
+    line.finish();
+    let client_syscalls = outcome.client_syscalls.take();
+    let failure = stop_server(server, &outcome, edges.error.take(), opts.connections);
+    let server_costs = edges.costs(failure.is_none(), outcome.requests);
+    let threads = model
+        .threads
+        .effective(opts.threads.unwrap_or(place.server.len()));
+    let io_uring: Option<UringSetup> = server_setup.and_then(|v| serde_json::from_value(v).ok());
+    let mut run = to_run(
+        RunIdentity {
+            model: Some(model.name.to_string()),
+            threads,
+            poller: poller.map(|p| p.name().to_string()),
+            repeat_index,
+            server_cpus: place.server.cpus().to_vec(),
+            work_us: opts.work_us,
+            block_us: opts.block_us,
+        },
+        &config,
+        outcome,
+        server_costs,
+        failure,
+        "--client-cpus",
+    )?;
+    run.io_uring = io_uring;
+    if let Some(why) = unserved_by_design(model, threads, &run) {
+        run.warnings.push(why);
+    }
+    add_counts(
+        &mut run,
+        count,
+        client_syscalls,
+        &edges.syscalls,
+        opts.accounting,
+    );
+    Ok(run)
+}
+
+/// `bench serve`'s command line for `model` under `opts`, pinned to the server's CPUs.
+fn serve_args(
+    model: &Model,
+    opts: &RunOptions,
+    place: &Placement,
+    poller: Option<Poller>,
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "serve",
+        "--model",
+        model.name,
+        "--workload",
+        opts.workload.name(),
+        "--listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--cpus".into(),
+        place.server.to_string(),
+        "--work-us".into(),
+        opts.work_us.to_string(),
+        "--block-us".into(),
+        opts.block_us.to_string(),
+    ]);
+    if opts.workload == Workload::Echo {
+        args.extend(["--message-size".into(), opts.payload.to_string()]);
+    }
+    if let Some(threads) = opts.threads {
+        args.extend(["--threads".into(), threads.to_string()]);
+    }
+    args.extend([
+        "--idle-timeout".into(),
+        humantime::format_duration(opts.idle_timeout).to_string(),
+    ]);
+    if let Some(poller) = poller {
+        args.extend(["--poller".into(), poller.name().into()]);
+    }
+    if let Some(uring) = opts.uring.filter(|_| model.uring_options) {
+        if uring.sqpoll {
+            args.push("--uring-sqpoll".into());
+        }
+        if uring.zc {
+            args.push("--uring-zc".into());
+        }
+        if uring.listener != UringListener::default() {
+            args.extend(["--uring-listener".into(), uring.listener.name().into()]);
+        }
+    }
+    args
+}
+
+/// The load of one pass against the server at `target`.
+fn load_config(
+    opts: &RunOptions,
+    at: &PointPlace,
+    target: SocketAddr,
+    count: Option<Counting>,
+) -> LoadConfig {
+    LoadConfig {
+        target,
+        workload: opts.workload,
+        connections: opts.connections,
+        threads: at.client_threads,
+        duration: opts.duration,
+        warmup: opts.warmup,
+        payload: match opts.workload {
+            Workload::Echo => opts.payload,
+            Workload::Http => 0,
+        },
+        pipeline: opts.pipeline,
+        timeout: opts.timeout,
+        // Our servers' plaintext answer is known: every body is checked.
+        http: (opts.workload == Workload::Http).then(|| HttpRequest {
+            host: target.to_string(),
+            path: http::PLAINTEXT_PATH.into(),
+            expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
+        }),
+        count_syscalls: count.is_some_and(|c| c.client),
+        cpus: Some(at.place.client.clone()),
+        interval: opts.interval,
+        connect_timeout: load::connect_timeout(opts.connections),
+        rate: opts.rate,
+        processes: at.client_processes,
+    }
+}
+
+/// What the server's counters said at the window's edges.
+#[derive(Default)]
+struct Edges {
+    /// Its process counters, and its spread of connections over its loops.
+    counters: Vec<(ProcessCounters, Option<Vec<u64>>)>,
+    /// Why its counters could not be read (the first time; no later snapshot is taken).
+    error: Option<String>,
+    /// Its system-call counts, when counted.
+    syscalls: Vec<Result<SyscallSnapshot, String>>,
+}
+
+impl Edges {
+    /// Snapshots the server at one edge of the window.
+    fn snapshot(&mut self, server: &mut ServerProcess, count_server: bool) {
+        if count_server {
+            self.syscalls.push(server_syscalls(server));
+        }
+        if self.error.is_none() {
+            match server.counters() {
+                Ok(c) => self.counters.push(c),
+                Err(e) => self.error = Some(format!("{e:#}")),
+            }
+        }
+    }
+
+    /// The server's costs over the window, when both edges were read and the run did not fail.
+    fn costs(&self, ok: bool, requests: u64) -> Option<ServerCosts> {
+        match self.counters.as_slice() {
+            [(start, _), (end, spread)] if ok => Some(ServerCosts {
+                connections_per_loop: spread.clone(),
+                ..costs(&end.since(start), requests)
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Stops the server; returns why the pass failed, if it did: the server exited, a signal
+/// interrupted the window, its counters could not be read (`counters_error`), or it did not
+/// stop cleanly.
+fn stop_server(
+    mut server: ServerProcess,
+    outcome: &LoadOutcome,
+    counters_error: Option<String>,
+    connections: usize,
+) -> Option<String> {
+    let mut failure = None;
+    if let Some(status) = server.exited() {
+        failure = Some(format!(
+            "the server exited during the run ({}){}",
+            child::describe(Some(status)),
+            server.stderr_note()
+        ));
+    } else if outcome.interrupted {
+        failure = Some("interrupted by a signal before the window closed".into());
+    } else if let Some(e) = counters_error {
+        failure = Some(format!("the server's counters could not be read: {e}"));
+    }
+    // Joining 10,000 threads (`blocking`) on a busy CPU took over 5 s here: a second more
+    // per thousand connections.
+    let grace = Duration::from_secs(5) + Duration::from_millis(connections as u64);
+    let status = server.stop_within(grace);
+    if failure.is_none() && status.is_some_and(|s| !s.success()) {
+        failure = Some(format!(
+            "the server did not stop cleanly within {} s of SIGTERM ({}; SIGKILL follows \
+             the grace period)",
+            grace.as_secs(),
+            child::describe(status)
+        ));
+    }
+    failure
+}
+
+/// The system-call counts of the pass, into `run`: the load generator's and the server's,
+/// when this pass counted them; otherwise why there are none.
+fn add_counts(
+    run: &mut Run,
+    count: Option<Counting>,
+    client_syscalls: Option<Result<crate::metrics::syscalls::SyscallCounts, String>>,
+    server_syscalls: &[Result<SyscallSnapshot, String>],
+    accounting: Accounting,
+) {
+    if let Some(Counting {
+        pass, client: true, ..
+    }) = count
+    {
+        if let Some(Ok(client)) = &client_syscalls {
+            if run.failure.is_none() {
+                run.client.syscalls = Some(with_window(
+                    client_syscalls_json(client, run.requests, pass),
+                    run.duration_s,
+                ));
+            }
+        }
+    }
+    if let Some(Counting {
+        pass, server: true, ..
+    }) = count
+    {
+        match syscall_window(server_syscalls) {
+            Ok(window) if run.failure.is_none() => {
+                run.syscalls = Some(with_window(
+                    syscalls_json(&window, run.requests, pass),
+                    run.duration_s,
+                ));
+                run.syscalls_unavailable = None;
+            }
+            Ok(_) => {
+                run.syscalls_unavailable =
+                    Some("the counting pass failed (see failure): no counts".into())
+            }
+            Err(why) => run.syscalls_unavailable = Some(why),
+        }
+    } else if accounting == Accounting::Off {
+        run.syscalls_unavailable = Some(if cfg!(target_os = "linux") {
+            "not counted (--accounting off)".into()
+        } else {
+            NO_PERF.into()
+        });
+    }
+}
+
+/// Why the model left connections unserved, when its design says so: `threadpool`'s workers
+/// each keep one connection until it closes, so past `--threads` live connections the others
+/// wait in its queue for as long as the first stay open (DESIGN.md). That is the model's
+/// answer to many connections, and the result says it in those words.
+pub(super) fn unserved_by_design(
+    model: &Model,
+    threads: Option<usize>,
+    run: &Run,
+) -> Option<String> {
+    let workers = threads?;
+    if model.name != "threadpool" || run.starved_connections == 0 {
+        return None;
+    }
+    let served = run.connections as u64 - run.starved_connections;
+    Some(format!(
+        "a pool of {workers} worker thread(s) serves at most {workers} live connection(s): \
+         each worker keeps one connection until it closes, so {} of the {} connections waited \
+         in the pool's queue unserved for the whole window, and the latencies of the {served} \
+         served say nothing about them (--threads {} would serve every connection, with a \
+         thread each)",
+        run.starved_connections, run.connections, run.connections
+    ))
+}
+
+#[cfg(target_os = "linux")]
+pub(super) type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
+/// Off Linux there are no counts to hold.
+#[cfg(not(target_os = "linux"))]
+#[derive(Clone, Debug)]
+pub(super) struct SyscallSnapshot;
+
+#[cfg(target_os = "linux")]
+pub(super) fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    server
+        .syscalls()
+        .unwrap_or_else(|| Err("the server was started without counters".into()))
+}
+
+/// Why there are no counts off Linux.
+pub(super) const NO_PERF: &str =
+    "system calls are counted with Linux perf tracepoints; this platform has none";
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    Err(NO_PERF.into())
+}
+
+#[cfg(target_os = "linux")]
+pub(super) fn window_of(start: &SyscallSnapshot, end: &SyscallSnapshot) -> SyscallSnapshot {
+    end.since(start)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn window_of(_: &SyscallSnapshot, _: &SyscallSnapshot) -> SyscallSnapshot {
+    SyscallSnapshot
+}
+
+/// The counts between the window's two edges.
+pub(super) fn syscall_window(
+    snapshots: &[Result<SyscallSnapshot, String>],
+) -> Result<SyscallSnapshot, String> {
+    match snapshots {
+        [Ok(start), Ok(end)] => Ok(window_of(start, end)),
+        [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
+        _ => Err("the measured window did not complete, so there are no counts".into()),
+    }
+}

@@ -1,0 +1,327 @@
+//! From a measured outcome to the result file's run: the figures, the warnings they call for,
+//! the server's costs and the system-call counts per request.
+
+use std::time::Duration;
+
+use super::measure::SyscallSnapshot;
+use crate::load::{self, LoadConfig, LoadOutcome};
+use crate::metrics::histogram::{encode, LatencySummary};
+use crate::metrics::process::ProcessCounters;
+use crate::report::result::{OpenLoopFigures, PacingError, Run, ServerCosts};
+
+/// The `syscalls` object of a run: the server's counts over the window, per request of the
+/// counted pass.
+#[cfg(target_os = "linux")]
+pub(super) fn syscalls_json(
+    window: &SyscallSnapshot,
+    requests: u64,
+    pass: &str,
+) -> serde_json::Value {
+    counts_json(
+        window,
+        requests,
+        pass,
+        "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, every server \
+         thread from its first instruction (inherit, enable-on-exec), read at the measured \
+         window's edges",
+    )
+}
+
+/// The load generator's counts over the window, per request of the same pass.
+pub(super) fn client_syscalls_json(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+) -> serde_json::Value {
+    counts_json(
+        window,
+        requests,
+        pass,
+        "perf-tracepoint: each load thread's own counters, read at the measured window's edges",
+    )
+}
+
+/// `counts` with the length of the window they were counted over (a pass of its own that only
+/// counts is shorter than the timed one: `counting::COUNTING_WINDOW`).
+pub(super) fn with_window(mut counts: serde_json::Value, window_s: f64) -> serde_json::Value {
+    if let Some(object) = counts.as_object_mut() {
+        object.insert("window_s".into(), serde_json::json!(window_s));
+    }
+    counts
+}
+
+/// Counts as the result file holds them: totals, and per request of the pass that counted.
+pub(super) fn counts_json(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+    method: &str,
+) -> serde_json::Value {
+    let per = |n: u64| (requests > 0).then(|| round(n as f64 / requests as f64, 4));
+    let by_name: std::collections::BTreeMap<&str, u64> = window
+        .by_name
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(k, &n)| (k.as_str(), n))
+        .collect();
+    let per_name: std::collections::BTreeMap<&str, Option<f64>> =
+        by_name.iter().map(|(k, &n)| (*k, per(n))).collect();
+    serde_json::json!({
+        "total": window.total,
+        "per_request": per(window.total),
+        "by_name": by_name,
+        "by_name_per_request": per_name,
+        "requests": requests,
+        "method": method,
+        "pass": pass,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn syscalls_json(_: &SyscallSnapshot, _: u64, _: &str) -> serde_json::Value {
+    serde_json::Value::Null
+}
+
+pub(super) fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
+    let per = |v: f64| (requests > 0).then(|| round(v / requests as f64, 3));
+    ServerCosts {
+        cpu_user_s: round(window.cpu_user_s, 3),
+        cpu_sys_s: round(window.cpu_sys_s, 3),
+        cpu_us_per_request: per(window.cpu_s() * 1e6),
+        voluntary_ctx_switches: window.voluntary_ctx_switches,
+        involuntary_ctx_switches: window.involuntary_ctx_switches,
+        ctx_switches_per_request: window.ctx_switches().and_then(|n| per(n as f64)),
+        peak_rss_bytes: window.peak_rss_bytes,
+        threads: window.threads,
+        connections_per_loop: None,
+    }
+}
+
+pub(super) fn round(v: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (v * f).round() / f
+}
+
+/// What identifies a run beyond the load configuration.
+pub struct RunIdentity {
+    pub model: Option<String>,
+    pub threads: Option<usize>,
+    /// The readiness poller the model waited with; `None` for a model that waits on none.
+    pub poller: Option<String>,
+    pub repeat_index: usize,
+    pub server_cpus: Vec<usize>,
+    pub work_us: u64,
+    pub block_us: u64,
+}
+
+/// Above this p99 pacing error (µs) the load generator says it could not keep its schedule.
+pub(super) const PACING_WARN_US: f64 = 250.0;
+
+/// The open-loop figures of a run, and the warnings they call for: the rate not reached, and
+/// why (the client, or the server), and a client that sent late.
+pub(super) fn open_loop_figures(
+    open: &load::OpenLoop,
+    rate: f64,
+    achieved: f64,
+    window: Duration,
+    client: &load::ClientCost,
+    connections: usize,
+    warnings: &mut Vec<String>,
+) -> OpenLoopFigures {
+    let q = |p: f64| {
+        if open.pacing.is_empty() {
+            0.0
+        } else {
+            open.pacing.value_at_quantile(p) as f64
+        }
+    };
+    let pacing = PacingError {
+        p50: q(0.5),
+        p99: q(0.99),
+        max: if open.pacing.is_empty() {
+            0.0
+        } else {
+            open.pacing.max() as f64
+        },
+        samples: open.pacing.len(),
+    };
+    if pacing.p99 > PACING_WARN_US {
+        warnings.push(format!(
+            "the load generator sent late: p99 {:.0} µs after the due time on connections that \
+             were free (max {:.0} µs); that delay is in the corrected latency. Give the client \
+             more or quieter CPUs (--client-cpus)",
+            pacing.p99, pacing.max
+        ));
+    }
+    if achieved < 0.99 * rate {
+        let why = if client.saturated {
+            format!(
+                "the load generator was busy {:.0}% of its CPUs: give it more (--client-cpus, \
+                 --client-threads)",
+                client.busy_fraction * 100.0
+            )
+        } else if open.unsent > 0 {
+            format!(
+                "the server fell behind: {} requests fell due that no connection was free to \
+                 send (each of the {connections} connections keeps one request in flight); the \
+                 corrected latency includes their wait",
+                open.unsent
+            )
+        } else {
+            "the server answered too slowly for the rate".to_string()
+        };
+        warnings.push(format!(
+            "open loop: {achieved:.0} req/s answered of the {rate:.0} asked for ({:.1}%): {why}",
+            achieved / rate * 100.0
+        ));
+    }
+    OpenLoopFigures {
+        requested_rps: rate,
+        achieved_rps: round(achieved, 1),
+        sent_rps: round(open.sent as f64 / window.as_secs_f64().max(1e-9), 1),
+        unsent_requests: open.unsent,
+        pacing_error_us: pacing,
+    }
+}
+
+/// Builds a result-file run from a load outcome (shared by `bench run` and `bench load`).
+pub fn to_run(
+    id: RunIdentity,
+    config: &LoadConfig,
+    mut outcome: LoadOutcome,
+    server: Option<ServerCosts>,
+    failure: Option<String>,
+    client_cpus_flag: &str,
+) -> anyhow::Result<Run> {
+    let mut warnings = Vec::new();
+    // Open loop: a thread that always has a request due or an answer to read never sleeps, so
+    // its CPU reads busy long before it falls behind; its schedule says whether it did. The
+    // client is saturated when it was busy and also sent late.
+    if let Some(open) = &outcome.open_loop {
+        let late =
+            !open.pacing.is_empty() && open.pacing.value_at_quantile(0.99) as f64 > PACING_WARN_US;
+        outcome.client.saturated &= late;
+    }
+    if outcome.client.saturated && outcome.open_loop.is_some() {
+        warnings.push(format!(
+            "client saturated: the load generator was busy {:.0}% of its CPUs and sent late \
+             (see below), so the server may be faster than measured (give the client more CPUs \
+             with {client_cpus_flag})",
+            outcome.client.busy_fraction * 100.0
+        ));
+    } else if outcome.client.saturated {
+        warnings.push(format!(
+            "client CPU saturated: the load generator was busy {:.0}% of its CPUs, so the server \
+             may be faster than measured (give the client more CPUs with {client_cpus_flag}, \
+             or use fewer connections)",
+            outcome.client.busy_fraction * 100.0
+        ));
+    }
+    if outcome.starved_connections > 0 && outcome.requests > 0 {
+        warnings.push(format!(
+            "{} of {} connections completed no request in the measured window (they waited for \
+             the server the whole time); their waits are in the latency figures as lower bounds",
+            outcome.starved_connections, config.connections
+        ));
+    }
+    if outcome.requests == 0 && failure.is_none() {
+        warnings.push("no request completed in the measured window".into());
+    }
+    let open_loop = match (&outcome.open_loop, config.rate) {
+        (Some(open), Some(rate)) => Some(open_loop_figures(
+            open,
+            rate,
+            outcome.throughput_rps(),
+            outcome.window,
+            &outcome.client,
+            config.connections,
+            &mut warnings,
+        )),
+        _ => None,
+    };
+    for (kind, text) in &outcome.first_errors {
+        warnings.push(format!("the first {kind} error said: {text}"));
+    }
+    // A server silent at the end, with requests waiting, stalled: those requests are errors
+    // of their own kind and the run failed, whatever else was measured.
+    let failure = match outcome.stalled_for() {
+        Some(silent) => {
+            *outcome.errors.entry("unanswered".into()).or_default() += outcome.unfinished;
+            let stall = format!(
+                "the server stopped answering: nothing answered in the last {:.1} s of the \
+                 window while {} requests waited (the time series shows when)",
+                silent.as_secs_f64(),
+                outcome.unfinished
+            );
+            Some(match failure {
+                Some(other) => format!("{stall}; {other}"),
+                None => stall,
+            })
+        }
+        None => failure,
+    };
+    let window_s = outcome.window.as_secs_f64();
+    let errors = outcome.error_count();
+    let warmup_errors: u64 = outcome.warmup_errors.values().sum();
+    if warmup_errors > 0 {
+        warnings.push(format!(
+            "{warmup_errors} errors before the measured window (connect phase and warm-up): \
+             {:?}",
+            outcome.warmup_errors
+        ));
+    }
+    Ok(Run {
+        model: id.model,
+        workload: config.workload.name().into(),
+        connections: config.connections,
+        payload: config.payload,
+        pipeline: config.pipeline,
+        rate: config.rate,
+        threads: id.threads,
+        poller: id.poller,
+        client_threads: outcome.threads,
+        repeat_index: id.repeat_index,
+        point: serde_json::Map::new(),
+        work_us: id.work_us,
+        block_us: id.block_us,
+        server_cpus: id.server_cpus,
+        client_cpus: config
+            .cpus
+            .as_ref()
+            .map(|c| c.cpus().to_vec())
+            .unwrap_or_default(),
+        duration_s: round(window_s, 3),
+        warmup_s: config.warmup.as_secs_f64(),
+        requests: outcome.requests,
+        errors,
+        error_kinds: outcome.errors.clone(),
+        warmup_errors,
+        warmup_error_kinds: outcome.warmup_errors.clone(),
+        throughput_rps: round(outcome.throughput_rps(), 1),
+        throughput_mibps: round(outcome.throughput_mibps(), 3),
+        latency_us: outcome.latency(),
+        latency_uncorrected_us: outcome
+            .open_loop
+            .as_ref()
+            .map(|o| LatencySummary::of(&o.uncorrected)),
+        histogram: encode(&outcome.histogram)?,
+        histogram_uncorrected: match &outcome.open_loop {
+            Some(o) => Some(encode(&o.uncorrected)?),
+            None => None,
+        },
+        open_loop,
+        slo_probe: None,
+        timeseries: outcome.timeseries,
+        server,
+        client: outcome.client,
+        syscalls: None,
+        syscalls_unavailable: Some("not counted".into()),
+        connections_established: outcome.connected,
+        unfinished_requests: outcome.unfinished,
+        stalled_requests: outcome.stalled,
+        starved_connections: outcome.starved_connections,
+        io_uring: None,
+        failure,
+        warnings,
+    })
+}
