@@ -8,5 +8,6 @@ pub mod progress;
 pub mod result;
 pub mod stdout;
 pub mod table;
+pub mod warning;
 
 pub use result::{ResultFile, Run, ServerCosts};

@@ -15,6 +15,7 @@ use super::env::{Env, Tool};
 use crate::load::{ClientCost, Interval};
 use crate::metrics::histogram::LatencySummary;
 use crate::models::{UringOptions, UringSetup};
+use crate::report::warning::Warning;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -192,7 +193,7 @@ pub struct Run {
     pub io_uring: Option<UringSetup>,
     /// Why the run failed (the server died, it was interrupted); null when it did not.
     pub failure: Option<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What an open-loop run adds to a run.
@@ -254,7 +255,7 @@ pub struct SloCapacity {
     pub probes: usize,
     /// What limits the finding (a load generator that was saturated near the capacity).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -19,6 +19,7 @@ use crate::models::{Model, Poller, UringListener, UringSetup};
 use crate::protocol::{http, Workload};
 use crate::report::progress::ProgressLine;
 use crate::report::result::{Run, ServerCosts};
+use crate::report::warning::Warning;
 
 /// One model, one repeat, at one point.
 pub(super) struct Job<'a> {
@@ -72,9 +73,7 @@ impl Job<'_> {
                 timed.syscalls = counted.syscalls;
                 timed.syscalls_unavailable = counted.syscalls_unavailable;
                 if let Some(failure) = counted.failure {
-                    timed.warnings.push(format!(
-                        "the counting pass failed, so there are no system call counts: {failure}"
-                    ));
+                    timed.warnings.push(Warning::CountingFailed { failure });
                     return Ok(timed);
                 }
                 if timed.syscalls.is_none() || self.stop.load(Ordering::Acquire) {
@@ -377,20 +376,16 @@ pub(super) fn unserved_by_design(
     model: &Model,
     threads: Option<usize>,
     run: &Run,
-) -> Option<String> {
+) -> Option<Warning> {
     let workers = threads?;
     if model.name != "threadpool" || run.starved_connections == 0 {
         return None;
     }
-    let served = run.connections as u64 - run.starved_connections;
-    Some(format!(
-        "a pool of {workers} worker thread(s) serves at most {workers} live connection(s): \
-         each worker keeps one connection until it closes, so {} of the {} connections waited \
-         in the pool's queue unserved for the whole window, and the latencies of the {served} \
-         served say nothing about them (--threads {} would serve every connection, with a \
-         thread each)",
-        run.starved_connections, run.connections, run.connections
-    ))
+    Some(Warning::UnservedByDesign {
+        workers,
+        starved: run.starved_connections,
+        connections: run.connections,
+    })
 }
 
 #[cfg(target_os = "linux")]

@@ -14,13 +14,14 @@ use crate::models::{Model, Poller, SERVER_OWN_FDS};
 use crate::protocol::Workload;
 use crate::report::env::Env;
 use crate::report::result::Scenario;
+use crate::report::warning::Warning;
 use crate::{sys, Error};
 
 /// Where the server and the client run.
 pub(super) struct Placement {
     pub(super) server: CpuList,
     pub(super) client: CpuList,
-    pub(super) warnings: Vec<String>,
+    pub(super) warnings: Vec<Warning>,
 }
 
 pub(super) fn placement(opts: &RunOptions) -> anyhow::Result<Placement> {
@@ -46,11 +47,10 @@ pub(super) fn placement(opts: &RunOptions) -> anyhow::Result<Placement> {
         }
     };
     if client.cpus().iter().any(|c| server.cpus().contains(c)) {
-        warnings.push(format!(
-            "server CPUs {server} and client CPUs {client} overlap: the load generator competes \
-             with the server, so the figures understate the server (give them separate CPUs \
-             with --server-cpus and --client-cpus)"
-        ));
+        warnings.push(Warning::CpusOverlap {
+            server: server.to_string(),
+            client: client.to_string(),
+        });
     }
     Ok(Placement {
         server,
@@ -217,8 +217,8 @@ pub(super) fn places(plan: &Plan) -> anyhow::Result<(Vec<PointPlace>, Vec<String
 }
 
 /// The warnings of every run: the placements' (once each), and a machine busy at the start.
-pub(super) fn common_warnings(places: &[PointPlace], env: &Env) -> Vec<String> {
-    let mut common: Vec<String> = Vec::new();
+pub(super) fn common_warnings(places: &[PointPlace], env: &Env) -> Vec<Warning> {
+    let mut common: Vec<Warning> = Vec::new();
     for p in places {
         for w in &p.place.warnings {
             if !common.contains(w) {
@@ -230,11 +230,10 @@ pub(super) fn common_warnings(places: &[PointPlace], env: &Env) -> Vec<String> {
         .loadavg_at_start
         .filter(|l| l[0] > 0.5 * env.cpus as f64)
     {
-        common.push(format!(
-            "the machine was busy when the run started (load average {load:.2} on {} CPUs): \
-             expect noisy figures; repeat with --repeat and compare medians",
-            env.cpus
-        ));
+        common.push(Warning::MachineBusy {
+            load,
+            cpus: env.cpus,
+        });
     }
     common
 }
@@ -296,7 +295,9 @@ mod tests {
         let place = placement(&shared).unwrap();
         assert_eq!(place.warnings.len(), 1);
         assert!(
-            place.warnings[0].starts_with("server CPUs 0 and client CPUs 0,1 overlap"),
+            place.warnings[0]
+                .to_string()
+                .starts_with("server CPUs 0 and client CPUs 0,1 overlap"),
             "{:?}",
             place.warnings
         );

@@ -8,6 +8,7 @@ use crate::load::{self, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::{encode, LatencySummary};
 use crate::metrics::process::ProcessCounters;
 use crate::report::result::{OpenLoopFigures, PacingError, Run, ServerCosts};
+use crate::report::warning::{Shortfall, Warning};
 
 /// The `syscalls` object of a run: the server's counts over the window, per request of the
 /// counted pass.
@@ -126,7 +127,7 @@ pub(super) fn open_loop_figures(
     window: Duration,
     client: &load::ClientCost,
     connections: usize,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> OpenLoopFigures {
     let q = |p: f64| {
         if open.pacing.is_empty() {
@@ -146,34 +147,29 @@ pub(super) fn open_loop_figures(
         samples: open.pacing.len(),
     };
     if pacing.p99 > PACING_WARN_US {
-        warnings.push(format!(
-            "the load generator sent late: p99 {:.0} µs after the due time on connections that \
-             were free (max {:.0} µs); that delay is in the corrected latency. Give the client \
-             more or quieter CPUs (--client-cpus)",
-            pacing.p99, pacing.max
-        ));
+        warnings.push(Warning::SentLate {
+            p99_us: pacing.p99,
+            max_us: pacing.max,
+        });
     }
     if achieved < 0.99 * rate {
         let why = if client.saturated {
-            format!(
-                "the load generator was busy {:.0}% of its CPUs: give it more (--client-cpus, \
-                 --client-threads)",
-                client.busy_fraction * 100.0
-            )
+            Shortfall::ClientBusy {
+                busy_percent: client.busy_fraction * 100.0,
+            }
         } else if open.unsent > 0 {
-            format!(
-                "the server fell behind: {} requests fell due that no connection was free to \
-                 send (each of the {connections} connections keeps one request in flight); the \
-                 corrected latency includes their wait",
-                open.unsent
-            )
+            Shortfall::Unsent {
+                unsent: open.unsent,
+                connections,
+            }
         } else {
-            "the server answered too slowly for the rate".to_string()
+            Shortfall::ServerSlow
         };
-        warnings.push(format!(
-            "open loop: {achieved:.0} req/s answered of the {rate:.0} asked for ({:.1}%): {why}",
-            achieved / rate * 100.0
-        ));
+        warnings.push(Warning::RateMissed {
+            achieved,
+            rate,
+            why,
+        });
     }
     OpenLoopFigures {
         requested_rps: rate,
@@ -203,29 +199,26 @@ pub fn to_run(
         outcome.client.saturated &= late;
     }
     if outcome.client.saturated && outcome.open_loop.is_some() {
-        warnings.push(format!(
-            "client saturated: the load generator was busy {:.0}% of its CPUs and sent late \
-             (see below), so the server may be faster than measured (give the client more CPUs \
-             with {client_cpus_flag})",
-            outcome.client.busy_fraction * 100.0
-        ));
+        warnings.push(Warning::ClientSaturated {
+            busy_percent: outcome.client.busy_fraction * 100.0,
+            open_loop: true,
+            flag: client_cpus_flag.into(),
+        });
     } else if outcome.client.saturated {
-        warnings.push(format!(
-            "client CPU saturated: the load generator was busy {:.0}% of its CPUs, so the server \
-             may be faster than measured (give the client more CPUs with {client_cpus_flag}, \
-             or use fewer connections)",
-            outcome.client.busy_fraction * 100.0
-        ));
+        warnings.push(Warning::ClientSaturated {
+            busy_percent: outcome.client.busy_fraction * 100.0,
+            open_loop: false,
+            flag: client_cpus_flag.into(),
+        });
     }
     if outcome.starved_connections > 0 && outcome.requests > 0 {
-        warnings.push(format!(
-            "{} of {} connections completed no request in the measured window (they waited for \
-             the server the whole time); their waits are in the latency figures as lower bounds",
-            outcome.starved_connections, config.connections
-        ));
+        warnings.push(Warning::Starved {
+            starved: outcome.starved_connections,
+            connections: config.connections,
+        });
     }
     if outcome.requests == 0 && failure.is_none() {
-        warnings.push("no request completed in the measured window".into());
+        warnings.push(Warning::NoRequest);
     }
     let open_loop = match (&outcome.open_loop, config.rate) {
         (Some(open), Some(rate)) => Some(open_loop_figures(
@@ -240,7 +233,10 @@ pub fn to_run(
         _ => None,
     };
     for (kind, text) in &outcome.first_errors {
-        warnings.push(format!("the first {kind} error said: {text}"));
+        warnings.push(Warning::FirstError {
+            kind: kind.clone(),
+            text: text.clone(),
+        });
     }
     // A server silent at the end, with requests waiting, stalled: those requests are errors
     // of their own kind and the run failed, whatever else was measured.
@@ -264,11 +260,10 @@ pub fn to_run(
     let errors = outcome.error_count();
     let warmup_errors: u64 = outcome.warmup_errors.values().sum();
     if warmup_errors > 0 {
-        warnings.push(format!(
-            "{warmup_errors} errors before the measured window (connect phase and warm-up): \
-             {:?}",
-            outcome.warmup_errors
-        ));
+        warnings.push(Warning::WarmupErrors {
+            count: warmup_errors,
+            kinds: format!("{:?}", outcome.warmup_errors),
+        });
     }
     Ok(Run {
         model: id.model,

@@ -9,6 +9,7 @@ use super::plan::{pin_self, PointPlace};
 use super::{Plan, PlanPoint};
 use crate::report::document;
 use crate::report::result::{describe_point, ResultFile, Run};
+use crate::report::warning::Warning;
 use crate::Error;
 
 /// One `bench run`: the result so far and where it goes.
@@ -16,7 +17,7 @@ pub(super) struct Session {
     pub(super) result: ResultFile,
     out: PathBuf,
     /// Warnings of every run (placement, a busy machine), said once in the summary.
-    pub(super) common_warnings: Vec<String>,
+    pub(super) common_warnings: Vec<Warning>,
     stop: &'static AtomicBool,
     /// Print a line per run as it starts.
     progress: bool,
@@ -38,7 +39,7 @@ impl Session {
     pub(super) fn new(
         result: ResultFile,
         out: PathBuf,
-        common_warnings: Vec<String>,
+        common_warnings: Vec<Warning>,
         stop: &'static AtomicBool,
         progress: bool,
     ) -> Self {

@@ -8,6 +8,7 @@ use super::measure::Job;
 use crate::metrics::histogram::decode;
 use crate::report::result::{Run, SloCapacity, SloProbe};
 use crate::report::table;
+use crate::report::warning::Warning;
 
 /// The most open-loop probes of one SLO search.
 const SLO_MAX_PROBES: usize = 8;
@@ -106,13 +107,10 @@ impl Job<'_> {
                 .find(|r| r.rate.is_some() && r.rate == rate && r.client.saturated)
         };
         if let Some(r) = edge(found.missed_rps).or_else(|| edge(found.capacity_rps)) {
-            found.warnings.push(format!(
-                "client-bound: the load generator was busy {:.0}% of its CPUs at {} req/s, so \
-                 the capacity found may be the client's (give it more CPUs: --client-cpus, \
-                 --client-threads)",
-                r.client.busy_fraction * 100.0,
-                table::fmt_rate(r.rate.unwrap_or_default())
-            ));
+            found.warnings.push(Warning::ClientBound {
+                busy_percent: r.client.busy_fraction * 100.0,
+                rate: table::fmt_rate(r.rate.unwrap_or_default()),
+            });
         }
         Ok((runs, found))
     }

@@ -4,13 +4,14 @@
 use super::{counting, warnings, Plan};
 use crate::report::result::{describe_point, ResultFile, Run, SloCapacity};
 use crate::report::table;
+use crate::report::warning::Warning;
 
 /// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
 /// and warnings (`counting_gap`: why no system call was counted, when that is known).
 pub(super) fn print_summary(
     plan: &Plan,
     result: &ResultFile,
-    common_warnings: &[String],
+    common_warnings: &[Warning],
     counting_gap: Option<&str>,
 ) {
     for point in &plan.points {

@@ -3,24 +3,25 @@
 //! result file and the report keep each run's own warnings, figures and all.
 
 use crate::report::result::Run;
+use crate::report::warning::{Figure, Warning};
 
 /// The warnings to print: the run-wide ones first, without a model; then one line per kind.
-/// A kind is a warning's text with its numbers blanked (`client CPU saturated: ... busy #% of
-/// its CPUs ...`). A kind that one model has keeps today's line (`warning: reactor: ...`, its
+/// A kind is a warning's text with its figures blanked (`client CPU saturated: ... busy #% of
+/// its CPUs ...`, [`Warning::kind`]). A kind that one model has keeps today's line (`warning: reactor: ...`, its
 /// figures from its first run, with a count when it recurs over repeats); a kind that several
 /// have names them all, its differing figures as ranges (`busy 95-98%`).
-pub fn lines(runs: &[Run], common: &[String]) -> Vec<String> {
+pub fn lines(runs: &[Run], common: &[Warning]) -> Vec<String> {
     let mut lines = common
         .iter()
         .map(|w| format!("warning: {w}"))
         .collect::<Vec<_>>();
-    // kind -> (model, text) of every run that has it, in order
-    let mut kinds: Vec<(String, Vec<(String, &str)>)> = Vec::new();
+    // kind -> (model, warning) of every run that has it, in order
+    let mut kinds: Vec<(String, Vec<(String, &Warning)>)> = Vec::new();
     for run in runs {
         let model = run.model.clone().unwrap_or_else(|| "target".into());
         for w in run.warnings.iter().filter(|w| !common.contains(w)) {
-            let key = kind(w);
-            let seen = (model.clone(), w.as_str());
+            let key = w.kind();
+            let seen = (model.clone(), w);
             match kinds.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, all)) => all.push(seen),
                 None => kinds.push((key, vec![seen])),
@@ -43,9 +44,9 @@ pub fn lines(runs: &[Run], common: &[String]) -> Vec<String> {
                 (of > 1).then(|| format!(" [{} of {of} runs; figures from the first]", all.len()));
             (all[0].1.to_string(), times)
         } else {
-            let texts: Vec<&str> = all.iter().map(|(_, t)| *t).collect();
+            let same: Vec<&Warning> = all.iter().map(|(_, w)| *w).collect();
             let times = (of > models.len()).then(|| format!(" [{} of {of} runs]", all.len()));
-            (merge(&texts), times)
+            (merge(&same), times)
         };
         lines.push(format!(
             "warning: {}: {text}{}",
@@ -71,11 +72,8 @@ pub fn counting_lines(runs: &[Run], gap: Option<&str>) -> Vec<String> {
     // reason -> models
     let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
     for run in uncounted {
-        let explained = run.failure.is_some()
-            || run
-                .warnings
-                .iter()
-                .any(|w| w.starts_with("the counting pass failed"));
+        let explained =
+            run.failure.is_some() || run.warnings.iter().any(Warning::is_counting_failure);
         let Some(why) = run.syscalls_unavailable.as_deref().filter(|_| !explained) else {
             continue;
         };
@@ -92,98 +90,32 @@ pub fn counting_lines(runs: &[Run], gap: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// A warning's kind: its text with each number (digits, maybe a decimal part) as `#`.
-fn kind(text: &str) -> String {
-    pieces(text)
-        .into_iter()
-        .map(|p| match p {
-            Piece::Number(_) => "#",
-            Piece::Text(t) => t,
-        })
-        .collect()
-}
-
-/// Texts of one kind as one: the numbers that differ between them as `min-max`.
-fn merge(texts: &[&str]) -> String {
-    let all: Vec<Vec<Piece>> = texts.iter().map(|t| pieces(t)).collect();
-    let mut out = String::new();
-    for (i, piece) in all[0].iter().enumerate() {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Number(first) => {
-                let mut low = (*first, value(first));
-                let mut high = low;
-                for n in all.iter().filter_map(|p| match p.get(i) {
-                    Some(Piece::Number(n)) => Some(*n),
-                    _ => None,
-                }) {
-                    let v = value(n);
-                    if v < low.1 {
-                        low = (n, v);
-                    }
-                    if v > high.1 {
-                        high = (n, v);
-                    }
-                }
-                if low.1 == high.1 {
-                    out.push_str(low.0);
-                } else {
-                    out.push_str(&format!("{}-{}", low.0, high.0));
-                }
+/// Warnings of one kind as one: the figures that differ between them as `min-max`.
+fn merge(all: &[&Warning]) -> String {
+    let figures: Vec<Vec<Figure>> = all.iter().map(|w| w.figures()).collect();
+    all[0].render(&mut |i, first| {
+        let (mut low, mut high) = (first.clone(), first);
+        for f in figures.iter().filter_map(|fs| fs.get(i)) {
+            if f.value < low.value {
+                low = f.clone();
+            }
+            if f.value > high.value {
+                high = f.clone();
             }
         }
-    }
-    out
-}
-
-fn value(number: &str) -> f64 {
-    number.parse().unwrap_or(0.0)
-}
-
-/// A piece of a warning's text.
-#[derive(Debug, PartialEq)]
-enum Piece<'a> {
-    Number(&'a str),
-    Text(&'a str),
-}
-
-/// `text` cut into numbers (`97`, `1.5`) and the text between them.
-fn pieces(text: &str) -> Vec<Piece<'_>> {
-    let bytes = text.as_bytes();
-    let mut pieces = Vec::new();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            i += 1;
-            continue;
+        if low.value == high.value {
+            low.shown
+        } else {
+            format!("{}-{}", low.shown, high.shown)
         }
-        let mut end = i;
-        while end < bytes.len() && bytes[end].is_ascii_digit() {
-            end += 1;
-        }
-        if end + 1 < bytes.len() && bytes[end] == b'.' && bytes[end + 1].is_ascii_digit() {
-            end += 1;
-            while end < bytes.len() && bytes[end].is_ascii_digit() {
-                end += 1;
-            }
-        }
-        if start < i {
-            pieces.push(Piece::Text(&text[start..i]));
-        }
-        pieces.push(Piece::Number(&text[i..end]));
-        (start, i) = (end, end);
-    }
-    if start < bytes.len() {
-        pieces.push(Piece::Text(&text[start..]));
-    }
-    pieces
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(model: &str, repeat_index: usize, warnings: &[&str]) -> Run {
+    fn run(model: &str, repeat_index: usize, warnings: &[Warning]) -> Run {
         let json = serde_json::json!({
             "model": model, "workload": "echo", "connections": 50, "payload": 64, "pipeline": 1,
             "rate": null, "threads": 1, "client_threads": 1, "repeat_index": repeat_index,
@@ -197,30 +129,45 @@ mod tests {
                        "saturated": false},
             "syscalls": null, "syscalls_unavailable": "not counted",
             "connections_established": 50, "unfinished_requests": 0, "stalled_requests": 0,
-            "starved_connections": 0, "failure": null, "warnings": warnings
+            "starved_connections": 0, "failure": null, "warnings": []
         });
-        serde_json::from_value(json).unwrap()
+        let mut run: Run = serde_json::from_value(json).unwrap();
+        run.warnings = warnings.to_vec();
+        run
     }
 
-    fn saturated(busy: u32) -> String {
-        format!(
-            "client CPU saturated: the load generator was busy {busy}% of its CPUs, so the \
-             server may be faster than measured (give the client more CPUs with --client-cpus, \
-             or use fewer connections)"
-        )
+    fn saturated(busy: u32) -> Warning {
+        Warning::ClientSaturated {
+            busy_percent: busy as f64,
+            open_loop: false,
+            flag: "--client-cpus".into(),
+        }
+    }
+
+    fn late(p99_ms: f64) -> Warning {
+        Warning::SentLate {
+            p99_us: p99_ms * 1000.0,
+            max_us: 20_000.0,
+        }
     }
 
     #[test]
     fn one_line_per_kind_naming_its_models_with_ranges() {
-        let busy = "the machine was busy when the run started (load average 1.12 on 2 CPUs)";
-        let starved = "49 of 50 connections completed no request in the measured window";
+        let busy = Warning::MachineBusy {
+            load: 1.12,
+            cpus: 2,
+        };
+        let starved = Warning::Starved {
+            starved: 49,
+            connections: 50,
+        };
         let runs = [
-            run("blocking", 0, &[busy, &saturated(97)]),
-            run("threadpool", 0, &[busy, starved]),
-            run("reactor", 0, &[busy, &saturated(95)]),
-            run("tokio", 0, &[busy, &saturated(98)]),
+            run("blocking", 0, &[busy.clone(), saturated(97)]),
+            run("threadpool", 0, &[busy.clone(), starved.clone()]),
+            run("reactor", 0, &[busy.clone(), saturated(95)]),
+            run("tokio", 0, &[busy.clone(), saturated(98)]),
         ];
-        let lines = lines(&runs, &[busy.to_string()]);
+        let lines = lines(&runs, std::slice::from_ref(&busy));
         assert_eq!(
             lines,
             [
@@ -237,23 +184,26 @@ mod tests {
     #[test]
     fn a_warning_of_one_model_keeps_its_line_and_repeats_are_counted() {
         let runs = [
-            run("reactor", 0, &[&saturated(97)]),
-            run("blocking", 0, &["1.5 ms late", &saturated(90)]),
-            run("reactor", 1, &[&saturated(96)]),
-            run("blocking", 1, &["2.25 ms late"]),
+            run("reactor", 0, &[saturated(97)]),
+            run("blocking", 0, &[late(1.5), saturated(90)]),
+            run("reactor", 1, &[saturated(96)]),
+            run("blocking", 1, &[late(2.25)]),
         ];
         assert_eq!(
             lines(&runs, &[]),
             [
                 format!(
                     "warning: reactor, blocking: {} [3 of 4 runs]",
-                    saturated(97).replace("97%", "90-97%")
+                    saturated(97).to_string().replace("97%", "90-97%")
                 ),
-                "warning: blocking: 1.5 ms late [2 of 2 runs; figures from the first]".into(),
+                format!(
+                    "warning: blocking: {} [2 of 2 runs; figures from the first]",
+                    late(1.5)
+                ),
             ]
         );
         // One run, one model: exactly today's line.
-        let one = [run("reactor", 0, &[&saturated(97)])];
+        let one = [run("reactor", 0, &[saturated(97)])];
         assert_eq!(
             lines(&one, &[]),
             [format!("warning: reactor: {}", saturated(97))]
@@ -261,11 +211,31 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_cut_whole_with_their_decimals() {
-        assert_eq!(kind("p99 1.5 ms, 20 of 30."), "p# # ms, # of #.");
+    fn figures_merge_as_shown_with_their_decimals() {
+        let busy = |load| Warning::MachineBusy { load, cpus: 2 };
+        let (a, b, c) = (busy(1.5), busy(12.25), busy(1.504));
         assert_eq!(
-            merge(&["p99 1.5 ms, 20 of 30.", "p99 12.25 ms, 3 of 30."]),
-            "p99 1.5-12.25 ms, 3-20 of 30."
+            merge(&[&a, &b, &c]),
+            "the machine was busy when the run started (load average 1.50-12.25 on 2 CPUs): \
+             expect noisy figures; repeat with --repeat and compare medians"
+        );
+        // Equal as shown: one figure.
+        assert_eq!(merge(&[&a, &c]), a.to_string());
+    }
+
+    #[test]
+    fn a_warning_read_from_a_file_groups_only_with_the_same_text() {
+        let runs = [
+            run("reactor", 0, &["the first reset error said: x".into()]),
+            run("tokio", 0, &["the first reset error said: x".into()]),
+            run("blocking", 0, &["the first reset error said: y".into()]),
+        ];
+        assert_eq!(
+            lines(&runs, &[]),
+            [
+                "warning: reactor, tokio: the first reset error said: x",
+                "warning: blocking: the first reset error said: y",
+            ]
         );
     }
 
