@@ -26,7 +26,7 @@ use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller, RunningServer, ServerConfig, UringOptions};
+use crate::models::{Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions};
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::sys::Control;
 use crate::{sys, Error};
@@ -60,6 +60,68 @@ pub struct ServeOptions {
     pub duration: Option<Duration>,
     /// Take `counters` / `stop` lines on stdin too (see the module's documentation).
     pub stdin_control: bool,
+}
+
+impl ServeOptions {
+    /// The `bench serve` command line (without the executable) that gives these options, as
+    /// `bench run` starts its servers: parsed by the command line, it gives them back.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--model".into(),
+            self.model.name.into(),
+            "--workload".into(),
+            self.workload.name().into(),
+            "--listen".into(),
+            self.listen.to_string(),
+        ];
+        if let Some(cpus) = &self.cpus {
+            args.extend(["--cpus".into(), cpus.to_string()]);
+        }
+        args.extend([
+            "--work-us".into(),
+            self.work_us.to_string(),
+            "--block-us".into(),
+            self.block_us.to_string(),
+        ]);
+        if let Some(size) = self.message_size {
+            args.extend(["--message-size".into(), size.to_string()]);
+        }
+        if let Some(threads) = self.threads {
+            args.extend(["--threads".into(), threads.to_string()]);
+        }
+        args.extend([
+            "--idle-timeout".into(),
+            humantime::format_duration(self.idle_timeout).to_string(),
+        ]);
+        if let Some(poller) = self.poller {
+            args.extend(["--poller".into(), poller.name().into()]);
+        }
+        if self.uring_given {
+            let uring = self.uring;
+            if uring.sqpoll {
+                args.push("--uring-sqpoll".into());
+            }
+            if uring.zc {
+                args.push("--uring-zc".into());
+            }
+            // Given with nothing else, the default listener is said so that the options
+            // still count as given.
+            if uring.listener != UringListener::default() || !(uring.sqpoll || uring.zc) {
+                args.extend(["--uring-listener".into(), uring.listener.name().into()]);
+            }
+        }
+        if let Some(duration) = self.duration {
+            args.extend([
+                "--duration".into(),
+                humantime::format_duration(duration).to_string(),
+            ]);
+        }
+        if self.stdin_control {
+            args.push("--stdin-control".into());
+        }
+        args
+    }
 }
 
 /// Runs `bench serve` to the end; returns the exit code.

@@ -15,11 +15,12 @@ use super::RunOptions;
 use crate::cli::Accounting;
 use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome};
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller, UringListener, UringSetup};
+use crate::models::{Model, Poller, UringOptions, UringSetup};
 use crate::protocol::{http, Workload};
 use crate::report::progress::ProgressLine;
 use crate::report::result::{Run, ServerCosts};
 use crate::report::warning::Warning;
+use crate::serve::ServeOptions;
 
 /// One model, one repeat, at one point.
 pub(super) struct Job<'a> {
@@ -101,7 +102,7 @@ pub(super) fn measure(
     let place = &at.place;
     let poller = effective_poller(model, opts.poller);
     let count_server = count.is_some_and(|c| c.server);
-    let args = serve_args(model, opts, place, poller);
+    let args = serve_options(model, opts, place, poller).to_args();
     let mut server = ServerProcess::spawn_counted(&args, stop, count_server)?;
     let server_setup = server.ready.get("io_uring").cloned();
     let config = load_config(opts, at, server.addr, count);
@@ -157,58 +158,31 @@ pub(super) fn measure(
     Ok(run)
 }
 
-/// `bench serve`'s command line for `model` under `opts`, pinned to the server's CPUs.
-fn serve_args(
-    model: &Model,
+/// The options of `model`'s `bench serve` under `opts`, pinned to the server's CPUs.
+fn serve_options(
+    model: &'static Model,
     opts: &RunOptions,
     place: &Placement,
     poller: Option<Poller>,
-) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "serve",
-        "--model",
-        model.name,
-        "--workload",
-        opts.workload.name(),
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--cpus".into(),
-        place.server.to_string(),
-        "--work-us".into(),
-        opts.work_us.to_string(),
-        "--block-us".into(),
-        opts.block_us.to_string(),
-    ]);
-    if opts.workload == Workload::Echo {
-        args.extend(["--message-size".into(), opts.payload.to_string()]);
+) -> ServeOptions {
+    let uring = opts.uring.filter(|_| model.uring_options);
+    ServeOptions {
+        model,
+        workload: opts.workload,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        threads: opts.threads,
+        cpus: Some(place.server.clone()),
+        work_us: opts.work_us,
+        block_us: opts.block_us,
+        poller,
+        uring: uring.unwrap_or_default(),
+        // Options that are all defaults need not be passed.
+        uring_given: uring.is_some_and(|u| u != UringOptions::default()),
+        message_size: (opts.workload == Workload::Echo).then_some(opts.payload),
+        idle_timeout: opts.idle_timeout,
+        duration: None,
+        stdin_control: false,
     }
-    if let Some(threads) = opts.threads {
-        args.extend(["--threads".into(), threads.to_string()]);
-    }
-    args.extend([
-        "--idle-timeout".into(),
-        humantime::format_duration(opts.idle_timeout).to_string(),
-    ]);
-    if let Some(poller) = poller {
-        args.extend(["--poller".into(), poller.name().into()]);
-    }
-    if let Some(uring) = opts.uring.filter(|_| model.uring_options) {
-        if uring.sqpoll {
-            args.push("--uring-sqpoll".into());
-        }
-        if uring.zc {
-            args.push("--uring-zc".into());
-        }
-        if uring.listener != UringListener::default() {
-            args.extend(["--uring-listener".into(), uring.listener.name().into()]);
-        }
-    }
-    args
 }
 
 /// The load of one pass against the server at `target`.
