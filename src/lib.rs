@@ -15,7 +15,7 @@
 //! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
 //! - [`report`]: the result file (the JSON contract) and the printed table.
 //!
-//! Output goes through [`report::stdout`] (`out!`, `outln!`, `errln!`), never `println!`:
+//! Output goes through [`output::console`] (`out!`, `outln!`, `errln!`), never `println!`:
 //! a reader that goes away must end `bench` quietly, not panic it.
 
 #![warn(clippy::print_stdout)]
@@ -28,6 +28,7 @@ pub mod error;
 pub mod load;
 pub mod metrics;
 pub mod models;
+pub mod output;
 pub mod protocol;
 pub mod report;
 pub mod run;

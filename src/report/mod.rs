@@ -4,9 +4,7 @@ pub mod charts;
 pub mod document;
 pub mod env;
 pub mod findings;
-pub mod progress;
 pub mod result;
-pub mod stdout;
 pub mod table;
 pub mod warning;
 

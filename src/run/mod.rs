@@ -15,7 +15,6 @@ mod record;
 mod session;
 mod slo;
 mod summary;
-mod warnings;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! What `bench run` prints at the end: the tables per point, failures and errors per run, and
 //! the warnings, one line per kind.
 
-use super::{counting, warnings, Plan};
+use super::{counting, Plan};
+use crate::output::warnings;
 use crate::report::result::{describe_point, ResultFile, Run, SloCapacity};
 use crate::report::table;
 use crate::report::warning::Warning;

@@ -36,22 +36,22 @@ pub fn print(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// `print!` to stdout, quiet when the reader has gone (see [`crate::report::stdout`]).
+/// `print!` to stdout, quiet when the reader has gone (see [`crate::output::console`]).
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::report::stdout::print(format_args!($($arg)*))
+        $crate::output::console::print(format_args!($($arg)*))
     };
 }
 
-/// `println!` to stdout, quiet when the reader has gone (see [`crate::report::stdout`]).
+/// `println!` to stdout, quiet when the reader has gone (see [`crate::output::console`]).
 #[macro_export]
 macro_rules! outln {
     () => {
-        $crate::report::stdout::print(format_args!("\n"))
+        $crate::output::console::print(format_args!("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::report::stdout::print(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::output::console::print(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -61,10 +61,10 @@ pub fn print_err(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }
 
-/// `eprintln!`, quiet when stderr's reader has gone (see [`crate::report::stdout`]).
+/// `eprintln!`, quiet when stderr's reader has gone (see [`crate::output::console`]).
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {
-        $crate::report::stdout::print_err(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::output::console::print_err(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
