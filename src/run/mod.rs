@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::Accounting;
+use crate::metrics::syscalls::Accounting;
 use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
