@@ -29,8 +29,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 
-use iomodels::cli::{Cli, Command};
 use iomodels::cli::scenario::{expand, MAX_POINTS};
+use iomodels::cli::{Cli, Command};
 
 /// Cases per property unless `PROPTEST_CASES` is set: several seconds of `cargo test
 /// --release` on a 2-CPU machine (every case builds clap's command and parses with it); a

@@ -36,7 +36,12 @@ impl Src<'_> {
         }
     }
 
-    pub(super) fn usage(&self, section: Option<&str>, key: &str, why: impl std::fmt::Display) -> Error {
+    pub(super) fn usage(
+        &self,
+        section: Option<&str>,
+        key: &str,
+        why: impl std::fmt::Display,
+    ) -> Error {
         Error::Usage(format!("{}: {why}", self.at(section, key)))
     }
 
@@ -66,7 +71,6 @@ pub(super) fn line_of(text: &str, section: Option<&str>, key: &str) -> Option<us
     Some(text[..k.span().start].matches('\n').count() + 1)
 }
 
-
 /// Why a value does not fit an option.
 pub(super) enum Wrong {
     /// true/false for an option that takes a value.
@@ -80,7 +84,11 @@ pub(super) enum Wrong {
 }
 
 /// The argument for one value of option `--name` (None for a switch set to false).
-pub(super) fn scalar_arg(name: &str, takes_value: bool, value: &toml::Value) -> Result<Option<String>, Wrong> {
+pub(super) fn scalar_arg(
+    name: &str,
+    takes_value: bool,
+    value: &toml::Value,
+) -> Result<Option<String>, Wrong> {
     match (value, takes_value) {
         (toml::Value::Array(_), _) => Err(Wrong::List),
         (toml::Value::Table(_), _) => Err(Wrong::Table),
@@ -170,8 +178,6 @@ pub(super) fn not_sweepable(name: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
-
-/// Reads and checks a scenario file: its top level, its matrix, each value of the matrix with
 
 /// The file's options alone (the top level and the models), with the command line's parsers:
 /// an error names the key of the file it is about. `models_at`: where the file picks its models

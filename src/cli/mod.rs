@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::Format;
 use crate::config::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
     parse_slo, CpuList, Slo,
 };
-use crate::compare::Format;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;

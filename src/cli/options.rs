@@ -36,35 +36,10 @@ pub fn serve_options(a: ServeArgs) -> ServeOptions {
 
 /// `bench run`'s options, checked; `notes`: say which models `--all` skips.
 pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
-    let models: Vec<&'static Model> = if a.all {
-        let mut chosen = Vec::new();
-        for m in MODELS {
-            match (m.availability)() {
-                Ok(()) => chosen.push(m),
-                Err(why) if notes => crate::errln!("note: skipping {}: {why}", m.name),
-                Err(_) => {}
-            }
-        }
-        chosen
-    } else {
-        let mut chosen: Vec<&'static Model> = Vec::new();
-        for m in a.model {
-            if !chosen.iter().any(|c| c.name == m.name) {
-                chosen.push(m);
-            }
-        }
-        chosen
-    };
+    let models = chosen_models(a.all, &a.model, notes);
     check_poller(&models, a.handler.poller, a.shape.connections)?;
     check_load_shape(&a.shape, !a.slo.is_empty())?;
-    if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
-        return Err(Error::Usage(
-            "the --uring-* options apply to proactor-uring only, and this run has no \
-             proactor-uring: add --model proactor-uring, or drop them"
-                .into(),
-        )
-        .into());
-    }
+    check_uring(&models, a.handler.uring_given())?;
     Ok(RunOptions {
         models,
         workload: a.shape.workload.unwrap_or(Workload::Echo),
@@ -100,11 +75,43 @@ pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
             } else {
                 Accounting::Off
             }),
-        accounting_required: a
-            .accounting
-            .is_some_and(|a| a != Accounting::Off),
+        accounting_required: a.accounting.is_some_and(|a| a != Accounting::Off),
         quiet: a.shape.quiet,
     })
+}
+
+/// The models of a run: every model available here (`--all`; `notes`: say which it skips), or
+/// those named, each once, in the order first named.
+fn chosen_models(all: bool, named: &[&'static Model], notes: bool) -> Vec<&'static Model> {
+    let mut chosen: Vec<&'static Model> = Vec::new();
+    if all {
+        for m in MODELS {
+            match (m.availability)() {
+                Ok(()) => chosen.push(m),
+                Err(why) if notes => crate::errln!("note: skipping {}: {why}", m.name),
+                Err(_) => {}
+            }
+        }
+    } else {
+        for &m in named {
+            if !chosen.iter().any(|c| c.name == m.name) {
+                chosen.push(m);
+            }
+        }
+    }
+    chosen
+}
+
+/// The `--uring-*` options need a model that takes them.
+fn check_uring(models: &[&'static Model], given: bool) -> Result<(), Error> {
+    if given && !models.iter().any(|m| m.uring_options) {
+        return Err(Error::Usage(
+            "the --uring-* options apply to proactor-uring only, and this run has no \
+             proactor-uring: add --model proactor-uring, or drop them"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// `--poller` must apply to at least one of the models (the others ignore it: their runs
@@ -203,49 +210,12 @@ fn parse_target(
              127.0.0.1:7000, or as http://HOST:PORT/PATH)"
         ))
     };
-    // The address to connect to, the Host header (the authority as typed), the path.
-    let (authority, host, path, url) = match target.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
-            let (authority, path) = match rest.find(['/', '?']) {
-                Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
-                Some(i) => (&rest[..i], rest[i..].to_string()),
-                None => (rest, "/".to_string()),
-            };
-            if path
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return Err(bad(
-                    "the path has spaces or control characters (percent-encode them)".into(),
-                ));
-            }
-            if authority.is_empty() {
-                return Err(bad("it names no host".into()));
-            }
-            // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
-            let has_port = authority
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| !port.contains(']'));
-            let host = authority.to_string();
-            let authority = if has_port {
-                host.clone()
-            } else {
-                format!("{authority}:80")
-            };
-            (authority, host, path, true)
-        }
-        Some((scheme, _)) => {
-            return Err(bad(format!(
-                "the {scheme}:// scheme is not supported (http:// only; no TLS)"
-            )))
-        }
-        None => (
-            target.to_string(),
-            target.to_string(),
-            "/plaintext".to_string(),
-            false,
-        ),
-    };
+    let Parts {
+        authority,
+        host,
+        path,
+        url,
+    } = target_parts(target).map_err(bad)?;
     let workload = match (workload, url) {
         (Some(Workload::Echo), true) => {
             return Err(bad(
@@ -277,6 +247,67 @@ fn parse_target(
         addr,
         workload,
         http,
+    })
+}
+
+/// A `--target` taken apart.
+struct Parts {
+    /// The address to connect to.
+    authority: String,
+    /// The Host header: the authority as typed.
+    host: String,
+    path: String,
+    /// Whether it was an http:// URL.
+    url: bool,
+}
+
+/// `HOST:PORT` or `http://...` taken apart, or why not.
+fn target_parts(target: &str) -> Result<Parts, String> {
+    match target.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => url_parts(rest),
+        Some((scheme, _)) => Err(format!(
+            "the {scheme}:// scheme is not supported (http:// only; no TLS)"
+        )),
+        None => Ok(Parts {
+            authority: target.to_string(),
+            host: target.to_string(),
+            path: "/plaintext".to_string(),
+            url: false,
+        }),
+    }
+}
+
+/// What follows `http://`: `HOST[:PORT][/PATH][?QUERY]`.
+fn url_parts(rest: &str) -> Result<Parts, String> {
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err("the path has spaces or control characters (percent-encode them)".into());
+    }
+    if authority.is_empty() {
+        return Err("it names no host".into());
+    }
+    // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.contains(']'));
+    let host = authority.to_string();
+    let authority = if has_port {
+        host.clone()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(Parts {
+        authority,
+        host,
+        path,
+        url: true,
     })
 }
 

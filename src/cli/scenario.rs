@@ -24,14 +24,15 @@ use clap::parser::ValueSource;
 use clap::{Command, CommandFactory};
 
 use super::check::{
-    check_options, check_values, find_option, is_models, models_args, scalar_arg, unknown_key,
-    Src, Wrong,
+    check_options, check_values, find_option, is_models, models_args, scalar_arg, unknown_key, Src,
+    Wrong,
 };
 use super::sweep::{points, read_matrix, Dim};
 pub use super::sweep::{Expanded, Point, MAX_POINTS};
 use crate::cli::Cli;
 use crate::Error;
 
+/// The command line of a `bench run` with its `--scenario` file expanded into one command
 /// line per point of the file's matrix (one point without a matrix); other command lines,
 /// and a `bench run` without `--scenario`, come back as the one point, unchanged. Every
 /// point's options from the file are checked with the command line's parsers; the user's own
@@ -234,7 +235,9 @@ fn read_top_level<'t>(
         let takes_value = arg.get_action().takes_values();
         match scalar_arg(&name, takes_value, value) {
             Ok(a) => base.extend(a),
-            Err(wrong) => return Err(src.usage(None, key, top_level_wrong(key, value, takes_value, wrong))),
+            Err(wrong) => {
+                return Err(src.usage(None, key, top_level_wrong(key, value, takes_value, wrong)))
+            }
         }
     }
     Ok((base, models_key))

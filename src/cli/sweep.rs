@@ -55,7 +55,6 @@ impl Expanded {
     }
 }
 
-
 /// A swept key of the matrix.
 pub(super) struct Dim {
     /// As the file wrote it.

@@ -28,7 +28,8 @@ pub enum Accounting {
 
 impl Accounting {
     /// Every way, in the order `--help` lists them.
-    pub const ALL: &'static [Accounting] = &[Accounting::Separate, Accounting::Same, Accounting::Off];
+    pub const ALL: &'static [Accounting] =
+        &[Accounting::Separate, Accounting::Same, Accounting::Off];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::metrics::syscalls::Accounting;
 use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
 use crate::load::{self, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::encode;
 use crate::metrics::histogram::LatencySummary;
 use crate::metrics::process::ProcessCounters;
+use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup, SERVER_OWN_FDS};
 use crate::protocol::{http, Workload};
 use crate::report::document;

@@ -111,8 +111,7 @@ fn without_a_matrix_there_is_one_point_as_before() {
 
 #[test]
 fn models_in_the_matrix_run_at_every_point() {
-    let text =
-        "connections = 5\n[matrix]\nmodels = [\"reactor\", \"tokio\"]\npipeline = [1, 16]\n";
+    let text = "connections = 5\n[matrix]\nmodels = [\"reactor\", \"tokio\"]\npipeline = [1, 16]\n";
     let e = sweep(text, &[]).unwrap();
     assert_eq!(
         matrix_of(&e).unwrap(),
@@ -354,9 +353,7 @@ fn a_key_both_fixed_and_swept_names_both_lines() {
     // `_` and `-` alike.
     let e = sweep("work-us = 5\n[matrix]\nwork_us = [1, 2]\n", &[]).unwrap_err();
     assert!(
-        e.contains(
-            "line 3, key `matrix.work_us`: `work-us` is also set at the top level, line 1"
-        ),
+        e.contains("line 3, key `matrix.work_us`: `work-us` is also set at the top level, line 1"),
         "{e}"
     );
 }
