@@ -1,57 +1,47 @@
-//! Turns a parsed command line into work: one function per command.
+//! Turns a parsed command line into work: one function per command. The settings each command
+//! runs with come from `cli::options`; this module starts the work and prints its outcome.
 
 use std::io::IsTerminal;
-use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
-use crate::load::{run_load, HttpRequest, LoadConfig};
-use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
+use crate::cli::options::{self, run_options};
+use crate::cli::scenario::Expanded;
+use crate::cli::{Cli, Command, CompareArgs, LoadArgs, ReportArgs, RunArgs};
+use crate::load::{run_load, LoadConfig};
+use crate::models::MODELS;
 use crate::output::progress::ProgressLine;
-use crate::protocol::Workload;
 use crate::report::document;
 use crate::report::env::Env;
-use crate::report::result::{ResultFile, Scenario};
+use crate::report::result::{ResultFile, Run, Scenario};
 use crate::report::table;
-use crate::run::{self, RunIdentity, RunOptions};
-use crate::serve::{serve, ServeOptions};
-use crate::{sys, Error};
+use crate::run::{self, RunIdentity};
+use crate::serve::serve;
+use crate::Error;
 
 /// Runs a command; returns the exit code for a command that finished.
 pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Models { json } => models(json),
-        Command::Serve(a) => serve(&ServeOptions {
-            model: a.model,
-            workload: a.workload,
-            listen: a.listen,
-            threads: a.handler.threads,
-            cpus: a.cpus,
-            work_us: a.handler.work_us,
-            block_us: a.handler.block_us,
-            poller: a.handler.poller,
-            uring: a.handler.uring(),
-            uring_given: a.handler.uring_given(),
-            message_size: a.message_size,
-            idle_timeout: a.handler.idle_timeout,
-            duration: a.duration,
-            stdin_control: a.stdin_control,
-        }),
+        Command::Serve(a) => serve(&options::serve_options(a)),
         Command::Load(a) => load(&a),
-        Command::Run(a) => {
-            let gate = Gate::of(&a);
-            let mut opts = run_options(a, true)?;
-            let out = opts.out.clone().unwrap_or_else(run::default_out);
-            opts.out = Some(out.clone());
-            gate.check()?;
-            let code = run::run(&opts)?;
-            gate.judge(&out, code)
-        }
+        Command::Run(a) => run_models(a),
         Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
         Command::LoadPart => crate::load::run_client_process(),
     }
+}
+
+/// `bench run` without a sweep: the models run into one result file, judged against
+/// `--baseline` when given.
+fn run_models(a: RunArgs) -> anyhow::Result<i32> {
+    let gate = Gate::of(&a);
+    let mut opts = run_options(a, true)?;
+    let out = opts.out.clone().unwrap_or_else(run::default_out);
+    opts.out = Some(out.clone());
+    gate.check()?;
+    let code = run::run(&opts)?;
+    gate.judge(&out, code)
 }
 
 /// `bench run --baseline FILE [--normalize-to MODEL]`: the run's result compared with a
@@ -104,7 +94,7 @@ impl Gate {
 
 /// `bench compare`: exit 0 without a regression, 1 with one, 2 for files that cannot be
 /// compared.
-fn compare(a: &crate::cli::CompareArgs) -> anyhow::Result<i32> {
+fn compare(a: &CompareArgs) -> anyhow::Result<i32> {
     let opts = crate::compare::Options {
         threshold: a.threshold,
         normalize_to: a.normalize_to.clone(),
@@ -115,7 +105,7 @@ fn compare(a: &crate::cli::CompareArgs) -> anyhow::Result<i32> {
 }
 
 /// `bench report`: reads every file first (a bad one stops it before anything is written).
-fn report(a: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
+fn report(a: &ReportArgs) -> anyhow::Result<i32> {
     let mut files = Vec::with_capacity(a.results.len());
     for path in &a.results {
         files.push((path.display().to_string(), document::load(path)?));
@@ -136,8 +126,8 @@ fn report(a: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
 
 /// Runs a command line with its scenario file expanded: a sweep's points (each a `bench run`
 /// command line) become one plan, run into one result file; anything else runs as parsed.
-pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i32> {
-    let crate::scenario::Expanded { points, matrix } = expanded;
+pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
+    let Expanded { points, matrix } = expanded;
     if points.len() == 1 && matrix.is_none() {
         let cli = Cli::parse_from(&points[0].args);
         return execute(cli);
@@ -229,296 +219,23 @@ fn models(json: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `bench run`'s options, checked; `notes`: say which models `--all` skips.
-fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
-    let models: Vec<&'static Model> = if a.all {
-        let mut chosen = Vec::new();
-        for m in MODELS {
-            match (m.availability)() {
-                Ok(()) => chosen.push(m),
-                Err(why) if notes => crate::errln!("note: skipping {}: {why}", m.name),
-                Err(_) => {}
-            }
-        }
-        chosen
-    } else {
-        let mut chosen: Vec<&'static Model> = Vec::new();
-        for m in a.model {
-            if !chosen.iter().any(|c| c.name == m.name) {
-                chosen.push(m);
-            }
-        }
-        chosen
-    };
-    check_poller(&models, a.handler.poller, a.shape.connections)?;
-    check_load_shape(&a.shape, !a.slo.is_empty())?;
-    if a.handler.uring_given() && !models.iter().any(|m| m.uring_options) {
-        return Err(Error::Usage(
-            "the --uring-* options apply to proactor-uring only, and this run has no \
-             proactor-uring: add --model proactor-uring, or drop them"
-                .into(),
-        )
-        .into());
-    }
-    Ok(RunOptions {
-        models,
-        workload: a.shape.workload.unwrap_or(Workload::Echo),
-        connections: a.shape.connections,
-        client_threads: a.client_threads,
-        client_processes: a.shape.client_processes,
-        duration: a.shape.duration,
-        warmup: a.shape.warmup,
-        payload: a.shape.payload,
-        pipeline: a.shape.pipeline,
-        timeout: a.shape.timeout,
-        rate: a.shape.rate,
-        interval: a.shape.interval,
-        slo: a.slo.clone(),
-        repeat: a.repeat as usize,
-        threads: a.handler.threads,
-        server_cpus: a.server_cpus,
-        client_cpus: a.client_cpus,
-        work_us: a.handler.work_us,
-        block_us: a.handler.block_us,
-        poller: a.handler.poller,
-        uring: a.handler.uring_given().then(|| a.handler.uring()),
-        idle_timeout: a.handler.idle_timeout,
-        out: a.out,
-        report: !a.no_report,
-        scenario_file: a.scenario.map(|p| p.display().to_string()),
-        // Counting needs Linux perf: elsewhere the default is not to try. An SLO search's
-        // probes are timed only, unless counting is asked for.
-        accounting: a
-            .accounting
-            .unwrap_or(if cfg!(target_os = "linux") && a.slo.is_empty() {
-                crate::cli::Accounting::Separate
-            } else {
-                crate::cli::Accounting::Off
-            }),
-        accounting_required: a
-            .accounting
-            .is_some_and(|a| a != crate::cli::Accounting::Off),
-        quiet: a.shape.quiet,
-    })
-}
-
-/// `--poller` must apply to at least one of the models (the others ignore it: their runs
-/// record no poller), each model that waits on a poller must have that one, and select must be
-/// able to watch every connection: checked before anything starts, exit code 2.
-fn check_poller(
-    models: &[&'static Model],
-    requested: Option<Poller>,
-    connections: usize,
-) -> Result<(), Error> {
-    let takers: Vec<&&Model> = models.iter().filter(|m| !m.pollers.is_empty()).collect();
-    if let (Some(_), [], Some(first)) = (requested, takers.as_slice(), models.first()) {
-        first.poller(requested)?;
-    }
-    for model in &takers {
-        if model.poller(requested)? == Some(Poller::Select) && connections > SELECT_MAX_CONNECTIONS
-        {
-            return Err(Error::Usage(format!(
-                "select cannot watch {connections} connections (FD_SETSIZE is {FD_SETSIZE}, and \
-                 the server keeps {SERVER_OWN_FDS} descriptors for itself): use --poller poll or \
-                 epoll, or at most {SELECT_MAX_CONNECTIONS} connections"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Where `bench load` sends its load: the address, the workload, and for HTTP the request.
-#[derive(Debug)]
-struct Target {
-    addr: SocketAddr,
-    workload: Workload,
-    http: Option<HttpRequest>,
-}
-
-/// `HOST:PORT` (echo, or HTTP for `/plaintext` with `--workload http`) or
-/// `http://HOST[:PORT][/PATH]` (HTTP).
-fn parse_target(
-    target: &str,
-    workload: Option<Workload>,
-    expect_body: Option<&str>,
-) -> Result<Target, Error> {
-    let bad = |why: String| {
-        Error::Usage(format!(
-            "cannot use `{target}` as --target: {why} (write it as HOST:PORT, like \
-             127.0.0.1:7000, or as http://HOST:PORT/PATH)"
-        ))
-    };
-    // The address to connect to, the Host header (the authority as typed), the path.
-    let (authority, host, path, url) = match target.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
-            let (authority, path) = match rest.find(['/', '?']) {
-                Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
-                Some(i) => (&rest[..i], rest[i..].to_string()),
-                None => (rest, "/".to_string()),
-            };
-            if path
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-            {
-                return Err(bad(
-                    "the path has spaces or control characters (percent-encode them)".into(),
-                ));
-            }
-            if authority.is_empty() {
-                return Err(bad("it names no host".into()));
-            }
-            // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
-            let has_port = authority
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| !port.contains(']'));
-            let host = authority.to_string();
-            let authority = if has_port {
-                host.clone()
-            } else {
-                format!("{authority}:80")
-            };
-            (authority, host, path, true)
-        }
-        Some((scheme, _)) => {
-            return Err(bad(format!(
-                "the {scheme}:// scheme is not supported (http:// only; no TLS)"
-            )))
-        }
-        None => (
-            target.to_string(),
-            target.to_string(),
-            "/plaintext".to_string(),
-            false,
-        ),
-    };
-    let workload = match (workload, url) {
-        (Some(Workload::Echo), true) => {
-            return Err(bad(
-                "an http:// target speaks HTTP: drop --workload echo, or give HOST:PORT".into(),
-            ))
-        }
-        (Some(w), _) => w,
-        (None, true) => Workload::Http,
-        (None, false) => Workload::Echo,
-    };
-    if expect_body.is_some() && workload != Workload::Http {
-        return Err(Error::Usage(
-            "--expect-body is for the HTTP workload: add --workload http or use an http:// \
-             target"
-                .into(),
-        ));
-    }
-    let addr = authority
-        .to_socket_addrs()
-        .map_err(|e| bad(e.to_string()))?
-        .next()
-        .ok_or_else(|| bad("it resolves to no address".into()))?;
-    let http = (workload == Workload::Http).then(|| HttpRequest {
-        host,
-        path,
-        expect_body: expect_body.map(|b| b.as_bytes().to_vec()),
-    });
-    Ok(Target {
-        addr,
-        workload,
-        http,
-    })
-}
-
-/// The open loop paces single requests: `--rate` with `--pipeline` above 1 is refused, and so
-/// is `--slo` (a search over rates) with `--rate` (a rate of its own) or `--pipeline`.
-fn check_load_shape(shape: &LoadShape, slo: bool) -> Result<(), Error> {
-    if shape.rate.is_some() && shape.pipeline > 1 {
-        return Err(Error::Usage(
-            "--rate paces single requests, one in flight per connection (as wrk2 does): drop \
-             --pipeline, or drop --rate for a closed loop of pipelined batches"
-                .into(),
-        ));
-    }
-    if slo && shape.rate.is_some() {
-        return Err(Error::Usage(
-            "--slo searches for the highest rate that meets the objective, so it sets the rate \
-             itself: drop --rate"
-                .into(),
-        ));
-    }
-    if slo && shape.pipeline > 1 {
-        return Err(Error::Usage(
-            "--slo probes with the open loop, which paces single requests: drop --pipeline".into(),
-        ));
-    }
-    Ok(())
-}
-
+/// `bench load`: drives the target, prints what it measured, writes the result file when
+/// asked; exit 1 when requests failed.
 fn load(a: &LoadArgs) -> anyhow::Result<i32> {
-    check_load_shape(&a.shape, false)?;
-    let Target {
-        addr: target,
-        workload,
-        http,
-    } = parse_target(&a.target, a.shape.workload, a.expect_body.as_deref())?;
+    let target = options::load_target(a)?;
     if let Some(cpus) = &a.cpus {
         // Every thread of the client, the helpers too, so none of them runs beside the server.
         run::pin_self(cpus)?;
     }
     let stop = run::stop_on_signals()?;
-    let client_cpus = match &a.cpus {
-        Some(cpus) => cpus.len(),
-        None => sys::allowed_cpus().map_or(1, |c| c.len()),
-    };
-    let threads = a
-        .threads
-        .unwrap_or(client_cpus)
-        .clamp(1, a.shape.connections);
-    let split = run::client_processes(
-        a.shape.connections,
-        threads,
-        a.shape.client_processes,
-        false,
-    )?;
-    if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
-        crate::errln!("note: {why}");
-    }
-    let config = LoadConfig {
-        target,
-        workload,
-        connections: a.shape.connections,
-        threads,
-        duration: a.shape.duration,
-        warmup: a.shape.warmup,
-        payload: match workload {
-            Workload::Echo => a.shape.payload,
-            Workload::Http => 0,
-        },
-        pipeline: a.shape.pipeline,
-        timeout: a.shape.timeout,
-        http,
-        count_syscalls: false,
-        cpus: a.cpus.clone(),
-        interval: a.shape.interval,
-        connect_timeout: crate::load::connect_timeout(a.shape.connections),
-        rate: a.shape.rate,
-        processes: split.processes,
-    };
+    let config = options::load_config(a, target)?;
+    let target = config.target;
     let env = Env::capture();
-    if !a.shape.quiet && std::io::stdout().is_terminal() {
-        crate::errln!(
-            "driving {target} with {} connections on {} threads{}: {} warm-up + {} measured",
-            config.connections,
-            config.threads,
-            if config.processes > 1 {
-                format!(" in {} processes", config.processes)
-            } else {
-                String::new()
-            },
-            humantime::format_duration(config.warmup),
-            humantime::format_duration(config.duration)
-        );
+    let show = !a.shape.quiet && std::io::stdout().is_terminal();
+    if show {
+        announce_load(&config);
     }
-    let line = ProgressLine::new(
-        !a.shape.quiet && std::io::stdout().is_terminal(),
-        &target.to_string(),
-    );
+    let line = ProgressLine::new(show, &target.to_string());
     let outcome = run_load(&config, stop, &mut |edge| line.on_edge(&edge))?;
     line.finish();
     if outcome.connected == 0 {
@@ -528,7 +245,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         .into());
     }
     let interrupted = outcome.interrupted;
-    let run = run::to_run(
+    let mut run = run::to_run(
         RunIdentity {
             model: None,
             threads: None,
@@ -544,10 +261,45 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         interrupted.then(|| "interrupted by a signal before the window closed".to_string()),
         "--cpus",
     )?;
-    let mut run = run;
     run.syscalls_unavailable =
         Some("bench load does not count the system calls of the server it drives".into());
-    crate::out!("{}", table::render(std::slice::from_ref(&run)));
+    print_load_run(&run);
+    let code = if interrupted {
+        run::EXIT_INTERRUPTED
+    } else if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
+        1
+    } else {
+        0
+    };
+    if let Some(path) = &a.json {
+        let mut file = ResultFile::new(load_scenario(a, &config, &run), env);
+        file.runs.push(run);
+        file.write_atomic(path)?;
+        crate::errln!("result written to {}", path.display());
+    }
+    Ok(code)
+}
+
+/// What `bench load` is about to do, on a terminal.
+fn announce_load(config: &LoadConfig) {
+    crate::errln!(
+        "driving {} with {} connections on {} threads{}: {} warm-up + {} measured",
+        config.target,
+        config.connections,
+        config.threads,
+        if config.processes > 1 {
+            format!(" in {} processes", config.processes)
+        } else {
+            String::new()
+        },
+        humantime::format_duration(config.warmup),
+        humantime::format_duration(config.duration)
+    );
+}
+
+/// `bench load`'s table, its summary line, its warnings and its failure.
+fn print_load_run(run: &Run) {
+    crate::out!("{}", table::render(std::slice::from_ref(run)));
     crate::outln!(
         "{} requests in {:.2}s, {} errors{}; client CPU busy {:.0}%{}",
         run.requests,
@@ -567,90 +319,36 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     if let Some(why) = &run.failure {
         crate::errln!("failed: {why}");
     }
-    let code = if interrupted {
-        run::EXIT_INTERRUPTED
-    } else if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
-        1
-    } else {
-        0
-    };
-    if let Some(path) = &a.json {
-        let scenario = Scenario {
-            command: "load".into(),
-            models: Vec::new(),
-            target: Some(a.target.clone()),
-            workload: config.workload.name().into(),
-            connections: config.connections,
-            client_threads: config.threads,
-            payload: config.payload,
-            pipeline: config.pipeline,
-            timeout_s: config.timeout.map(|t| t.as_secs_f64()),
-            rate: config.rate,
-            interval_s: config.interval.as_secs_f64(),
-            duration_s: config.duration.as_secs_f64(),
-            warmup_s: config.warmup.as_secs_f64(),
-            repeat: 1,
-            server_threads: None,
-            poller: None,
-            server_cpus: Vec::new(),
-            client_cpus: run.client_cpus.clone(),
-            work_us: 0,
-            block_us: 0,
-            accounting: "off".into(),
-            uring_options: None,
-            idle_timeout_s: None,
-            file: None,
-            matrix: None,
-            slo: Vec::new(),
-        };
-        let mut file = ResultFile::new(scenario, env);
-        file.runs.push(run);
-        file.write_atomic(path)?;
-        crate::errln!("result written to {}", path.display());
-    }
-    Ok(code)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn http(target: &str) -> (SocketAddr, String, String) {
-        let t = parse_target(target, None, None).unwrap();
-        assert_eq!(t.workload, Workload::Http, "{target}");
-        let r = t.http.unwrap();
-        (t.addr, r.host, r.path)
-    }
-
-    #[test]
-    fn targets_take_wrks_url_forms() {
-        let (addr, host, path) = http("http://127.0.0.1:8080/plaintext");
-        assert_eq!(addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(
-            (host.as_str(), path.as_str()),
-            ("127.0.0.1:8080", "/plaintext")
-        );
-        let (_, _, path) = http("http://127.0.0.1:8080");
-        assert_eq!(path, "/");
-        let (_, host, path) = http("http://127.0.0.1:8080?x=1");
-        assert_eq!((host.as_str(), path.as_str()), ("127.0.0.1:8080", "/?x=1"));
-        let (addr, host, _) = http("http://127.0.0.1/a");
-        assert_eq!((addr.port(), host.as_str()), (80, "127.0.0.1"));
-        let (addr, _, _) = http("http://[::1]:9/");
-        assert!(addr.is_ipv6());
-
-        let t = parse_target("127.0.0.1:7000", None, None).unwrap();
-        assert_eq!(t.workload, Workload::Echo);
-        assert!(t.http.is_none());
-        let t = parse_target("127.0.0.1:7000", Some(Workload::Http), Some("hi")).unwrap();
-        let r = t.http.unwrap();
-        assert_eq!(
-            (r.path.as_str(), r.expect_body),
-            ("/plaintext", Some(b"hi".to_vec()))
-        );
-
-        for bad in ["http://127.0.0.1:1/a b", "http:///x", "ftp://h:1/"] {
-            assert!(parse_target(bad, None, None).is_err(), "{bad}");
-        }
+/// The scenario of `bench load --json`'s result file.
+fn load_scenario(a: &LoadArgs, config: &LoadConfig, run: &Run) -> Scenario {
+    Scenario {
+        command: "load".into(),
+        models: Vec::new(),
+        target: Some(a.target.clone()),
+        workload: config.workload.name().into(),
+        connections: config.connections,
+        client_threads: config.threads,
+        payload: config.payload,
+        pipeline: config.pipeline,
+        timeout_s: config.timeout.map(|t| t.as_secs_f64()),
+        rate: config.rate,
+        interval_s: config.interval.as_secs_f64(),
+        duration_s: config.duration.as_secs_f64(),
+        warmup_s: config.warmup.as_secs_f64(),
+        repeat: 1,
+        server_threads: None,
+        poller: None,
+        server_cpus: Vec::new(),
+        client_cpus: run.client_cpus.clone(),
+        work_us: 0,
+        block_us: 0,
+        accounting: "off".into(),
+        uring_options: None,
+        idle_timeout_s: None,
+        file: None,
+        matrix: None,
+        slo: Vec::new(),
     }
 }

@@ -10,7 +10,8 @@
 //! - [`serve`]: `bench serve`, a model behind a listener with a ready line and counters;
 //! - [`load`]: the load generator;
 //! - [`run`]: `bench run`, which starts servers as child processes and measures them;
-//! - [`scenario`]: scenario files (`bench run --scenario FILE`);
+//! - [`cli`]: the command line, scenario files (`bench run --scenario FILE`), and the settings
+//!   each command runs with;
 //! - [`metrics`]: latency histograms, process accounting;
 //! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
 //! - [`report`]: the result file (the JSON contract) and the printed table.
@@ -32,7 +33,6 @@ pub mod output;
 pub mod protocol;
 pub mod report;
 pub mod run;
-pub mod scenario;
 pub mod serve;
 pub mod sys;
 

@@ -5,7 +5,7 @@ fn main() {
     iomodels::run::exec_when_released();
     // A `bench run --scenario FILE` gets the file's options before its own, one command line
     // per point of its sweep.
-    let expanded = match iomodels::scenario::expand(std::env::args_os().collect()) {
+    let expanded = match iomodels::cli::scenario::expand(std::env::args_os().collect()) {
         Ok(expanded) => expanded,
         Err(err) => {
             iomodels::errln!("error: {err}");

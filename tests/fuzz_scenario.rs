@@ -29,8 +29,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 
+use iomodels::cli::scenario::{expand, MAX_POINTS};
 use iomodels::cli::{Cli, Command};
-use iomodels::scenario::{expand, MAX_POINTS};
 
 /// Cases per property unless `PROPTEST_CASES` is set: several seconds of `cargo test
 /// --release` on a 2-CPU machine (every case builds clap's command and parses with it); a
@@ -78,7 +78,7 @@ fn refused(e: &iomodels::Error, path: &Path) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn accepted(x: &iomodels::scenario::Expanded) -> Result<(), TestCaseError> {
+fn accepted(x: &iomodels::cli::scenario::Expanded) -> Result<(), TestCaseError> {
     let n = x.points.len();
     prop_assert!((1..=MAX_POINTS).contains(&n), "{} points", n);
     match &x.matrix {
@@ -530,7 +530,7 @@ fn the_real_files_expand() {
 // Regressions: failures the properties found, kept as plain tests.
 
 /// Expands `text` as a scenario file with the user's `args`.
-fn expand_text(text: &str, user: &[&str]) -> Result<iomodels::scenario::Expanded, String> {
+fn expand_text(text: &str, user: &[&str]) -> Result<iomodels::cli::scenario::Expanded, String> {
     let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     file.write_all(text.as_bytes()).unwrap();
     let mut args: Vec<OsString> = ["bench", "run", "--scenario"].map(OsString::from).into();

@@ -40,7 +40,7 @@ fn every_scenario_file_loads_and_names_its_claim() {
             "{}: starts without a comment saying what it tests",
             path.display()
         );
-        let expanded = iomodels::scenario::expand(
+        let expanded = iomodels::cli::scenario::expand(
             ["bench", "run", "--scenario"]
                 .iter()
                 .map(Into::into)
@@ -89,7 +89,7 @@ fn every_scenario_file_loads_and_names_its_claim() {
 #[test]
 fn the_default_scenario_is_the_built_in_default() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.toml");
-    let from_file = iomodels::scenario::expand(vec![
+    let from_file = iomodels::cli::scenario::expand(vec![
         "bench".into(),
         "run".into(),
         "--scenario".into(),

@@ -14,6 +14,50 @@ use std::collections::BTreeMap;
 #[cfg(target_os = "linux")]
 use super::tracefs::{self, MOUNT_COMMAND, TRACEFS};
 
+/// How `bench run` counts system calls (`--accounting`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accounting {
+    /// Count in short passes of their own (the server, then the load generator; 1 s each after
+    /// 0.5 s of warm-up); timings come from the timed pass.
+    Separate,
+    /// Count in the timed pass itself.
+    Same,
+    /// Do not count.
+    Off,
+}
+
+impl Accounting {
+    /// Every way, in the order `--help` lists them.
+    pub const ALL: &'static [Accounting] =
+        &[Accounting::Separate, Accounting::Same, Accounting::Off];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Accounting::Separate => "separate",
+            Accounting::Same => "same",
+            Accounting::Off => "off",
+        }
+    }
+}
+
+impl std::fmt::Display for Accounting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Accounting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Accounting::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown accounting `{s}`: write separate, same or off"))
+    }
+}
+
 /// The calls counted by name: what these models and the load generator make. Names the kernel
 /// lacks (e.g. `select` on arm64) are skipped; the total counts every call anyway.
 pub const NAMES: &[&str] = &[

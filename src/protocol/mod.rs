@@ -23,7 +23,7 @@ pub use http::HttpSession;
 pub const REPLY_BATCH: usize = 32 * 1024;
 
 /// The workload a server speaks and a client drives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// TCP echo: every byte received is sent back.
@@ -33,11 +33,32 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// Every workload, in the order `--help` lists them.
+    pub const ALL: &'static [Workload] = &[Workload::Echo, Workload::Http];
+
     pub fn name(self) -> &'static str {
         match self {
             Workload::Echo => "echo",
             Workload::Http => "http",
         }
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Workload::ALL
+            .iter()
+            .copied()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload `{s}`: write echo or http"))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Plan, RunOptions};
-use crate::cli::Accounting;
+use crate::metrics::syscalls::Accounting;
 
 /// The measured window of a counting pass of `--accounting separate`, when the timed pass's is
 /// longer. Counts per request settle fast: over `bench run --all` (echo and http, 3 repeats)

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::Accounting;
 use crate::config::{CpuList, Slo};
+use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringOptions};
 use crate::protocol::Workload;
 use crate::report::env::Env;

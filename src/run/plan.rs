@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{Plan, RunOptions};
-use crate::cli::Accounting;
 use crate::config::CpuList;
 use crate::load;
+use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, SERVER_OWN_FDS};
 use crate::protocol::Workload;
 use crate::report::env::Env;

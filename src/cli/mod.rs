@@ -1,5 +1,19 @@
-//! The command line, clap definitions only: what the user typed, parsed and checked value by
-//! value. `app` turns it into work.
+//! The command line: what the user typed, parsed and checked value by value (the clap types
+//! here), scenario files turned into more of it ([`scenario`]), and the settings the commands
+//! run with built from it ([`options`]). `app` turns it into work. Only this module knows clap:
+//! the layers below take their own types.
+//!
+//! - [`scenario`]: `bench run --scenario FILE`, a TOML file of options, to command lines;
+//! - `sweep`: the file's `[matrix]`, the points of the sweep;
+//! - `check`: the checks of a file's keys and values, and what to say of a bad one;
+//! - [`options`]: `Args` to run, serve and load settings, with the checks across options;
+//! - [`choice`]: the value parser of an option that takes a domain enum's name.
+
+mod check;
+pub mod choice;
+pub mod options;
+pub mod scenario;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,34 +21,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::Format;
 use crate::config::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
     parse_slo, CpuList, Slo,
 };
+use crate::metrics::syscalls::Accounting;
 use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
-
-/// How `bench run` counts system calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Accounting {
-    /// Count in short passes of their own (the server, then the load generator; 1 s each after
-    /// 0.5 s of warm-up); timings come from the timed pass.
-    Separate,
-    /// Count in the timed pass itself.
-    Same,
-    /// Do not count.
-    Off,
-}
-
-impl Accounting {
-    pub fn name(self) -> &'static str {
-        match self {
-            Accounting::Separate => "separate",
-            Accounting::Same => "same",
-            Accounting::Off => "off",
-        }
-    }
-}
+use choice::choice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -90,8 +85,8 @@ pub struct CompareArgs {
     #[arg(long, value_parser = parse_percent)]
     pub threshold: Option<f64>,
     /// How to print the verdict.
-    #[arg(long, value_enum, default_value_t = crate::compare::Format::Text)]
-    pub format: crate::compare::Format,
+    #[arg(long, value_parser = choice::<Format>(), default_value_t = Format::Text)]
+    pub format: Format,
     /// Compare each model's figures as ratios to this model measured in the same file, so a
     /// baseline from another machine can gate this one.
     #[arg(long)]
@@ -179,7 +174,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_model)]
     pub model: &'static Model,
     /// The protocol to serve.
-    #[arg(long, value_enum, default_value_t = Workload::Echo)]
+    #[arg(long, value_parser = choice::<Workload>(), default_value_t = Workload::Echo)]
     pub workload: Workload,
     /// Address to listen on; port 0 picks a free port (printed in the ready line).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -207,7 +202,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args, Clone)]
 pub struct LoadShape {
     /// The protocol to drive: echo (the default), or http (the default for an http:// target).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Workload>())]
     pub workload: Option<Workload>,
     /// Concurrent connections.
     #[arg(long, short = 'c', default_value = "50", value_parser = parse_count)]
@@ -314,7 +309,7 @@ pub struct RunArgs {
     /// counts during the timed pass (faster; the counters slow syscall-heavy servers by
     /// 20-35%); `off`. Given explicitly, a machine that cannot count is an error (exit 3);
     /// by default the run goes on and says why there are no counts.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Accounting>())]
     pub accounting: Option<Accounting>,
     /// Take options from this TOML file (keys: bench run's options, and `models`; a [matrix]
     /// section sweeps values); options on the command line win. See scenarios/.

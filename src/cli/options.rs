@@ -1,0 +1,466 @@
+//! The settings each command runs with, built from what the user typed: `bench run`'s
+//! [`RunOptions`], `bench serve`'s [`ServeOptions`], `bench load`'s [`LoadConfig`]. The checks
+//! across options (a poller the models cannot use, `--rate` with `--pipeline`, a target that
+//! is no address) happen here, before anything starts: exit code 2.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use super::{LoadArgs, LoadShape, RunArgs, ServeArgs};
+use crate::load::{HttpRequest, LoadConfig};
+use crate::metrics::syscalls::Accounting;
+use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
+use crate::protocol::Workload;
+use crate::run::{self, RunOptions};
+use crate::serve::ServeOptions;
+use crate::{sys, Error};
+
+/// `bench serve`'s options.
+pub fn serve_options(a: ServeArgs) -> ServeOptions {
+    ServeOptions {
+        model: a.model,
+        workload: a.workload,
+        listen: a.listen,
+        threads: a.handler.threads,
+        cpus: a.cpus,
+        work_us: a.handler.work_us,
+        block_us: a.handler.block_us,
+        poller: a.handler.poller,
+        uring: a.handler.uring(),
+        uring_given: a.handler.uring_given(),
+        message_size: a.message_size,
+        idle_timeout: a.handler.idle_timeout,
+        duration: a.duration,
+        stdin_control: a.stdin_control,
+    }
+}
+
+/// `bench run`'s options, checked; `notes`: say which models `--all` skips.
+pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
+    let models = chosen_models(a.all, &a.model, notes);
+    check_poller(&models, a.handler.poller, a.shape.connections)?;
+    check_load_shape(&a.shape, !a.slo.is_empty())?;
+    check_uring(&models, a.handler.uring_given())?;
+    Ok(RunOptions {
+        models,
+        workload: a.shape.workload.unwrap_or(Workload::Echo),
+        connections: a.shape.connections,
+        client_threads: a.client_threads,
+        client_processes: a.shape.client_processes,
+        duration: a.shape.duration,
+        warmup: a.shape.warmup,
+        payload: a.shape.payload,
+        pipeline: a.shape.pipeline,
+        timeout: a.shape.timeout,
+        rate: a.shape.rate,
+        interval: a.shape.interval,
+        slo: a.slo.clone(),
+        repeat: a.repeat as usize,
+        threads: a.handler.threads,
+        server_cpus: a.server_cpus,
+        client_cpus: a.client_cpus,
+        work_us: a.handler.work_us,
+        block_us: a.handler.block_us,
+        poller: a.handler.poller,
+        uring: a.handler.uring_given().then(|| a.handler.uring()),
+        idle_timeout: a.handler.idle_timeout,
+        out: a.out,
+        report: !a.no_report,
+        scenario_file: a.scenario.map(|p| p.display().to_string()),
+        // Counting needs Linux perf: elsewhere the default is not to try. An SLO search's
+        // probes are timed only, unless counting is asked for.
+        accounting: a
+            .accounting
+            .unwrap_or(if cfg!(target_os = "linux") && a.slo.is_empty() {
+                Accounting::Separate
+            } else {
+                Accounting::Off
+            }),
+        accounting_required: a.accounting.is_some_and(|a| a != Accounting::Off),
+        quiet: a.shape.quiet,
+    })
+}
+
+/// The models of a run: every model available here (`--all`; `notes`: say which it skips), or
+/// those named, each once, in the order first named.
+fn chosen_models(all: bool, named: &[&'static Model], notes: bool) -> Vec<&'static Model> {
+    let mut chosen: Vec<&'static Model> = Vec::new();
+    if all {
+        for m in MODELS {
+            match (m.availability)() {
+                Ok(()) => chosen.push(m),
+                Err(why) if notes => crate::errln!("note: skipping {}: {why}", m.name),
+                Err(_) => {}
+            }
+        }
+    } else {
+        for &m in named {
+            if !chosen.iter().any(|c| c.name == m.name) {
+                chosen.push(m);
+            }
+        }
+    }
+    chosen
+}
+
+/// The `--uring-*` options need a model that takes them.
+fn check_uring(models: &[&'static Model], given: bool) -> Result<(), Error> {
+    if given && !models.iter().any(|m| m.uring_options) {
+        return Err(Error::Usage(
+            "the --uring-* options apply to proactor-uring only, and this run has no \
+             proactor-uring: add --model proactor-uring, or drop them"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `--poller` must apply to at least one of the models (the others ignore it: their runs
+/// record no poller), each model that waits on a poller must have that one, and select must be
+/// able to watch every connection: checked before anything starts, exit code 2.
+fn check_poller(
+    models: &[&'static Model],
+    requested: Option<Poller>,
+    connections: usize,
+) -> Result<(), Error> {
+    let takers: Vec<&&Model> = models.iter().filter(|m| !m.pollers.is_empty()).collect();
+    if let (Some(_), [], Some(first)) = (requested, takers.as_slice(), models.first()) {
+        first.poller(requested)?;
+    }
+    for model in &takers {
+        if model.poller(requested)? == Some(Poller::Select) && connections > SELECT_MAX_CONNECTIONS
+        {
+            return Err(Error::Usage(format!(
+                "select cannot watch {connections} connections (FD_SETSIZE is {FD_SETSIZE}, and \
+                 the server keeps {SERVER_OWN_FDS} descriptors for itself): use --poller poll or \
+                 epoll, or at most {SELECT_MAX_CONNECTIONS} connections"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `bench load`'s target, checked with the load's shape before anything starts.
+pub fn load_target(a: &LoadArgs) -> Result<Target, Error> {
+    check_load_shape(&a.shape, false)?;
+    parse_target(&a.target, a.shape.workload, a.expect_body.as_deref())
+}
+
+/// `bench load`'s configuration: the client threads (default: one per client CPU, at most one
+/// per connection) and the client processes (said when the open-file limit asks for more
+/// than one).
+pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
+    let client_cpus = match &a.cpus {
+        Some(cpus) => cpus.len(),
+        None => sys::allowed_cpus().map_or(1, |c| c.len()),
+    };
+    let threads = a
+        .threads
+        .unwrap_or(client_cpus)
+        .clamp(1, a.shape.connections);
+    let split = run::client_processes(
+        a.shape.connections,
+        threads,
+        a.shape.client_processes,
+        false,
+    )?;
+    if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
+        crate::errln!("note: {why}");
+    }
+    Ok(LoadConfig {
+        target: target.addr,
+        workload: target.workload,
+        connections: a.shape.connections,
+        threads,
+        duration: a.shape.duration,
+        warmup: a.shape.warmup,
+        payload: match target.workload {
+            Workload::Echo => a.shape.payload,
+            Workload::Http => 0,
+        },
+        pipeline: a.shape.pipeline,
+        timeout: a.shape.timeout,
+        http: target.http,
+        count_syscalls: false,
+        cpus: a.cpus.clone(),
+        interval: a.shape.interval,
+        connect_timeout: crate::load::connect_timeout(a.shape.connections),
+        rate: a.shape.rate,
+        processes: split.processes,
+    })
+}
+
+/// Where `bench load` sends its load: the address, the workload, and for HTTP the request.
+#[derive(Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub workload: Workload,
+    pub http: Option<HttpRequest>,
+}
+
+/// `HOST:PORT` (echo, or HTTP for `/plaintext` with `--workload http`) or
+/// `http://HOST[:PORT][/PATH]` (HTTP).
+fn parse_target(
+    target: &str,
+    workload: Option<Workload>,
+    expect_body: Option<&str>,
+) -> Result<Target, Error> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "cannot use `{target}` as --target: {why} (write it as HOST:PORT, like \
+             127.0.0.1:7000, or as http://HOST:PORT/PATH)"
+        ))
+    };
+    let Parts {
+        authority,
+        host,
+        path,
+        url,
+    } = target_parts(target).map_err(bad)?;
+    let workload = match (workload, url) {
+        (Some(Workload::Echo), true) => {
+            return Err(bad(
+                "an http:// target speaks HTTP: drop --workload echo, or give HOST:PORT".into(),
+            ))
+        }
+        (Some(w), _) => w,
+        (None, true) => Workload::Http,
+        (None, false) => Workload::Echo,
+    };
+    if expect_body.is_some() && workload != Workload::Http {
+        return Err(Error::Usage(
+            "--expect-body is for the HTTP workload: add --workload http or use an http:// \
+             target"
+                .into(),
+        ));
+    }
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("it resolves to no address".into()))?;
+    let http = (workload == Workload::Http).then(|| HttpRequest {
+        host,
+        path,
+        expect_body: expect_body.map(|b| b.as_bytes().to_vec()),
+    });
+    Ok(Target {
+        addr,
+        workload,
+        http,
+    })
+}
+
+/// A `--target` taken apart.
+struct Parts {
+    /// The address to connect to.
+    authority: String,
+    /// The Host header: the authority as typed.
+    host: String,
+    path: String,
+    /// Whether it was an http:// URL.
+    url: bool,
+}
+
+/// `HOST:PORT` or `http://...` taken apart, or why not.
+fn target_parts(target: &str) -> Result<Parts, String> {
+    match target.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => url_parts(rest),
+        Some((scheme, _)) => Err(format!(
+            "the {scheme}:// scheme is not supported (http:// only; no TLS)"
+        )),
+        None => Ok(Parts {
+            authority: target.to_string(),
+            host: target.to_string(),
+            path: "/plaintext".to_string(),
+            url: false,
+        }),
+    }
+}
+
+/// What follows `http://`: `HOST[:PORT][/PATH][?QUERY]`.
+fn url_parts(rest: &str) -> Result<Parts, String> {
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    if path
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err("the path has spaces or control characters (percent-encode them)".into());
+    }
+    if authority.is_empty() {
+        return Err("it names no host".into());
+    }
+    // A port-less authority gets HTTP's 80 ("[::1]" and "host" alike).
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.contains(']'));
+    let host = authority.to_string();
+    let authority = if has_port {
+        host.clone()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(Parts {
+        authority,
+        host,
+        path,
+        url: true,
+    })
+}
+
+/// The open loop paces single requests: `--rate` with `--pipeline` above 1 is refused, and so
+/// is `--slo` (a search over rates) with `--rate` (a rate of its own) or `--pipeline`.
+fn check_load_shape(shape: &LoadShape, slo: bool) -> Result<(), Error> {
+    if shape.rate.is_some() && shape.pipeline > 1 {
+        return Err(Error::Usage(
+            "--rate paces single requests, one in flight per connection (as wrk2 does): drop \
+             --pipeline, or drop --rate for a closed loop of pipelined batches"
+                .into(),
+        ));
+    }
+    if slo && shape.rate.is_some() {
+        return Err(Error::Usage(
+            "--slo searches for the highest rate that meets the objective, so it sets the rate \
+             itself: drop --rate"
+                .into(),
+        ));
+    }
+    if slo && shape.pipeline > 1 {
+        return Err(Error::Usage(
+            "--slo probes with the open loop, which paces single requests: drop --pipeline".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bench serve`'s options through their command line and back.
+    fn round_trip(opts: &ServeOptions) -> ServeOptions {
+        use clap::Parser;
+        let args = opts.to_args();
+        let cli = crate::cli::Cli::try_parse_from(std::iter::once("bench".into()).chain(args))
+            .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            crate::cli::Command::Serve(a) => serve_options(a),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_options_round_trip_through_their_command_line() {
+        use std::time::Duration;
+
+        use crate::config::CpuList;
+        use crate::models::{Poller, UringListener, UringOptions, MODELS};
+        let model = |name: &str| MODELS.iter().find(|m| m.name == name).unwrap();
+        let plain = ServeOptions {
+            model: model("reactor"),
+            workload: Workload::Echo,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            threads: None,
+            cpus: None,
+            work_us: 0,
+            block_us: 0,
+            poller: None,
+            uring: UringOptions::default(),
+            uring_given: false,
+            message_size: None,
+            idle_timeout: Duration::from_secs(60),
+            duration: None,
+            stdin_control: false,
+        };
+        let every = ServeOptions {
+            model: model("proactor-uring"),
+            workload: Workload::Http,
+            listen: "127.0.0.1:7000".parse().unwrap(),
+            threads: Some(3),
+            // CPU 0 is on every machine; the list is checked against this one.
+            cpus: Some(CpuList::new(vec![0])),
+            work_us: 5,
+            block_us: 7,
+            poller: Some(Poller::Poll),
+            uring: UringOptions {
+                sqpoll: true,
+                zc: true,
+                listener: UringListener::Shared,
+            },
+            uring_given: true,
+            message_size: Some(4096),
+            idle_timeout: Duration::from_millis(1500),
+            duration: Some(Duration::from_secs(30)),
+            stdin_control: true,
+        };
+        // Given, but all defaults: still given.
+        let defaults_given = ServeOptions {
+            uring_given: true,
+            idle_timeout: Duration::ZERO,
+            ..plain.clone()
+        };
+        for opts in [plain, every, defaults_given] {
+            let back = round_trip(&opts);
+            assert_eq!(back.to_args(), opts.to_args());
+            assert_eq!(back.model.name, opts.model.name);
+            assert_eq!(
+                (back.workload, back.listen, back.threads, back.cpus.clone()),
+                (opts.workload, opts.listen, opts.threads, opts.cpus.clone())
+            );
+            assert_eq!(
+                (back.work_us, back.block_us, back.poller, back.message_size),
+                (opts.work_us, opts.block_us, opts.poller, opts.message_size)
+            );
+            assert_eq!(
+                (back.uring, back.uring_given, back.idle_timeout),
+                (opts.uring, opts.uring_given, opts.idle_timeout)
+            );
+            assert_eq!(
+                (back.duration, back.stdin_control),
+                (opts.duration, opts.stdin_control)
+            );
+        }
+    }
+
+    fn http(target: &str) -> (SocketAddr, String, String) {
+        let t = parse_target(target, None, None).unwrap();
+        assert_eq!(t.workload, Workload::Http, "{target}");
+        let r = t.http.unwrap();
+        (t.addr, r.host, r.path)
+    }
+
+    #[test]
+    fn targets_take_wrks_url_forms() {
+        let (addr, host, path) = http("http://127.0.0.1:8080/plaintext");
+        assert_eq!(addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (host.as_str(), path.as_str()),
+            ("127.0.0.1:8080", "/plaintext")
+        );
+        let (_, _, path) = http("http://127.0.0.1:8080");
+        assert_eq!(path, "/");
+        let (_, host, path) = http("http://127.0.0.1:8080?x=1");
+        assert_eq!((host.as_str(), path.as_str()), ("127.0.0.1:8080", "/?x=1"));
+        let (addr, host, _) = http("http://127.0.0.1/a");
+        assert_eq!((addr.port(), host.as_str()), (80, "127.0.0.1"));
+        let (addr, _, _) = http("http://[::1]:9/");
+        assert!(addr.is_ipv6());
+
+        let t = parse_target("127.0.0.1:7000", None, None).unwrap();
+        assert_eq!(t.workload, Workload::Echo);
+        assert!(t.http.is_none());
+        let t = parse_target("127.0.0.1:7000", Some(Workload::Http), Some("hi")).unwrap();
+        let r = t.http.unwrap();
+        assert_eq!(
+            (r.path.as_str(), r.expect_body),
+            ("/plaintext", Some(b"hi".to_vec()))
+        );
+
+        for bad in ["http://127.0.0.1:1/a b", "http:///x", "ftp://h:1/"] {
+            assert!(parse_target(bad, None, None).is_err(), "{bad}");
+        }
+    }
+}

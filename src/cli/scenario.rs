@@ -1,0 +1,264 @@
+//! Scenario files: `bench run --scenario FILE`, a TOML file of `bench run` options.
+//!
+//! Each key is a long option of `bench run` (`connections = 100`, `workload = "http"`,
+//! `work_us = 200`, `quiet = true`; `_` and `-` alike), plus `models`: a list of names or
+//! `"all"`. The file's options go before the command line's, so an option given on the command
+//! line wins (and `--model`/`--all` there replace the file's `models`). Values are checked by
+//! the same parsers as the command line; an unknown key, a bad value or a value of the wrong
+//! kind is refused with the file, the line and the key named (exit 2).
+//!
+//! A `[matrix]` table sweeps options: each key is an option and its value the list of values
+//! to run (`connections = [10, 100]`; a switch takes `[false, true]`). [`expand`] gives one
+//! command line per point of the sweep, the first key varying slowest, like nested loops in
+//! file order. `models` may sit in the matrix too (it means what it means at the top level:
+//! the models run at every point). An option set both at the top level and in the matrix is
+//! refused; one the command line sets is fixed there and leaves the sweep. Every point's
+//! command line is checked before anything runs.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Command, CommandFactory};
+
+use super::check::{
+    check_options, check_values, find_option, is_models, models_args, scalar_arg, unknown_key, Src,
+    Wrong,
+};
+use super::sweep::{points, read_matrix, Dim};
+pub use super::sweep::{Expanded, Point, MAX_POINTS};
+use crate::cli::Cli;
+use crate::Error;
+
+/// The command line of a `bench run` with its `--scenario` file expanded into one command
+/// line per point of the file's matrix (one point without a matrix); other command lines,
+/// and a `bench run` without `--scenario`, come back as the one point, unchanged. Every
+/// point's options from the file are checked with the command line's parsers; the user's own
+/// options are left to the caller's parse.
+pub fn expand(args: Vec<OsString>) -> Result<Expanded, Error> {
+    if args.get(1).and_then(|a| a.to_str()) != Some("run") {
+        return Ok(Expanded::single(args));
+    }
+    let Some(path) = scenario_path(&args[2..]) else {
+        return Ok(Expanded::single(args));
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the scenario file {}: {e}",
+            path.display()
+        ))
+    })?;
+    expand_file(args, &path, &text)
+}
+
+/// [`expand`] with the scenario file read: `path` names it in messages, `text` is its content.
+fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded, Error> {
+    let mut cmd = Cli::command();
+    let given = given_on_command_line(&mut cmd, &args[2..]);
+    let file = read(Src { path, text }, given.picks_models, &mut cmd)?;
+    let swept: Vec<&Dim> = file
+        .dims
+        .iter()
+        .filter(|d| !given.ids.contains(&d.id))
+        .collect();
+    let points = points(&file, &swept, &mut cmd)?;
+    let (head, user) = args.split_at(2);
+    let points = points
+        .into_iter()
+        .map(|(values, options)| {
+            let mut line = head.to_vec();
+            line.extend(file.base.iter().map(OsString::from));
+            line.extend(options.into_iter().map(OsString::from));
+            line.extend(user.iter().cloned());
+            Point { values, args: line }
+        })
+        .collect();
+    let matrix = (!swept.is_empty()).then(|| {
+        swept
+            .iter()
+            .map(|d| (d.name.clone(), d.values.clone()))
+            .collect()
+    });
+    Ok(Expanded { points, matrix })
+}
+
+/// The value of `--scenario` among `bench run`'s arguments (the last one, as clap takes it).
+fn scenario_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut found = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(a) = a.to_str() else {
+            continue;
+        };
+        if a == "--" {
+            break;
+        }
+        if a == "--scenario" {
+            found = it.next().map(Into::into);
+        } else if let Some(v) = a.strip_prefix("--scenario=") {
+            found = Some(v.into());
+        }
+    }
+    found
+}
+
+/// What the user's own command line sets.
+struct Given {
+    /// The clap ids of the `run` options given on the command line.
+    ids: HashSet<String>,
+    /// Whether it picks the models (`--model` or `--all`).
+    picks_models: bool,
+}
+
+/// Which `bench run` options the user's arguments (those after `run`) set: a trial parse by
+/// clap (with `--all` added when they pick no models); none when they do not parse (a bad
+/// value, `--help`: the caller's own parse reports it, whatever the sweep).
+fn given_on_command_line(cmd: &mut Command, user: &[OsString]) -> Given {
+    let mut line: Vec<OsString> = vec!["bench".into(), "run".into()];
+    line.extend(user.iter().cloned());
+    let mut matches = cmd.try_get_matches_from_mut(line.clone());
+    let mut added_all = false;
+    if matches!(&matches, Err(e) if e.kind() == ErrorKind::MissingRequiredArgument) {
+        line.push("--all".into());
+        added_all = true;
+        matches = cmd.try_get_matches_from_mut(line);
+    }
+    let run = run_command(cmd);
+    let ids: HashSet<String> = match matches
+        .as_ref()
+        .ok()
+        .and_then(|m| m.subcommand_matches("run"))
+    {
+        Some(m) => run
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .filter(|id| m.value_source(id) == Some(ValueSource::CommandLine))
+            .filter(|id| !(added_all && *id == "all"))
+            .map(String::from)
+            .collect(),
+        // They do not parse (a bad value, `--help`): the caller's own parse says so, whatever
+        // the sweep.
+        None => HashSet::new(),
+    };
+    let picks_models = ids.contains("model") || ids.contains("all");
+    Given { ids, picks_models }
+}
+
+fn run_command(cmd: &Command) -> &Command {
+    cmd.find_subcommand("run")
+        .expect("bench run is a subcommand")
+}
+
+/// A scenario file read and checked, not yet expanded.
+pub(super) struct File<'a> {
+    pub(super) src: Src<'a>,
+    /// The options of the top level and the matrix's `models`, in file order.
+    pub(super) base: Vec<String>,
+    /// Whether the trial parses need `--all` (no models picked by the file, or its models
+    /// left out for the command line's).
+    pub(super) add_all: bool,
+    /// The matrix's keys, models left out, command-line fixed ones included.
+    pub(super) dims: Vec<Dim>,
+}
+
+/// Reads and checks a scenario file: its top level, its matrix, each value of the matrix with
+/// the top level (the points themselves are checked by [`points`]).
+fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'a>, Error> {
+    let table = parse(src)?;
+    let run = run_command(cmd).clone();
+    let (mut base, top_models) = read_top_level(src, &table, &run, skip_models)?;
+    // Where the file picks its models: the section and the key as written.
+    let mut models_at = top_models.map(|key| (None, key));
+    let mut dims = Vec::new();
+    if let Some(matrix) = table.get("matrix") {
+        let matrix = read_matrix(src, &table, matrix, &run, skip_models)?;
+        base.extend(matrix.models);
+        if let Some(key) = matrix.models_key {
+            models_at = Some((Some("matrix"), key));
+        }
+        dims = matrix.dims;
+    }
+    let add_all = skip_models || models_at.is_none();
+    check_options(src, &table, cmd, &base, models_at, add_all)?;
+    check_values(src, cmd, &base, &dims, add_all)?;
+    Ok(File {
+        src,
+        base,
+        add_all,
+        dims,
+    })
+}
+
+/// The file as a TOML table.
+fn parse(src: Src) -> Result<toml::Table, Error> {
+    src.text.parse().map_err(|e: toml::de::Error| {
+        Error::Usage(format!(
+            "scenario {} is not valid TOML: {}",
+            src.path.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+/// The options of the file's top level, in file order (its `models` left out when
+/// `skip_models`), and the key that picks its models, if one does.
+fn read_top_level<'t>(
+    src: Src,
+    table: &'t toml::Table,
+    run: &Command,
+    skip_models: bool,
+) -> Result<(Vec<String>, Option<&'t str>), Error> {
+    let mut base: Vec<String> = Vec::new();
+    let mut models_key = None;
+    for (key, value) in table {
+        if key == "matrix" {
+            continue;
+        }
+        let name = key.replace('_', "-");
+        if is_models(key) {
+            models_key = Some(key.as_str());
+            if !skip_models {
+                base.extend(models_args(value).map_err(|why| src.usage(None, key, why))?);
+            }
+            continue;
+        }
+        // `all = true` picks the models as `models = "all"` does, so the command line's
+        // `--model` replaces it too (left in, it put `--all` beside `--model`: clap refuses).
+        if name == "all" && skip_models {
+            continue;
+        }
+        let Some(arg) = find_option(run, &name) else {
+            return Err(src.usage(None, key, unknown_key(run, false)));
+        };
+        let takes_value = arg.get_action().takes_values();
+        match scalar_arg(&name, takes_value, value) {
+            Ok(a) => base.extend(a),
+            Err(wrong) => {
+                return Err(src.usage(None, key, top_level_wrong(key, value, takes_value, wrong)))
+            }
+        }
+    }
+    Ok((base, models_key))
+}
+
+/// Why a value of the top level does not fit its option.
+fn top_level_wrong(key: &str, value: &toml::Value, takes_value: bool, wrong: Wrong) -> String {
+    match wrong {
+        Wrong::BoolForValue => "takes a value, not true/false".into(),
+        Wrong::NotBool | Wrong::Table if !takes_value => format!("is a switch: write {key} = true"),
+        Wrong::List if !takes_value => format!(
+            "is a switch: write {key} = true, or sweep it in a [matrix] table at the end of the \
+             file: {key} = [false, true]"
+        ),
+        Wrong::List => format!(
+            "takes one value; to sweep a list of values, move it to a [matrix] table at the end \
+             of the file: [matrix] {key} = {value}"
+        ),
+        _ => "write a number or a string".into(),
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests;
