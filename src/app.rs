@@ -9,11 +9,9 @@ use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
 use crate::load::{run_load, HttpRequest, LoadConfig};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
-use crate::report::document;
-use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
-use crate::report::result::{ResultFile, Scenario};
-use crate::report::table;
+use crate::report::{document, table};
+use crate::result::{self, Env, ResultFile, Scenario};
 use crate::run::{self, RunIdentity, RunOptions};
 use crate::serve::{serve, ServeOptions};
 use crate::{sys, Error};
@@ -72,7 +70,7 @@ impl Gate {
     /// A baseline that cannot be read stops the run before anything is measured.
     fn check(&self) -> anyhow::Result<()> {
         if let Some(b) = &self.baseline {
-            document::load(b)?;
+            result::load(b)?;
         }
         Ok(())
     }
@@ -118,7 +116,7 @@ fn compare(a: &crate::cli::CompareArgs) -> anyhow::Result<i32> {
 fn report(a: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
     let mut files = Vec::with_capacity(a.results.len());
     for path in &a.results {
-        files.push((path.display().to_string(), document::load(path)?));
+        files.push((path.display().to_string(), result::load(path)?));
     }
     let out = a
         .out
@@ -163,7 +161,7 @@ pub fn execute_expanded(expanded: crate::scenario::Expanded) -> anyhow::Result<i
             gate = Some(Gate::of(&args));
         }
         let opts = run_options(args, i == 0).map_err(|e| {
-            let at = crate::report::result::describe_point(&values);
+            let at = crate::result::describe_point(&values);
             match e.downcast::<Error>() {
                 Ok(Error::Usage(why)) => Error::Usage(format!("at the point {at}: {why}")).into(),
                 Ok(other) => anyhow::Error::new(other),

@@ -13,7 +13,8 @@
 //! - [`scenario`]: scenario files (`bench run --scenario FILE`);
 //! - [`metrics`]: latency histograms, process accounting;
 //! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
-//! - [`report`]: the result file (the JSON contract) and the printed table.
+//! - [`result`]: the result file (the JSON contract): its types, reading and writing;
+//! - [`report`]: the printed table, the Markdown/HTML report and its charts.
 //!
 //! Output goes through [`report::stdout`] (`out!`, `outln!`, `errln!`), never `println!`:
 //! a reader that goes away must end `bench` quietly, not panic it.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod models;
 pub mod protocol;
 pub mod report;
+pub mod result;
 pub mod run;
 pub mod scenario;
 pub mod serve;

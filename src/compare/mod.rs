@@ -16,9 +16,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::report::document;
-use crate::report::result::{describe_point, ResultFile, Run};
-use crate::report::table::{self, fmt_rate, fmt_us};
+use crate::report::format::{fmt_rate, fmt_us, label};
+use crate::result::{self, describe_point, ResultFile, Run};
 use crate::Error;
 pub use render::{render, Format};
 pub use stats::{Change, Verdict};
@@ -130,7 +129,7 @@ pub const METRICS: &[Metric] = &[
         |v| format!("{v:.2}"),
     ),
     counted("syscalls_per_request", "syscalls/req", |r| {
-        r.syscalls.as_ref()?["per_request"].as_f64()
+        r.syscalls.as_ref()?.per_request
     }),
     counted("ctx_switches_per_request", "ctxsw/req", |r| {
         r.server.as_ref()?.ctx_switches_per_request
@@ -157,7 +156,7 @@ pub struct RunKey {
 impl RunKey {
     fn of(run: &Run) -> RunKey {
         RunKey {
-            model: table::label(run),
+            model: label(run),
             workload: run.workload.clone(),
             point: describe_point(&run.point),
             connections: run.connections,
@@ -228,8 +227,8 @@ pub fn compare_files(
     current: &Path,
     opts: &Options,
 ) -> anyhow::Result<Comparison> {
-    let b = document::load(baseline)?;
-    let c = document::load(current)?;
+    let b = result::load(baseline)?;
+    let c = result::load(current)?;
     compare(&b, &c, opts)
 }
 

@@ -13,8 +13,9 @@ use anyhow::Context;
 
 use super::charts::{self, ChartFile};
 use super::findings::{distinct, findings, gaps, groups};
-use super::result::{describe_point, ResultFile, Run, SloCapacity, SCHEMA_VERSION};
-use super::table::{self, fmt_rate};
+use super::format::fmt_rate;
+use super::table;
+use crate::result::{self, describe_point, ResultFile, Run, SloCapacity};
 use crate::Error;
 
 /// Where the charts go, relative to the report.
@@ -31,49 +32,6 @@ pub struct Written {
 /// The report folder for a result file: beside it, named after it (run-X.json -> run-X/).
 pub fn default_dir(result: &Path) -> PathBuf {
     result.with_extension("")
-}
-
-/// Reads a result file: unreadable, not JSON, written by a newer schema, or missing a field
-/// this version needs are errors that say so (exit 2). Fields added after a file was written
-/// take their defaults, and their gaps are labelled in the report.
-pub fn load(path: &Path) -> anyhow::Result<ResultFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read the result file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a result file: it is not JSON ({e})",
-            path.display()
-        ))
-    })?;
-    match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v > u64::from(SCHEMA_VERSION) => {
-            return Err(Error::Usage(format!(
-                "{} was written with result schema {v}; this bench reads schema \
-                 {SCHEMA_VERSION} and older: use a newer bench",
-                path.display()
-            ))
-            .into())
-        }
-        Some(_) => {}
-        None => {
-            return Err(Error::Usage(format!(
-                "{} is not a result file: it has no schema_version",
-                path.display()
-            ))
-            .into())
-        }
-    }
-    serde_json::from_value(value).map_err(|e| {
-        Error::Usage(format!(
-            "{} cannot be read as a result file ({e}): was it written by another tool?",
-            path.display()
-        ))
-        .into()
-    })
 }
 
 /// Writes report.md, index.html and the charts into `out` (created if missing); `files` are
@@ -101,15 +59,10 @@ pub fn write(files: &[(String, ResultFile)], out: &Path) -> anyhow::Result<Writt
     })
 }
 
-/// A file written whole or not at all (temporary file, then rename).
+/// A report file written whole or not at all ([`result::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Environment(format!("cannot write {}: {e}", path.display())).into()
-        })
+    result::write_atomic(path, bytes)
+        .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())).into())
 }
 
 /// The Markdown report.

@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
-use super::result::{describe_point, ResultFile, Run};
-use super::table::{self, fmt_rate, fmt_us};
+use super::format::{fmt_rate, fmt_us, label};
+use crate::metrics::stats;
+use crate::result::{describe_point, ResultFile, Run};
 
 /// The items in the order they first come, each once.
 pub(super) fn distinct<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
@@ -44,22 +45,20 @@ struct Figures {
 }
 
 fn figures(runs: &[&Run]) -> Vec<Figures> {
-    distinct(runs.iter().map(|r| table::label(r)))
+    distinct(runs.iter().map(|r| label(r)))
         .into_iter()
         .filter_map(|model| {
             let mine: Vec<&Run> = runs
                 .iter()
                 .copied()
-                .filter(|r| table::label(r) == model && r.failure.is_none())
+                .filter(|r| label(r) == model && r.failure.is_none())
                 .collect();
-            let med = |f: &dyn Fn(&Run) -> Option<f64>| table::med(&mine, f);
+            let med = |f: &dyn Fn(&Run) -> Option<f64>| stats::med(&mine, f);
             let mut by_name: Vec<(String, f64)> = Vec::new();
             if let Some(first) = mine.iter().find_map(|r| r.syscalls.as_ref()) {
-                if let Some(names) = first["by_name_per_request"].as_object() {
+                if let Some(names) = &first.by_name_per_request {
                     for name in names.keys() {
-                        let v = med(&|r: &Run| {
-                            r.syscalls.as_ref()?["by_name_per_request"][name].as_f64()
-                        });
+                        let v = med(&|r: &Run| r.syscalls.as_ref()?.per_request_of(name));
                         if let Some(v) = v.filter(|v| *v >= 0.01) {
                             by_name.push((name.clone(), v));
                         }
@@ -73,7 +72,7 @@ fn figures(runs: &[&Run]) -> Vec<Figures> {
                 throughput: med(&|r: &Run| Some(r.throughput_rps))?,
                 p99: med(&|r: &Run| Some(r.latency_us.p99))?,
                 cpu: med(&|r: &Run| r.server.as_ref()?.cpu_us_per_request),
-                syscalls: med(&|r: &Run| r.syscalls.as_ref()?["per_request"].as_f64()),
+                syscalls: med(&|r: &Run| r.syscalls.as_ref()?.per_request),
                 by_name,
                 ctxsw: med(&|r: &Run| r.server.as_ref()?.ctx_switches_per_request),
                 saturated: mine.iter().any(|r| r.client.saturated),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::table::{fmt_rate, fmt_us};
+use super::format::{fmt_rate, fmt_us};
 use crate::load::{Edge, Tick};
 
 /// One pass's progress line; does nothing when not shown.

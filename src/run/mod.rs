@@ -29,14 +29,13 @@ use crate::metrics::histogram::LatencySummary;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{Model, Poller, UringListener, UringOptions, UringSetup, SERVER_OWN_FDS};
 use crate::protocol::{http, Workload};
-use crate::report::document;
-use crate::report::env::Env;
 use crate::report::progress::ProgressLine;
-use crate::report::result::{
-    describe_point, OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts,
+use crate::report::{document, table};
+use crate::result::syscalls::{self, SyscallFigures};
+use crate::result::{
+    describe_point, Env, OpenLoopFigures, PacingError, ResultFile, Run, Scenario, ServerCosts,
     SloCapacity,
 };
-use crate::report::table;
 use crate::{sys, Error};
 use counting::Counting;
 
@@ -814,10 +813,10 @@ fn measure(
     {
         if let Some(Ok(client)) = &client_syscalls {
             if run.failure.is_none() {
-                run.client.syscalls = Some(with_window(
-                    client_syscalls_json(client, run.requests, pass),
-                    run.duration_s,
-                ));
+                let figures =
+                    client_syscall_figures(client, run.requests, pass).with_window(run.duration_s);
+                // `client` is the load generator's wire type, which holds them untyped.
+                run.client.syscalls = serde_json::to_value(figures).ok();
             }
         }
     }
@@ -827,10 +826,8 @@ fn measure(
     {
         match syscall_window(&syscall_snapshots) {
             Ok(window) if run.failure.is_none() => {
-                run.syscalls = Some(with_window(
-                    syscalls_json(&window, run.requests, pass),
-                    run.duration_s,
-                ));
+                run.syscalls = server_syscall_figures(&window, run.requests, pass)
+                    .map(|f| f.with_window(run.duration_s));
                 run.syscalls_unavailable = None;
             }
             Ok(_) => {
@@ -913,73 +910,34 @@ fn syscall_window(
     }
 }
 
-/// The `syscalls` object of a run: the server's counts over the window, per request of the
+/// The `syscalls` figures of a run: the server's counts over the window, per request of the
 /// counted pass.
 #[cfg(target_os = "linux")]
-fn syscalls_json(window: &SyscallSnapshot, requests: u64, pass: &str) -> serde_json::Value {
-    counts_json(
+fn server_syscall_figures(
+    window: &SyscallSnapshot,
+    requests: u64,
+    pass: &str,
+) -> Option<SyscallFigures> {
+    Some(SyscallFigures::new(
         window,
         requests,
         pass,
-        "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, every server \
-         thread from its first instruction (inherit, enable-on-exec), read at the measured \
-         window's edges",
-    )
-}
-
-/// The load generator's counts over the window, per request of the same pass.
-fn client_syscalls_json(
-    window: &crate::metrics::syscalls::SyscallCounts,
-    requests: u64,
-    pass: &str,
-) -> serde_json::Value {
-    counts_json(
-        window,
-        requests,
-        pass,
-        "perf-tracepoint: each load thread's own counters, read at the measured window's edges",
-    )
-}
-
-/// `counts` with the length of the window they were counted over (a pass of its own that only
-/// counts is shorter than the timed one: `counting::COUNTING_WINDOW`).
-fn with_window(mut counts: serde_json::Value, window_s: f64) -> serde_json::Value {
-    if let Some(object) = counts.as_object_mut() {
-        object.insert("window_s".into(), serde_json::json!(window_s));
-    }
-    counts
-}
-
-/// Counts as the result file holds them: totals, and per request of the pass that counted.
-fn counts_json(
-    window: &crate::metrics::syscalls::SyscallCounts,
-    requests: u64,
-    pass: &str,
-    method: &str,
-) -> serde_json::Value {
-    let per = |n: u64| (requests > 0).then(|| round(n as f64 / requests as f64, 4));
-    let by_name: std::collections::BTreeMap<&str, u64> = window
-        .by_name
-        .iter()
-        .filter(|(_, &n)| n > 0)
-        .map(|(k, &n)| (k.as_str(), n))
-        .collect();
-    let per_name: std::collections::BTreeMap<&str, Option<f64>> =
-        by_name.iter().map(|(k, &n)| (*k, per(n))).collect();
-    serde_json::json!({
-        "total": window.total,
-        "per_request": per(window.total),
-        "by_name": by_name,
-        "by_name_per_request": per_name,
-        "requests": requests,
-        "method": method,
-        "pass": pass,
-    })
+        syscalls::SERVER_METHOD,
+    ))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn syscalls_json(_: &SyscallSnapshot, _: u64, _: &str) -> serde_json::Value {
-    serde_json::Value::Null
+fn server_syscall_figures(_: &SyscallSnapshot, _: u64, _: &str) -> Option<SyscallFigures> {
+    None
+}
+
+/// The load generator's counts over the window, per request of the same pass.
+fn client_syscall_figures(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+) -> SyscallFigures {
+    SyscallFigures::new(window, requests, pass, syscalls::CLIENT_METHOD)
 }
 
 fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {

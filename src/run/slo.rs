@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use super::Job;
 use crate::metrics::histogram::decode;
-use crate::report::result::{Run, SloCapacity, SloProbe};
-use crate::report::table;
+use crate::report::format;
+use crate::result::{Run, SloCapacity, SloProbe};
 
 /// The most open-loop probes of one SLO search.
 const SLO_MAX_PROBES: usize = 8;
@@ -43,7 +43,7 @@ impl Job<'_> {
         if self.progress {
             crate::errln!(
                 "      probe 0 (closed loop): {} req/s",
-                table::fmt_rate(closed)
+                format::fmt_rate(closed)
             );
         }
         runs.push(ceiling);
@@ -71,15 +71,15 @@ impl Job<'_> {
                 break;
             }
             // Rounded to 3 significant digits: rates people can type again.
-            let rate = table::round_sig((low + missed) / 2.0, 3);
+            let rate = format::round_sig((low + missed) / 2.0, 3);
             let mut run = self.accounted(Some(rate))?;
             let why = self.misses(&run, rate);
             if self.progress {
                 crate::errln!(
                     "      probe {index}: {} req/s asked, {} answered, p99 {}: {}",
-                    table::fmt_rate(rate),
-                    table::fmt_rate(run.throughput_rps),
-                    table::fmt_us(run.latency_us.p99),
+                    format::fmt_rate(rate),
+                    format::fmt_rate(run.throughput_rps),
+                    format::fmt_us(run.latency_us.p99),
                     why.as_deref().unwrap_or("met")
                 );
             }
@@ -111,7 +111,7 @@ impl Job<'_> {
                  the capacity found may be the client's (give it more CPUs: --client-cpus, \
                  --client-threads)",
                 r.client.busy_fraction * 100.0,
-                table::fmt_rate(r.rate.unwrap_or_default())
+                format::fmt_rate(r.rate.unwrap_or_default())
             ));
         }
         Ok((runs, found))
@@ -149,7 +149,7 @@ impl Job<'_> {
                     format!(
                         "p{} {} > {}",
                         slo.percentile,
-                        table::fmt_us(us),
+                        format::fmt_us(us),
                         humantime::format_duration(slo.limit)
                     )
                 })

@@ -2,7 +2,7 @@
 //! models it applies to, with the figures that differ between them given as ranges. The
 //! result file and the report keep each run's own warnings, figures and all.
 
-use crate::report::result::Run;
+use crate::result::Run;
 
 /// The warnings to print: the run-wide ones first, without a model; then one line per kind.
 /// A kind is a warning's text with its numbers blanked (`client CPU saturated: ... busy #% of

@@ -1,15 +1,16 @@
 //! The mechanism chart: what a request costs the server, in system calls by name, context
 //! switches and CPU time.
 
+use std::collections::BTreeMap;
+
 use plotters::style::RGBColor;
-use serde_json::Value;
 
 use super::axes::{fmt_plain, Axis, Fmt};
 use super::chart::{BarPanel, BarRow, Chart, LegendEntry, Panel, Swatch};
 use super::data::{context, groups, Group, Selection};
 use super::style::{Colors, CALL_COLORS, OTHER_COLOR};
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::{med, median};
+use crate::metrics::stats::{med, median};
+use crate::result::{ResultFile, Run};
 
 /// The syscall names a stacked bar shows by name; the rest are `other`.
 const TOP_CALLS: usize = 5;
@@ -124,10 +125,10 @@ fn syscall_panel(groups: &[Group]) -> Option<(BarPanel, Vec<LegendEntry>)> {
     let calls: Vec<Option<Vec<(String, f64)>>> = groups
         .iter()
         .map(|g| {
-            let maps: Vec<&serde_json::Map<String, Value>> = g
+            let maps: Vec<&BTreeMap<String, Option<f64>>> = g
                 .runs
                 .iter()
-                .filter_map(|r| r.syscalls.as_ref()?["by_name_per_request"].as_object())
+                .filter_map(|r| r.syscalls.as_ref()?.by_name_per_request.as_ref())
                 .collect();
             if maps.is_empty() {
                 return None;
@@ -136,7 +137,10 @@ fn syscall_panel(groups: &[Group]) -> Option<(BarPanel, Vec<LegendEntry>)> {
             names.sort();
             names.dedup();
             let per_name = names.into_iter().filter_map(|n| {
-                let v = median(maps.iter().filter_map(|m| m[n].as_f64()))?;
+                let v = median(
+                    maps.iter()
+                        .filter_map(|m| m.get(n.as_str()).copied().flatten()),
+                )?;
                 Some((n.clone(), v))
             });
             Some(per_name.collect())
