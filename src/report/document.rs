@@ -15,7 +15,7 @@ use super::charts::{self, ChartFile};
 use super::findings::{distinct, findings, gaps, groups};
 use super::format::fmt_rate;
 use super::table;
-use crate::result::{self, describe_point, ResultFile, Run, SloCapacity};
+use crate::result::{self, describe_point, ResultFile, Run, Scenario, SloCapacity};
 use crate::Error;
 
 /// Where the charts go, relative to the report.
@@ -101,9 +101,29 @@ pub fn markdown(files: &[(String, ResultFile)], charts: &[ChartFile]) -> String 
 
 /// One result file's section: scenario, environment, findings, tables.
 fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
-    let s = &file.scenario;
     let _ = writeln!(out, "## {index}. {}\n", title(name, file));
     let _ = writeln!(out, "### Scenario\n");
+    key_values(out, &scenario_rows(&file.scenario));
+    environment(out, file);
+    let _ = writeln!(out, "### Findings\n");
+    for f in findings(file) {
+        let _ = writeln!(out, "- {f}");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "### Results\n");
+    results(out, file);
+    let gaps = gaps(file);
+    if !gaps.is_empty() {
+        let _ = writeln!(out, "### Gaps\n");
+        for g in gaps {
+            let _ = writeln!(out, "- {g}");
+        }
+        out.push('\n');
+    }
+}
+
+/// Every scenario option, as the Scenario table's rows.
+fn scenario_rows(s: &Scenario) -> Vec<(&'static str, String)> {
     let mut options: Vec<(&str, String)> = vec![
         ("command", format!("bench {}", s.command)),
         ("models", s.models.join(", ")),
@@ -156,7 +176,11 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
     if !s.slo.is_empty() {
         options.push(("SLO search", s.slo.join(", ")));
     }
-    key_values(out, &options);
+    options
+}
+
+/// The Environment table: the machine and the tool.
+fn environment(out: &mut String, file: &ResultFile) {
     let e = &file.env;
     let _ = writeln!(out, "### Environment\n");
     key_values(
@@ -182,12 +206,10 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
             ),
         ],
     );
-    let _ = writeln!(out, "### Findings\n");
-    for f in findings(file) {
-        let _ = writeln!(out, "- {f}");
-    }
-    out.push('\n');
-    let _ = writeln!(out, "### Results\n");
+}
+
+/// The Results: per point, the table of runs and the SLO search's capacities.
+fn results(out: &mut String, file: &ResultFile) {
     for (point, runs) in groups(file) {
         if !point.is_empty() {
             let _ = writeln!(out, "#### {point}\n");
@@ -215,14 +237,6 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
             out.push_str(&table::markdown(&header, &rows));
             out.push('\n');
         }
-    }
-    let gaps = gaps(file);
-    if !gaps.is_empty() {
-        let _ = writeln!(out, "### Gaps\n");
-        for g in gaps {
-            let _ = writeln!(out, "- {g}");
-        }
-        out.push('\n');
     }
 }
 

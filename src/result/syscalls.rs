@@ -95,11 +95,15 @@ mod tests {
     /// request completed.
     #[test]
     fn writes_the_keys_in_the_schema_order() {
-        let mut counts = SyscallCounts::default();
-        counts.total = 30;
-        counts.by_name.insert("read".into(), 20);
-        counts.by_name.insert("write".into(), 10);
-        counts.by_name.insert("poll".into(), 0);
+        let counts = SyscallCounts {
+            total: 30,
+            by_name: [
+                ("read".into(), 20),
+                ("write".into(), 10),
+                ("poll".into(), 0),
+            ]
+            .into(),
+        };
         let f = SyscallFigures::new(&counts, 3, "same", CLIENT_METHOD).with_window(1.5);
         let text = serde_json::to_string(&f).unwrap();
         assert_eq!(
