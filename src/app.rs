@@ -11,10 +11,8 @@ use crate::cli::{Cli, Command, CompareArgs, LoadArgs, ReportArgs, RunArgs};
 use crate::load::{run_load, LoadConfig};
 use crate::models::MODELS;
 use crate::output::progress::ProgressLine;
-use crate::report::document;
-use crate::report::env::Env;
-use crate::report::result::{ResultFile, Run, Scenario};
-use crate::report::table;
+use crate::report::{document, table};
+use crate::result::{self, Env, ResultFile, Run, Scenario};
 use crate::run::{self, RunIdentity};
 use crate::serve::serve;
 use crate::Error;
@@ -62,7 +60,7 @@ impl Gate {
     /// A baseline that cannot be read stops the run before anything is measured.
     fn check(&self) -> anyhow::Result<()> {
         if let Some(b) = &self.baseline {
-            document::load(b)?;
+            result::load(b)?;
         }
         Ok(())
     }
@@ -108,7 +106,7 @@ fn compare(a: &CompareArgs) -> anyhow::Result<i32> {
 fn report(a: &ReportArgs) -> anyhow::Result<i32> {
     let mut files = Vec::with_capacity(a.results.len());
     for path in &a.results {
-        files.push((path.display().to_string(), document::load(path)?));
+        files.push((path.display().to_string(), result::load(path)?));
     }
     let out = a
         .out
@@ -153,7 +151,7 @@ pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
             gate = Some(Gate::of(&args));
         }
         let opts = run_options(args, i == 0).map_err(|e| {
-            let at = crate::report::result::describe_point(&values);
+            let at = crate::result::describe_point(&values);
             match e.downcast::<Error>() {
                 Ok(Error::Usage(why)) => Error::Usage(format!("at the point {at}: {why}")).into(),
                 Ok(other) => anyhow::Error::new(other),

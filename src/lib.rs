@@ -14,7 +14,8 @@
 //!   each command runs with;
 //! - [`metrics`]: latency histograms, process accounting;
 //! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
-//! - [`report`]: the result file (the JSON contract) and the printed table.
+//! - [`result`]: the result file (the JSON contract): its types, reading and writing;
+//! - [`report`]: the printed table, the Markdown/HTML report and its charts.
 //!
 //! Output goes through [`output::console`] (`out!`, `outln!`, `errln!`), never `println!`:
 //! a reader that goes away must end `bench` quietly, not panic it.
@@ -32,6 +33,7 @@ pub mod models;
 pub mod output;
 pub mod protocol;
 pub mod report;
+pub mod result;
 pub mod run;
 pub mod serve;
 pub mod sys;

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use iomodels::report::charts::{self, ChartFile, HEIGHT, WIDTH};
-use iomodels::report::ResultFile;
+use iomodels::result::ResultFile;
 
 fn fixture(name: &str) -> ResultFile {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.json"));

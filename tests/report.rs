@@ -23,12 +23,12 @@ fn fixture(name: &str) -> PathBuf {
 /// folder; returns report.md and the folder.
 fn report_of(names: &[&str]) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<(String, iomodels::report::ResultFile)> = names
+    let files: Vec<(String, iomodels::result::ResultFile)> = names
         .iter()
         .map(|n| {
             (
                 format!("tests/fixtures/{n}"),
-                document::load(&fixture(n)).unwrap_or_else(|e| panic!("{n}: {e:#}")),
+                iomodels::result::load(&fixture(n)).unwrap_or_else(|e| panic!("{n}: {e:#}")),
             )
         })
         .collect();

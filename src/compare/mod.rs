@@ -16,9 +16,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::report::document;
-use crate::report::result::{describe_point, ResultFile, Run};
-use crate::report::table::{self, fmt_rate, fmt_us};
+use crate::output::format::{fmt_rate, fmt_us, label};
+use crate::result::{self, describe_point, ResultFile, Run};
 use crate::Error;
 pub use render::{render, Format};
 pub use stats::{Change, Verdict};
@@ -130,7 +129,7 @@ pub const METRICS: &[Metric] = &[
         |v| format!("{v:.2}"),
     ),
     counted("syscalls_per_request", "syscalls/req", |r| {
-        r.syscalls.as_ref()?["per_request"].as_f64()
+        r.syscalls.as_ref()?.per_request
     }),
     counted("ctx_switches_per_request", "ctxsw/req", |r| {
         r.server.as_ref()?.ctx_switches_per_request
@@ -157,7 +156,7 @@ pub struct RunKey {
 impl RunKey {
     fn of(run: &Run) -> RunKey {
         RunKey {
-            model: table::label(run),
+            model: label(run),
             workload: run.workload.clone(),
             point: describe_point(&run.point),
             connections: run.connections,
@@ -228,13 +227,61 @@ pub fn compare_files(
     current: &Path,
     opts: &Options,
 ) -> anyhow::Result<Comparison> {
-    let b = document::load(baseline)?;
-    let c = document::load(current)?;
+    let b = result::load(baseline)?;
+    let c = result::load(current)?;
     compare(&b, &c, opts)
 }
 
 /// Compares two result files.
 pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::Result<Comparison> {
+    let (differs, mut notes) = differences(base, cur);
+    let grouped_b = groups(base, opts.normalize_to.as_deref())?;
+    let grouped_c = groups(cur, opts.normalize_to.as_deref())?;
+    let mut rows = Vec::new();
+    for (key, b_runs) in &grouped_b {
+        let Some(c_runs) = grouped_c.get(key) else {
+            continue;
+        };
+        rows.push(compare_runs(key, b_runs, c_runs, opts, &mut notes));
+    }
+    let only_in_baseline: Vec<String> = grouped_b
+        .keys()
+        .filter(|k| !grouped_c.contains_key(k))
+        .map(RunKey::describe)
+        .collect();
+    let only_in_current: Vec<String> = grouped_c
+        .keys()
+        .filter(|k| !grouped_b.contains_key(k))
+        .map(RunKey::describe)
+        .collect();
+    if rows.is_empty() || !differs.is_empty() {
+        let mut why = differs;
+        if rows.is_empty() {
+            why.push(format!(
+                "no run of one file matches a run of the other (baseline: {}; current: {})",
+                join_or_none(&only_in_baseline),
+                join_or_none(&only_in_current)
+            ));
+        }
+        return Err(Error::Usage(format!(
+            "the two files are not the same experiment: {}",
+            why.join("; ")
+        ))
+        .into());
+    }
+    Ok(Comparison {
+        rows,
+        only_in_baseline,
+        only_in_current,
+        normalized_to: opts.normalize_to.clone(),
+        notes,
+    })
+}
+
+/// How the two files' experiments differ: what makes them incomparable (the workload), and
+/// the notes on what a change under test may bring (a slower handler is what a regression
+/// looks like: said, not refused), another machine, another load.
+fn differences(base: &ResultFile, cur: &ResultFile) -> (Vec<String>, Vec<String>) {
     let (bs, cs) = (&base.scenario, &cur.scenario);
     let mut differs = Vec::new();
     if bs.workload != cs.workload {
@@ -273,96 +320,68 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
             ));
         }
     }
-    let grouped_b = groups(base, opts.normalize_to.as_deref())?;
-    let grouped_c = groups(cur, opts.normalize_to.as_deref())?;
-    let mut rows = Vec::new();
-    for (key, b_runs) in &grouped_b {
-        let Some(c_runs) = grouped_c.get(key) else {
+    (differs, notes)
+}
+
+/// One experiment's repeats on both sides, metric by metric; a note on `notes` for a count
+/// that varies, and for a single repeat.
+fn compare_runs(
+    key: &RunKey,
+    b_runs: &[Figures],
+    c_runs: &[Figures],
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Row {
+    let mut metrics = BTreeMap::new();
+    for m in METRICS {
+        let bv: Vec<f64> = b_runs
+            .iter()
+            .filter_map(|v| v.get(m.key).copied())
+            .collect();
+        let cv: Vec<f64> = c_runs
+            .iter()
+            .filter_map(|v| v.get(m.key).copied())
+            .collect();
+        if bv.is_empty() || cv.is_empty() {
             continue;
+        }
+        // A count is gated tightly only where it is deterministic: repeats within its
+        // threshold of each other on both sides. io_uring's system calls per request are
+        // not (each wait reaps however many completions are in): gated like a time there.
+        let varies =
+            m.count && (stats::spread(&bv) > m.threshold || stats::spread(&cv) > m.threshold);
+        let threshold = match (m.count && !varies, opts.threshold) {
+            (true, _) => m.threshold,
+            (false, Some(t)) => t,
+            (false, None) if varies => VARYING_COUNT_THRESHOLD,
+            (false, None) => m.threshold,
         };
-        let mut metrics = BTreeMap::new();
-        for m in METRICS {
-            let bv: Vec<f64> = b_runs
-                .iter()
-                .filter_map(|v| v.get(m.key).copied())
-                .collect();
-            let cv: Vec<f64> = c_runs
-                .iter()
-                .filter_map(|v| v.get(m.key).copied())
-                .collect();
-            if bv.is_empty() || cv.is_empty() {
-                continue;
-            }
-            // A count is gated tightly only where it is deterministic: repeats within its
-            // threshold of each other on both sides. io_uring's system calls per request are
-            // not (each wait reaps however many completions are in): gated like a time there.
-            let varies =
-                m.count && (stats::spread(&bv) > m.threshold || stats::spread(&cv) > m.threshold);
-            let threshold = match (m.count && !varies, opts.threshold) {
-                (true, _) => m.threshold,
-                (false, Some(t)) => t,
-                (false, None) if varies => VARYING_COUNT_THRESHOLD,
-                (false, None) => m.threshold,
-            };
-            // (Counts under the floor cannot regress anyway: not worth a note.)
-            if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
-                notes.push(format!(
-                    "{} of {} varies between repeats (by up to {:.0}%): not a deterministic count \
-                     there, so it is gated like a time ({:.0}%)",
-                    m.name,
-                    key.describe(),
-                    100.0 * stats::spread(&bv).max(stats::spread(&cv)),
-                    100.0 * threshold
-                ));
-            }
-            metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
-        }
-        if b_runs.len() < 2 || c_runs.len() < 2 {
-            let note = "some runs have a single repeat on a side: no significance can be given \
-                        for them, the threshold alone decides (use --repeat 3 or more)"
-                .to_string();
-            if !notes.contains(&note) {
-                notes.push(note);
-            }
-        }
-        rows.push(Row {
-            key: key.clone(),
-            repeats: (b_runs.len(), c_runs.len()),
-            metrics,
-        });
-    }
-    let only_in_baseline: Vec<String> = grouped_b
-        .keys()
-        .filter(|k| !grouped_c.contains_key(k))
-        .map(RunKey::describe)
-        .collect();
-    let only_in_current: Vec<String> = grouped_c
-        .keys()
-        .filter(|k| !grouped_b.contains_key(k))
-        .map(RunKey::describe)
-        .collect();
-    if rows.is_empty() || !differs.is_empty() {
-        let mut why = differs;
-        if rows.is_empty() {
-            why.push(format!(
-                "no run of one file matches a run of the other (baseline: {}; current: {})",
-                join_or_none(&only_in_baseline),
-                join_or_none(&only_in_current)
+        // (Counts under the floor cannot regress anyway: not worth a note.)
+        if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
+            notes.push(format!(
+                "{} of {} varies between repeats (by up to {:.0}%): not a deterministic count \
+                 there, so it is gated like a time ({:.0}%)",
+                m.name,
+                key.describe(),
+                100.0 * stats::spread(&bv).max(stats::spread(&cv)),
+                100.0 * threshold
             ));
         }
-        return Err(Error::Usage(format!(
-            "the two files are not the same experiment: {}",
-            why.join("; ")
-        ))
-        .into());
+        metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
     }
-    Ok(Comparison {
-        rows,
-        only_in_baseline,
-        only_in_current,
-        normalized_to: opts.normalize_to.clone(),
-        notes,
-    })
+    if b_runs.len() < 2 || c_runs.len() < 2 {
+        let note = "some runs have a single repeat on a side: no significance can be given \
+                    for them, the threshold alone decides (use --repeat 3 or more)"
+            .to_string();
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+    Row {
+        key: key.clone(),
+        repeats: (b_runs.len(), c_runs.len()),
+        metrics,
+    }
 }
 
 fn join_or_none(v: &[String]) -> String {

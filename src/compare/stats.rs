@@ -2,6 +2,7 @@
 //! 95% confidence interval and significance by bootstrap (as criterion does), and the verdict.
 
 use super::Metric;
+use crate::metrics::stats::median_of;
 
 /// Bootstrap resamples per comparison.
 pub const RESAMPLES: usize = 5000;
@@ -50,15 +51,11 @@ pub fn spread(values: &[f64]) -> f64 {
     (hi - lo) / m
 }
 
+/// The median of samples ([`crate::metrics::stats::median_of`]: every value counts, none is
+/// left out); NaN for none (a comparison never has none: a metric without values on both
+/// sides is not compared).
 pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 0 {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    }
+    median_of(values.to_vec()).unwrap_or(f64::NAN)
 }
 
 /// Compares the repeats of one metric. With two or more values on each side the change of
@@ -135,7 +132,7 @@ fn resampled_median(values: &[f64], rng: &mut fastrand::Rng) -> f64 {
     let sample: Vec<f64> = (0..values.len())
         .map(|_| values[rng.usize(..values.len())])
         .collect();
-    median(&sample)
+    median_of(sample).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

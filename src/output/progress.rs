@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::format::{fmt_rate, fmt_us};
 use crate::load::{Edge, Tick};
-use crate::report::table::{fmt_rate, fmt_us};
 
 /// One pass's progress line; does nothing when not shown.
 pub struct ProgressLine {

@@ -2,8 +2,8 @@
 //! models it applies to, with the figures that differ between them given as ranges. The
 //! result file and the report keep each run's own warnings, figures and all.
 
-use crate::report::result::Run;
-use crate::report::warning::{Figure, Warning};
+use crate::result::warning::{Figure, Warning};
+use crate::result::Run;
 
 /// The warnings to print: the run-wide ones first, without a model; then one line per kind.
 /// A kind is a warning's text with its figures blanked (`client CPU saturated: ... busy #% of

@@ -13,8 +13,9 @@ use anyhow::Context;
 
 use super::charts::{self, ChartFile};
 use super::findings::{distinct, findings, gaps, groups};
-use super::result::{describe_point, ResultFile, Run, SloCapacity, SCHEMA_VERSION};
-use super::table::{self, fmt_rate};
+use super::table;
+use crate::output::format::fmt_rate;
+use crate::result::{self, describe_point, ResultFile, Run, Scenario, SloCapacity};
 use crate::Error;
 
 /// Where the charts go, relative to the report.
@@ -31,49 +32,6 @@ pub struct Written {
 /// The report folder for a result file: beside it, named after it (run-X.json -> run-X/).
 pub fn default_dir(result: &Path) -> PathBuf {
     result.with_extension("")
-}
-
-/// Reads a result file: unreadable, not JSON, written by a newer schema, or missing a field
-/// this version needs are errors that say so (exit 2). Fields added after a file was written
-/// take their defaults, and their gaps are labelled in the report.
-pub fn load(path: &Path) -> anyhow::Result<ResultFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read the result file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a result file: it is not JSON ({e})",
-            path.display()
-        ))
-    })?;
-    match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v > u64::from(SCHEMA_VERSION) => {
-            return Err(Error::Usage(format!(
-                "{} was written with result schema {v}; this bench reads schema \
-                 {SCHEMA_VERSION} and older: use a newer bench",
-                path.display()
-            ))
-            .into())
-        }
-        Some(_) => {}
-        None => {
-            return Err(Error::Usage(format!(
-                "{} is not a result file: it has no schema_version",
-                path.display()
-            ))
-            .into())
-        }
-    }
-    serde_json::from_value(value).map_err(|e| {
-        Error::Usage(format!(
-            "{} cannot be read as a result file ({e}): was it written by another tool?",
-            path.display()
-        ))
-        .into()
-    })
 }
 
 /// Writes report.md, index.html and the charts into `out` (created if missing); `files` are
@@ -101,15 +59,10 @@ pub fn write(files: &[(String, ResultFile)], out: &Path) -> anyhow::Result<Writt
     })
 }
 
-/// A file written whole or not at all (temporary file, then rename).
+/// A report file written whole or not at all ([`result::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Environment(format!("cannot write {}: {e}", path.display())).into()
-        })
+    result::write_atomic(path, bytes)
+        .map_err(|e| Error::Environment(format!("cannot write {}: {e}", path.display())).into())
 }
 
 /// The Markdown report.
@@ -148,9 +101,29 @@ pub fn markdown(files: &[(String, ResultFile)], charts: &[ChartFile]) -> String 
 
 /// One result file's section: scenario, environment, findings, tables.
 fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
-    let s = &file.scenario;
     let _ = writeln!(out, "## {index}. {}\n", title(name, file));
     let _ = writeln!(out, "### Scenario\n");
+    key_values(out, &scenario_rows(&file.scenario));
+    environment(out, file);
+    let _ = writeln!(out, "### Findings\n");
+    for f in findings(file) {
+        let _ = writeln!(out, "- {f}");
+    }
+    out.push('\n');
+    let _ = writeln!(out, "### Results\n");
+    results(out, file);
+    let gaps = gaps(file);
+    if !gaps.is_empty() {
+        let _ = writeln!(out, "### Gaps\n");
+        for g in gaps {
+            let _ = writeln!(out, "- {g}");
+        }
+        out.push('\n');
+    }
+}
+
+/// Every scenario option, as the Scenario table's rows.
+fn scenario_rows(s: &Scenario) -> Vec<(&'static str, String)> {
     let mut options: Vec<(&str, String)> = vec![
         ("command", format!("bench {}", s.command)),
         ("models", s.models.join(", ")),
@@ -203,7 +176,11 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
     if !s.slo.is_empty() {
         options.push(("SLO search", s.slo.join(", ")));
     }
-    key_values(out, &options);
+    options
+}
+
+/// The Environment table: the machine and the tool.
+fn environment(out: &mut String, file: &ResultFile) {
     let e = &file.env;
     let _ = writeln!(out, "### Environment\n");
     key_values(
@@ -229,12 +206,10 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
             ),
         ],
     );
-    let _ = writeln!(out, "### Findings\n");
-    for f in findings(file) {
-        let _ = writeln!(out, "- {f}");
-    }
-    out.push('\n');
-    let _ = writeln!(out, "### Results\n");
+}
+
+/// The Results: per point, the table of runs and the SLO search's capacities.
+fn results(out: &mut String, file: &ResultFile) {
     for (point, runs) in groups(file) {
         if !point.is_empty() {
             let _ = writeln!(out, "#### {point}\n");
@@ -262,14 +237,6 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
             out.push_str(&table::markdown(&header, &rows));
             out.push('\n');
         }
-    }
-    let gaps = gaps(file);
-    if !gaps.is_empty() {
-        let _ = writeln!(out, "### Gaps\n");
-        for g in gaps {
-            let _ = writeln!(out, "- {g}");
-        }
-        out.push('\n');
     }
 }
 

@@ -4,8 +4,9 @@
 
 use std::fmt::Write;
 
-use super::result::{describe_point, ResultFile, Run};
-use super::table::{self, fmt_rate, fmt_us};
+use crate::metrics::stats;
+use crate::output::format::{fmt_rate, fmt_us, label};
+use crate::result::{describe_point, ResultFile, Run, SloCapacity};
 
 /// The items in the order they first come, each once.
 pub(super) fn distinct<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
@@ -44,22 +45,20 @@ struct Figures {
 }
 
 fn figures(runs: &[&Run]) -> Vec<Figures> {
-    distinct(runs.iter().map(|r| table::label(r)))
+    distinct(runs.iter().map(|r| label(r)))
         .into_iter()
         .filter_map(|model| {
             let mine: Vec<&Run> = runs
                 .iter()
                 .copied()
-                .filter(|r| table::label(r) == model && r.failure.is_none())
+                .filter(|r| label(r) == model && r.failure.is_none())
                 .collect();
-            let med = |f: &dyn Fn(&Run) -> Option<f64>| table::med(&mine, f);
+            let med = |f: &dyn Fn(&Run) -> Option<f64>| stats::med(&mine, f);
             let mut by_name: Vec<(String, f64)> = Vec::new();
             if let Some(first) = mine.iter().find_map(|r| r.syscalls.as_ref()) {
-                if let Some(names) = first["by_name_per_request"].as_object() {
+                if let Some(names) = &first.by_name_per_request {
                     for name in names.keys() {
-                        let v = med(&|r: &Run| {
-                            r.syscalls.as_ref()?["by_name_per_request"][name].as_f64()
-                        });
+                        let v = med(&|r: &Run| r.syscalls.as_ref()?.per_request_of(name));
                         if let Some(v) = v.filter(|v| *v >= 0.01) {
                             by_name.push((name.clone(), v));
                         }
@@ -73,7 +72,7 @@ fn figures(runs: &[&Run]) -> Vec<Figures> {
                 throughput: med(&|r: &Run| Some(r.throughput_rps))?,
                 p99: med(&|r: &Run| Some(r.latency_us.p99))?,
                 cpu: med(&|r: &Run| r.server.as_ref()?.cpu_us_per_request),
-                syscalls: med(&|r: &Run| r.syscalls.as_ref()?["per_request"].as_f64()),
+                syscalls: med(&|r: &Run| r.syscalls.as_ref()?.per_request),
                 by_name,
                 ctxsw: med(&|r: &Run| r.server.as_ref()?.ctx_switches_per_request),
                 saturated: mine.iter().any(|r| r.client.saturated),
@@ -102,112 +101,123 @@ pub fn findings(file: &ResultFile) -> Vec<String> {
             .copied()
             .filter(|r| r.slo_probe.is_none())
             .collect();
-        let figs = figures(&plain);
-        let open_rate = plain
+        point_findings(&mut out, &at, &plain);
+    }
+    for found in &file.slo {
+        out.push(capacity_finding(found));
+    }
+    out.extend(caveats(file));
+    out
+}
+
+/// The findings at one point (`at` its prefix): who leads in throughput (or, in an open loop,
+/// who fell behind), p99 and CPU, the mechanism, and a saturated load generator.
+fn point_findings(out: &mut Vec<String>, at: &str, plain: &[&Run]) {
+    let figs = figures(plain);
+    let open_rate = plain
+        .iter()
+        .map(|r| r.rate)
+        .reduce(|a, b| if a == b { a } else { None })
+        .flatten();
+    if let (Some(rate), true) = (open_rate, figs.len() >= 2) {
+        // An open loop's throughput is the rate asked for, unless a model fell behind.
+        let behind: Vec<String> = figs
             .iter()
-            .map(|r| r.rate)
-            .reduce(|a, b| if a == b { a } else { None })
-            .flatten();
-        if let (Some(rate), true) = (open_rate, figs.len() >= 2) {
-            // An open loop's throughput is the rate asked for, unless a model fell behind.
-            let behind: Vec<String> = figs
-                .iter()
-                .filter(|f| f.throughput < 0.99 * rate)
-                .map(|f| format!("{} ({} req/s)", f.model, fmt_rate(f.throughput)))
-                .collect();
-            out.push(format!(
-                "{at}open loop at {} req/s: {}",
-                fmt_rate(rate),
-                if behind.is_empty() {
-                    "every model answered the rate asked for, so the comparison is in latency \
-                     and cost, not throughput."
-                        .to_string()
-                } else {
-                    format!("fell behind: {}.", behind.join(", "))
-                }
-            ));
-        } else if figs.len() >= 2 {
+            .filter(|f| f.throughput < 0.99 * rate)
+            .map(|f| format!("{} ({} req/s)", f.model, fmt_rate(f.throughput)))
+            .collect();
+        out.push(format!(
+            "{at}open loop at {} req/s: {}",
+            fmt_rate(rate),
+            if behind.is_empty() {
+                "every model answered the rate asked for, so the comparison is in latency \
+                 and cost, not throughput."
+                    .to_string()
+            } else {
+                format!("fell behind: {}.", behind.join(", "))
+            }
+        ));
+    } else if figs.len() >= 2 {
+        out.push(format!(
+            "{at}{}",
+            lead(
+                &figs,
+                "throughput",
+                |f| Some(f.throughput),
+                true,
+                |v| { format!("{} req/s", fmt_rate(v)) }
+            )
+        ));
+    }
+    if figs.len() >= 2 {
+        out.push(format!(
+            "{at}{}",
+            lead(&figs, "p99 latency", |f| Some(f.p99), false, fmt_us)
+        ));
+        if figs.iter().filter(|f| f.cpu.is_some()).count() >= 2 {
             out.push(format!(
                 "{at}{}",
                 lead(
                     &figs,
-                    "throughput",
-                    |f| Some(f.throughput),
-                    true,
-                    |v| { format!("{} req/s", fmt_rate(v)) }
+                    "server CPU per request",
+                    |f| f.cpu,
+                    false,
+                    |v| { format!("{v:.1} µs") }
                 )
             ));
         }
-        if figs.len() >= 2 {
-            out.push(format!(
-                "{at}{}",
-                lead(&figs, "p99 latency", |f| Some(f.p99), false, fmt_us)
-            ));
-            if figs.iter().filter(|f| f.cpu.is_some()).count() >= 2 {
-                out.push(format!(
-                    "{at}{}",
-                    lead(
-                        &figs,
-                        "server CPU per request",
-                        |f| f.cpu,
-                        false,
-                        |v| { format!("{v:.1} µs") }
-                    )
-                ));
-            }
-            if let Some(m) = mechanism(&figs) {
-                out.push(format!("{at}{m}"));
-            }
-        } else if let Some(f) = figs.first() {
-            out.push(format!(
-                "{at}{}: {} req/s, p99 {} (one model: nothing to compare).",
-                f.model,
-                fmt_rate(f.throughput),
-                fmt_us(f.p99)
-            ));
+        if let Some(m) = mechanism(&figs) {
+            out.push(format!("{at}{m}"));
         }
-        let client_bound: Vec<&str> = figs
-            .iter()
-            .filter(|f| f.saturated)
-            .map(|f| f.model.as_str())
-            .collect();
-        if !client_bound.is_empty() {
-            out.push(format!(
-                "{at}Caveat: the load generator was saturated in the runs of {}: their \
-                 throughput is a lower bound for the server, and differences between them are \
-                 differences at the client's ceiling.",
-                client_bound.join(", ")
-            ));
-        }
-    }
-    for found in &file.slo {
-        let at = describe_point(&found.point);
+    } else if let Some(f) = figs.first() {
         out.push(format!(
-            "{}{}: capacity at {} {} (closed-loop ceiling {} req/s, {} probes){}.",
-            if at.is_empty() {
-                String::new()
-            } else {
-                format!("At {at}: ")
-            },
-            found.model,
-            found.objectives.join(", "),
-            found
-                .capacity_rps
-                .map_or("none: no rate probed met it".into(), |c| format!(
-                    "{} req/s",
-                    fmt_rate(c)
-                )),
-            fmt_rate(found.closed_loop_rps),
-            found.probes,
-            if found.warnings.is_empty() {
-                ""
-            } else {
-                "; client-bound"
-            }
+            "{at}{}: {} req/s, p99 {} (one model: nothing to compare).",
+            f.model,
+            fmt_rate(f.throughput),
+            fmt_us(f.p99)
         ));
     }
-    out.extend(caveats(file));
-    out
+    let client_bound: Vec<&str> = figs
+        .iter()
+        .filter(|f| f.saturated)
+        .map(|f| f.model.as_str())
+        .collect();
+    if !client_bound.is_empty() {
+        out.push(format!(
+            "{at}Caveat: the load generator was saturated in the runs of {}: their \
+             throughput is a lower bound for the server, and differences between them are \
+             differences at the client's ceiling.",
+            client_bound.join(", ")
+        ));
+    }
+}
+
+/// What one model's SLO search found.
+fn capacity_finding(found: &SloCapacity) -> String {
+    let at = describe_point(&found.point);
+    format!(
+        "{}{}: capacity at {} {} (closed-loop ceiling {} req/s, {} probes){}.",
+        if at.is_empty() {
+            String::new()
+        } else {
+            format!("At {at}: ")
+        },
+        found.model,
+        found.objectives.join(", "),
+        found
+            .capacity_rps
+            .map_or("none: no rate probed met it".into(), |c| format!(
+                "{} req/s",
+                fmt_rate(c)
+            )),
+        fmt_rate(found.closed_loop_rps),
+        found.probes,
+        if found.warnings.is_empty() {
+            ""
+        } else {
+            "; client-bound"
+        }
+    )
 }
 
 /// "`a` had the highest throughput: 1.20x `b` (next) and 1.90x `c` (last)", or a tie.

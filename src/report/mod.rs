@@ -1,11 +1,8 @@
-//! What the harness writes: the result file (a versioned JSON contract) and the printed table.
+//! What the harness shows a person: the printed table, the Markdown and HTML report with its
+//! charts and findings, the progress line, and the output macros. It reads results only
+//! through [`crate::result`].
 
 pub mod charts;
 pub mod document;
-pub mod env;
 pub mod findings;
-pub mod result;
 pub mod table;
-pub mod warning;
-
-pub use result::{ResultFile, Run, ServerCosts};

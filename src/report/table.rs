@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::result::{Run, SloCapacity};
+use crate::metrics::stats::{med, median};
+use crate::output::format::{fmt_bytes, fmt_rate, fmt_us, label};
+use crate::result::{Run, SloCapacity};
 
 /// One column: its header, whether it shows the server's own costs (absent for an outside
 /// server), and how a model's runs become its cell.
@@ -14,11 +16,6 @@ struct Column {
     /// Shown only when some run has system-call counts.
     syscalls: bool,
     cell: fn(&[&Run]) -> String,
-}
-
-/// The median of `f` over `runs` (those that have it).
-pub fn med(runs: &[&Run], f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
-    median(runs.iter().filter_map(|r| f(r)))
 }
 
 const COLUMNS: &[Column] = &[
@@ -119,8 +116,7 @@ const COLUMNS: &[Column] = &[
         open: false,
         syscalls: true,
         cell: |r| {
-            med(r, |r| r.syscalls.as_ref()?["per_request"].as_f64())
-                .map_or("-".into(), |v| format!("{v:.2}"))
+            med(r, |r| r.syscalls.as_ref()?.per_request).map_or("-".into(), |v| format!("{v:.2}"))
         },
     },
     Column {
@@ -166,7 +162,7 @@ fn top_calls(runs: &[&Run]) -> String {
         if let Some(map) = r
             .syscalls
             .as_ref()
-            .and_then(|s| s["by_name_per_request"].as_object())
+            .and_then(|s| s.by_name_per_request.as_ref())
         {
             for name in map.keys() {
                 if !names.contains(name) {
@@ -178,9 +174,7 @@ fn top_calls(runs: &[&Run]) -> String {
     let mut per: Vec<(String, f64)> = names
         .into_iter()
         .filter_map(|name| {
-            let v = med(runs, |r| {
-                r.syscalls.as_ref()?["by_name_per_request"][name.as_str()].as_f64()
-            })?;
+            let v = med(runs, |r| r.syscalls.as_ref()?.per_request_of(&name))?;
             Some((name, v))
         })
         .filter(|(_, v)| *v >= 0.005)
@@ -194,15 +188,6 @@ fn top_calls(runs: &[&Run]) -> String {
         .map(|(name, v)| format!("{name} {v:.2}"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A run's row label: the model, with its poller when not the default (`reactor (poll)`).
-pub fn label(run: &Run) -> String {
-    let model = run.model.as_deref().unwrap_or("target");
-    match run.poller.as_deref() {
-        Some(p) if p != crate::models::Poller::default().name() => format!("{model} ({p})"),
-        _ => model.to_string(),
-    }
 }
 
 /// Renders the table; with repeats, every figure but `errors` (a sum) is the median of that
@@ -444,65 +429,6 @@ pub fn kinds(
     out
 }
 
-/// `v` rounded to `digits` significant digits (0 and non-finite values give 0).
-pub fn round_sig(v: f64, digits: i32) -> f64 {
-    if v == 0.0 || !v.is_finite() {
-        return 0.0;
-    }
-    let e = digits - 1 - v.abs().log10().floor() as i32;
-    // Divide by a whole power of ten rather than multiply by a fraction of one, so that 81,700
-    // comes back as 81700.0 and not 81699.99999999999.
-    if e < 0 {
-        let unit = 10f64.powi(-e);
-        (v / unit).round() * unit
-    } else {
-        let scale = 10f64.powi(e);
-        (v * scale).round() / scale
-    }
-}
-
-/// The median of some values; `None` when there are none.
-pub fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 0 {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    })
-}
-
-pub fn fmt_us(us: f64) -> String {
-    if us >= 1_000_000.0 {
-        format!("{:.2}s", us / 1e6)
-    } else if us >= 1000.0 {
-        format!("{:.2}ms", us / 1e3)
-    } else {
-        format!("{us:.0}µs")
-    }
-}
-
-pub fn fmt_rate(rps: f64) -> String {
-    if rps >= 10_000.0 {
-        format!("{:.1}k", rps / 1e3)
-    } else {
-        format!("{rps:.0}")
-    }
-}
-
-pub fn fmt_bytes(b: f64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if b >= 1024.0 * MIB {
-        format!("{:.2}GiB", b / (1024.0 * MIB))
-    } else {
-        format!("{:.1}MiB", b / MIB)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,31 +486,5 @@ mod tests {
             ),
             " mismatch=3 warm-up:connect=1"
         );
-    }
-
-    #[test]
-    fn round_sig_keeps_three_digits() {
-        assert_eq!(round_sig(81_653.5, 3), 81_700.0);
-        assert_eq!(round_sig(1_234.0, 3), 1_230.0);
-        assert_eq!(round_sig(-1_234.0, 3), -1_230.0);
-        assert_eq!(round_sig(0.0, 3), 0.0);
-        assert_eq!(round_sig(f64::NAN, 3), 0.0);
-        assert_eq!(round_sig(99_960.0, 3), 100_000.0);
-        assert_eq!(round_sig(0.05814, 3), 0.0581);
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
-        assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), Some(2.5));
-        assert_eq!(median(std::iter::empty()), None);
-    }
-
-    #[test]
-    fn units() {
-        assert_eq!(fmt_us(52.0), "52µs");
-        assert_eq!(fmt_us(1234.0), "1.23ms");
-        assert_eq!(fmt_rate(123_456.0), "123.5k");
-        assert_eq!(fmt_bytes(3.0 * 1024.0 * 1024.0), "3.0MiB");
     }
 }

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use super::child::ServerProcess;
 use super::{Plan, RunOptions};
 use crate::metrics::syscalls::Accounting;
+use crate::result::syscalls::{self, SyscallFigures};
 
 /// The measured window of a counting pass of `--accounting separate`, when the timed pass's is
 /// longer. Counts per request settle fast: over `bench run --all` (echo and http, 3 repeats)
@@ -88,4 +90,82 @@ pub(super) fn prepare(plan: &Plan) -> Option<String> {
 #[cfg(not(target_os = "linux"))]
 pub(super) fn prepare(_: &Plan) -> Option<String> {
     None
+}
+
+#[cfg(target_os = "linux")]
+pub(super) type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
+/// Off Linux there are no counts to hold.
+#[cfg(not(target_os = "linux"))]
+#[derive(Clone, Debug)]
+pub(super) struct SyscallSnapshot;
+
+#[cfg(target_os = "linux")]
+pub(super) fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    server
+        .syscalls()
+        .unwrap_or_else(|| Err("the server was started without counters".into()))
+}
+
+/// Why there are no counts off Linux.
+pub(super) const NO_PERF: &str =
+    "system calls are counted with Linux perf tracepoints; this platform has none";
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+    Err(NO_PERF.into())
+}
+
+#[cfg(target_os = "linux")]
+pub(super) fn window_of(start: &SyscallSnapshot, end: &SyscallSnapshot) -> SyscallSnapshot {
+    end.since(start)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn window_of(_: &SyscallSnapshot, _: &SyscallSnapshot) -> SyscallSnapshot {
+    SyscallSnapshot
+}
+
+/// The counts between the window's two edges.
+pub(super) fn syscall_window(
+    snapshots: &[Result<SyscallSnapshot, String>],
+) -> Result<SyscallSnapshot, String> {
+    match snapshots {
+        [Ok(start), Ok(end)] => Ok(window_of(start, end)),
+        [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
+        _ => Err("the measured window did not complete, so there are no counts".into()),
+    }
+}
+
+/// The `syscalls` figures of a run: the server's counts over the window, per request of the
+/// counted pass.
+#[cfg(target_os = "linux")]
+pub(super) fn server_syscall_figures(
+    window: &SyscallSnapshot,
+    requests: u64,
+    pass: &str,
+) -> Option<SyscallFigures> {
+    Some(SyscallFigures::new(
+        window,
+        requests,
+        pass,
+        syscalls::SERVER_METHOD,
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn server_syscall_figures(
+    _: &SyscallSnapshot,
+    _: u64,
+    _: &str,
+) -> Option<SyscallFigures> {
+    None
+}
+
+/// The load generator's counts over the window, per request of the same pass.
+pub(super) fn client_syscall_figures(
+    window: &crate::metrics::syscalls::SyscallCounts,
+    requests: u64,
+    pass: &str,
+) -> SyscallFigures {
+    SyscallFigures::new(window, requests, pass, syscalls::CLIENT_METHOD)
 }

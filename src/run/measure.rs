@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::child::{self, ServerProcess};
-use super::counting::{self, Counting};
+use super::counting::{
+    self, client_syscall_figures, server_syscall_figures, server_syscalls, syscall_window,
+    Counting, SyscallSnapshot, NO_PERF,
+};
 use super::plan::{effective_poller, Placement, PointPlace};
-use super::record::{client_syscalls_json, costs, syscalls_json, to_run, with_window, RunIdentity};
 use super::RunOptions;
 use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome};
 use crate::metrics::process::ProcessCounters;
@@ -18,8 +20,9 @@ use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringOptions, UringSetup};
 use crate::output::progress::ProgressLine;
 use crate::protocol::{http, Workload};
-use crate::report::result::{Run, ServerCosts};
-use crate::report::warning::Warning;
+use crate::result::measured::{costs, to_run, RunIdentity};
+use crate::result::warning::Warning;
+use crate::result::{Run, ServerCosts};
 use crate::serve::ServeOptions;
 
 /// One model, one repeat, at one point.
@@ -308,10 +311,10 @@ fn add_counts(
     {
         if let Some(Ok(client)) = &client_syscalls {
             if run.failure.is_none() {
-                run.client.syscalls = Some(with_window(
-                    client_syscalls_json(client, run.requests, pass),
-                    run.duration_s,
-                ));
+                let figures =
+                    client_syscall_figures(client, run.requests, pass).with_window(run.duration_s);
+                // `client` is the load generator's wire type, which holds them untyped.
+                run.client.syscalls = serde_json::to_value(figures).ok();
             }
         }
     }
@@ -321,10 +324,8 @@ fn add_counts(
     {
         match syscall_window(server_syscalls) {
             Ok(window) if run.failure.is_none() => {
-                run.syscalls = Some(with_window(
-                    syscalls_json(&window, run.requests, pass),
-                    run.duration_s,
-                ));
+                run.syscalls = server_syscall_figures(&window, run.requests, pass)
+                    .map(|f| f.with_window(run.duration_s));
                 run.syscalls_unavailable = None;
             }
             Ok(_) => {
@@ -360,48 +361,4 @@ pub(super) fn unserved_by_design(
         starved: run.starved_connections,
         connections: run.connections,
     })
-}
-
-#[cfg(target_os = "linux")]
-pub(super) type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
-/// Off Linux there are no counts to hold.
-#[cfg(not(target_os = "linux"))]
-#[derive(Clone, Debug)]
-pub(super) struct SyscallSnapshot;
-
-#[cfg(target_os = "linux")]
-pub(super) fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
-    server
-        .syscalls()
-        .unwrap_or_else(|| Err("the server was started without counters".into()))
-}
-
-/// Why there are no counts off Linux.
-pub(super) const NO_PERF: &str =
-    "system calls are counted with Linux perf tracepoints; this platform has none";
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
-    Err(NO_PERF.into())
-}
-
-#[cfg(target_os = "linux")]
-pub(super) fn window_of(start: &SyscallSnapshot, end: &SyscallSnapshot) -> SyscallSnapshot {
-    end.since(start)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn window_of(_: &SyscallSnapshot, _: &SyscallSnapshot) -> SyscallSnapshot {
-    SyscallSnapshot
-}
-
-/// The counts between the window's two edges.
-pub(super) fn syscall_window(
-    snapshots: &[Result<SyscallSnapshot, String>],
-) -> Result<SyscallSnapshot, String> {
-    match snapshots {
-        [Ok(start), Ok(end)] => Ok(window_of(start, end)),
-        [Err(why), ..] | [_, Err(why)] => Err(why.clone()),
-        _ => Err("the measured window did not complete, so there are no counts".into()),
-    }
 }

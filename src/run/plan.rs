@@ -12,9 +12,9 @@ use crate::load;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, SERVER_OWN_FDS};
 use crate::protocol::Workload;
-use crate::report::env::Env;
-use crate::report::result::Scenario;
-use crate::report::warning::Warning;
+use crate::result::warning::Warning;
+use crate::result::Env;
+use crate::result::Scenario;
 use crate::{sys, Error};
 
 /// Where the server and the client run.

@@ -8,8 +8,8 @@ use super::measure::Job;
 use super::plan::{pin_self, PointPlace};
 use super::{Plan, PlanPoint};
 use crate::report::document;
-use crate::report::result::{describe_point, ResultFile, Run};
-use crate::report::warning::Warning;
+use crate::result::warning::Warning;
+use crate::result::{describe_point, ResultFile, Run};
 use crate::Error;
 
 /// One `bench run`: the result so far and where it goes.

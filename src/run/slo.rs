@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 
 use super::measure::Job;
 use crate::metrics::histogram::decode;
-use crate::report::result::{Run, SloCapacity, SloProbe};
-use crate::report::table;
-use crate::report::warning::Warning;
+use crate::output::format;
+use crate::result::warning::Warning;
+use crate::result::{Run, SloCapacity, SloProbe};
 
 /// The most open-loop probes of one SLO search.
 const SLO_MAX_PROBES: usize = 8;
@@ -44,7 +44,7 @@ impl Job<'_> {
         if self.progress {
             crate::errln!(
                 "      probe 0 (closed loop): {} req/s",
-                table::fmt_rate(closed)
+                format::fmt_rate(closed)
             );
         }
         runs.push(ceiling);
@@ -72,15 +72,15 @@ impl Job<'_> {
                 break;
             }
             // Rounded to 3 significant digits: rates people can type again.
-            let rate = table::round_sig((low + missed) / 2.0, 3);
+            let rate = format::round_sig((low + missed) / 2.0, 3);
             let mut run = self.accounted(Some(rate))?;
             let why = self.misses(&run, rate);
             if self.progress {
                 crate::errln!(
                     "      probe {index}: {} req/s asked, {} answered, p99 {}: {}",
-                    table::fmt_rate(rate),
-                    table::fmt_rate(run.throughput_rps),
-                    table::fmt_us(run.latency_us.p99),
+                    format::fmt_rate(rate),
+                    format::fmt_rate(run.throughput_rps),
+                    format::fmt_us(run.latency_us.p99),
                     why.as_deref().unwrap_or("met")
                 );
             }
@@ -109,7 +109,7 @@ impl Job<'_> {
         if let Some(r) = edge(found.missed_rps).or_else(|| edge(found.capacity_rps)) {
             found.warnings.push(Warning::ClientBound {
                 busy_percent: r.client.busy_fraction * 100.0,
-                rate: table::fmt_rate(r.rate.unwrap_or_default()),
+                rate: format::fmt_rate(r.rate.unwrap_or_default()),
             });
         }
         Ok((runs, found))
@@ -147,7 +147,7 @@ impl Job<'_> {
                     format!(
                         "p{} {} > {}",
                         slo.percentile,
-                        table::fmt_us(us),
+                        format::fmt_us(us),
                         humantime::format_duration(slo.limit)
                     )
                 })

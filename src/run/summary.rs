@@ -3,9 +3,9 @@
 
 use super::{counting, Plan};
 use crate::output::warnings;
-use crate::report::result::{describe_point, ResultFile, Run, SloCapacity};
 use crate::report::table;
-use crate::report::warning::Warning;
+use crate::result::warning::Warning;
+use crate::result::{describe_point, ResultFile, Run, SloCapacity};
 
 /// The tables: per point, the models' runs (or their SLO capacities); then failures, errors
 /// and warnings (`counting_gap`: why no system call was counted, when that is known).

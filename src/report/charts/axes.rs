@@ -4,7 +4,7 @@
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 
-use crate::report::table::round_sig;
+use crate::output::format::round_sig;
 
 /// One axis: its range and ticks in data units, drawn on a log10 scale when `log`.
 pub(super) struct Axis {

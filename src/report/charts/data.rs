@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::axes::fmt_count;
-use crate::report::result::{show_value, ResultFile, Run};
-use crate::report::table::label;
+use crate::output::format::label;
+use crate::result::{show_value, ResultFile, Run};
 
 /// The runs the per-model charts (throughput, spectrum, mechanism) show: complete runs, no SLO
 /// probes; in a sweep, those at the largest value of the first swept key.

@@ -4,8 +4,8 @@ use super::axes::{extent, fmt_micros, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
 use super::data::{context, groups};
 use super::style::{line_legend, Colors};
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::med;
+use crate::metrics::stats::med;
+use crate::result::{ResultFile, Run};
 
 /// p99 against achieved throughput over open-loop runs at several rates: an SLO search's
 /// probes, or a sweep over `rate`.

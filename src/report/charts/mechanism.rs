@@ -1,15 +1,16 @@
 //! The mechanism chart: what a request costs the server, in system calls by name, context
 //! switches and CPU time.
 
+use std::collections::BTreeMap;
+
 use plotters::style::RGBColor;
-use serde_json::Value;
 
 use super::axes::{fmt_plain, Axis, Fmt};
 use super::chart::{BarPanel, BarRow, Chart, LegendEntry, Panel, Swatch};
 use super::data::{context, groups, Group, Selection};
 use super::style::{Colors, CALL_COLORS, OTHER_COLOR};
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::{med, median};
+use crate::metrics::stats::{med, median};
+use crate::result::{ResultFile, Run};
 
 /// The syscall names a stacked bar shows by name; the rest are `other`.
 const TOP_CALLS: usize = 5;
@@ -120,28 +121,7 @@ pub(super) fn mechanism(file: &ResultFile, sel: &Selection, colors: &Colors) -> 
 /// System calls per request stacked by name, with the legend of the names; none when no run
 /// counted them.
 fn syscall_panel(groups: &[Group]) -> Option<(BarPanel, Vec<LegendEntry>)> {
-    // Each group's median calls per request, by name.
-    let calls: Vec<Option<Vec<(String, f64)>>> = groups
-        .iter()
-        .map(|g| {
-            let maps: Vec<&serde_json::Map<String, Value>> = g
-                .runs
-                .iter()
-                .filter_map(|r| r.syscalls.as_ref()?["by_name_per_request"].as_object())
-                .collect();
-            if maps.is_empty() {
-                return None;
-            }
-            let mut names: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
-            names.sort();
-            names.dedup();
-            let per_name = names.into_iter().filter_map(|n| {
-                let v = median(maps.iter().filter_map(|m| m[n].as_f64()))?;
-                Some((n.clone(), v))
-            });
-            Some(per_name.collect())
-        })
-        .collect();
+    let calls = median_calls(groups);
     if calls.iter().all(Option::is_none) {
         return None;
     }
@@ -200,6 +180,35 @@ fn syscall_panel(groups: &[Group]) -> Option<(BarPanel, Vec<LegendEntry>)> {
     Some((panel, legend))
 }
 
+/// Each group's median calls per request, by name (sorted); `None` for a group whose runs
+/// counted none.
+fn median_calls(groups: &[Group]) -> Vec<Option<Vec<(String, f64)>>> {
+    groups
+        .iter()
+        .map(|g| {
+            let maps: Vec<&BTreeMap<String, Option<f64>>> = g
+                .runs
+                .iter()
+                .filter_map(|r| r.syscalls.as_ref()?.by_name_per_request.as_ref())
+                .collect();
+            if maps.is_empty() {
+                return None;
+            }
+            let mut names: Vec<&String> = maps.iter().flat_map(|m| m.keys()).collect();
+            names.sort();
+            names.dedup();
+            let per_name = names.into_iter().filter_map(|n| {
+                let v = median(
+                    maps.iter()
+                        .filter_map(|m| m.get(n.as_str()).copied().flatten()),
+                )?;
+                Some((n.clone(), v))
+            });
+            Some(per_name.collect())
+        })
+        .collect()
+}
+
 impl BarPanel {
     /// A titled panel whose axis runs from zero past its longest bar.
     fn new(title: &str, desc: &str, rows: Vec<BarRow>) -> Self {
@@ -237,5 +246,53 @@ fn join_and(items: &[&str]) -> String {
         [] => String::new(),
         [one] => one.to_string(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::SyscallFigures;
+
+    /// Regression: repeats of one model that made different calls (a call made in one repeat
+    /// only) panicked the chart when its figures were untyped JSON; the call missing from a
+    /// repeat is left out of that repeat's median.
+    #[test]
+    fn repeats_with_different_calls_give_a_median_each() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/closed-loop.json");
+        let file = crate::result::load(&fixture).unwrap();
+        let mut runs: Vec<Run> = file.runs.iter().take(2).cloned().collect();
+        let calls = |pairs: &[(&str, f64)]| SyscallFigures {
+            total: 0,
+            per_request: None,
+            by_name: BTreeMap::new(),
+            by_name_per_request: Some(
+                pairs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), Some(*v)))
+                    .collect(),
+            ),
+            requests: None,
+            method: String::new(),
+            pass: "same".into(),
+            window_s: None,
+        };
+        runs[0].syscalls = Some(calls(&[("read", 1.0), ("accept4", 0.5)]));
+        runs[1].syscalls = Some(calls(&[("read", 3.0)]));
+        let group = Group {
+            name: "m".into(),
+            model: "m".into(),
+            variant: 0,
+            runs: runs.iter().collect(),
+        };
+        let medians = median_calls(&[group]);
+        assert_eq!(
+            medians,
+            vec![Some(vec![
+                ("accept4".to_string(), 0.5),
+                ("read".to_string(), 2.0)
+            ])]
+        );
     }
 }

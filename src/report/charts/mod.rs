@@ -35,7 +35,7 @@ use self::chart::Chart;
 use self::data::Selection;
 use self::draw::{drawn, render};
 use self::style::{register_font, Colors};
-use super::result::ResultFile;
+use crate::result::ResultFile;
 
 /// Every chart's size in pixels (the PNG's, and the SVG's view box).
 pub const WIDTH: u32 = 900;

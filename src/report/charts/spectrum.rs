@@ -9,8 +9,8 @@ use super::chart::{Chart, Line, LinePanel, Panel};
 use super::data::{context, groups, Selection};
 use super::style::{line_legend, Colors};
 use crate::metrics::histogram;
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::label;
+use crate::output::format::label;
+use crate::result::{ResultFile, Run};
 
 /// Step of the spectrum's x, in decades of 1/(1-p).
 const SPECTRUM_STEP: f64 = 0.025;

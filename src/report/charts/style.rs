@@ -7,8 +7,8 @@ use anyhow::anyhow;
 use plotters::style::{Color, FontStyle, HSLColor, IntoFont, RGBColor, TextStyle};
 
 use super::chart::{LegendEntry, Line, Swatch};
-use crate::report::result::ResultFile;
-use crate::report::table::label;
+use crate::output::format::label;
+use crate::result::ResultFile;
 
 /// d3's category10: distinct, and readable as thin lines on white.
 const MODEL_COLORS: [RGBColor; 10] = [

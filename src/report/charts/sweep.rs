@@ -6,9 +6,9 @@ use super::axes::{extent, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
 use super::data::{context, groups, same, sweep_key};
 use super::style::{line_legend, Colors};
-use crate::report::result::show_value;
-use crate::report::result::{ResultFile, Run};
-use crate::report::table::med;
+use crate::metrics::stats::med;
+use crate::result::show_value;
+use crate::result::{ResultFile, Run};
 
 /// Throughput and p99 along the first swept key: one line per model and combination of the
 /// other keys' values.

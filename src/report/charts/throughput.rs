@@ -6,8 +6,8 @@ use super::axes::{fmt_count, Axis, Fmt};
 use super::chart::{BarPanel, BarRow, Chart, LegendEntry, Panel, Swatch};
 use super::data::{context, groups, Selection};
 use super::style::Colors;
-use crate::report::result::ResultFile;
-use crate::report::table::median;
+use crate::metrics::stats::median;
+use crate::result::ResultFile;
 
 fn repeats_text(n: usize) -> String {
     if n > 1 {

@@ -4,7 +4,7 @@ use super::axes::{extent, fmt_plain, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
 use super::data::{context, groups};
 use super::style::{line_legend, Colors};
-use crate::report::result::{ResultFile, Run};
+use crate::result::{ResultFile, Run};
 
 /// Throughput and p99 per interval of the first repeat's window; not for sweeps and SLO
 /// searches, whose many short runs would crowd it.

@@ -1,110 +1,15 @@
-//! The result file: JSON wire types, schema version 1 (schema/result.schema.json).
-//!
-//! Field names are a contract that CI gates and outside scripts rely on (SPEC.md, "Results"):
-//! fields may be added, never renamed or removed without a new `schema_version`. A file is
-//! written atomically (a temporary file in the same folder, then a rename), so a reader never
-//! sees half a file and an interrupted write never destroys an earlier result.
+//! One measured run of one model as the result file records it ([`Run`]), with what an open
+//! loop and an SLO search add to it, and the server's costs.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::env::{Env, Tool};
+use super::syscalls::SyscallFigures;
+use super::warning::Warning;
 use crate::load::{ClientCost, Interval};
 use crate::metrics::histogram::LatencySummary;
-use crate::models::{UringOptions, UringSetup};
-use crate::report::warning::Warning;
-
-pub const SCHEMA_VERSION: u32 = 1;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ResultFile {
-    pub schema_version: u32,
-    pub tool: Tool,
-    pub env: Env,
-    pub scenario: Scenario,
-    pub runs: Vec<Run>,
-    /// `bench run --slo`: each model's capacity at the objectives.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub slo: Vec<SloCapacity>,
-}
-
-/// Every option that shaped the run.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Scenario {
-    /// `run` or `load`.
-    pub command: String,
-    pub models: Vec<String>,
-    /// For `load`: the target address.
-    pub target: Option<String>,
-    pub workload: String,
-    pub connections: usize,
-    pub client_threads: usize,
-    pub payload: usize,
-    pub pipeline: usize,
-    /// `--timeout` in seconds; null when not given (and in files written before it existed).
-    #[serde(default)]
-    pub timeout_s: Option<f64>,
-    pub rate: Option<f64>,
-    /// The time series' interval (`--interval`); absent in files written before it existed
-    /// (then 1 s).
-    #[serde(default = "one_second")]
-    pub interval_s: f64,
-    pub duration_s: f64,
-    pub warmup_s: f64,
-    pub repeat: usize,
-    /// `--threads` as given (null: the number of server CPUs).
-    pub server_threads: Option<usize>,
-    /// The reactor's readiness poller (`--poller`, or the default `epoll`); null when no model
-    /// of the run waits on a poller, and in files written before the option existed.
-    #[serde(default)]
-    pub poller: Option<String>,
-    pub server_cpus: Vec<usize>,
-    pub client_cpus: Vec<usize>,
-    pub work_us: u64,
-    pub block_us: u64,
-    pub accounting: String,
-    /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uring_options: Option<UringOptions>,
-    /// The servers' `--idle-timeout` in seconds; absent when they had none (`0`, `bench load`,
-    /// and files written before the option existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idle_timeout_s: Option<f64>,
-    /// The `--scenario` file the options came from; absent when none was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// The scenario file's sweep: each key and its values; the runs' `point` say which values
-    /// they ran with (the fields above then hold the first point's). Absent without a sweep.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
-    /// `--slo`: the objectives searched for; absent without.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub slo: Vec<String>,
-}
-
-/// A swept value as a person writes it: `epoll`, `100`.
-pub fn show_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A sweep point as `connections=100 poller=epoll`; empty for a run outside a sweep.
-pub fn describe_point(point: &serde_json::Map<String, serde_json::Value>) -> String {
-    point
-        .iter()
-        .map(|(k, v)| format!("{k}={}", show_value(v)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn one_second() -> f64 {
-    1.0
-}
+use crate::models::UringSetup;
 
 /// One measured run of one model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -175,7 +80,9 @@ pub struct Run {
     /// server died, or an outside server).
     pub server: Option<ServerCosts>,
     pub client: ClientCost,
-    pub syscalls: Option<serde_json::Value>,
+    /// The server's system calls over the window; null when not counted (see
+    /// `syscalls_unavailable`).
+    pub syscalls: Option<SyscallFigures>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_unavailable: Option<String>,
     pub connections_established: u64,
@@ -276,65 +183,4 @@ pub struct ServerCosts {
     /// window's end (how the kernel's hash or the acceptor spread them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections_per_loop: Option<Vec<u64>>,
-}
-
-impl ResultFile {
-    pub fn new(scenario: Scenario, env: Env) -> Self {
-        ResultFile {
-            schema_version: SCHEMA_VERSION,
-            tool: Tool::this(),
-            env,
-            scenario,
-            runs: Vec::new(),
-            slo: Vec::new(),
-        }
-    }
-
-    /// Fails now, before anything is measured, when `path` cannot be written: creates its
-    /// folder and a temporary file beside it, then removes the file.
-    pub fn check_writable(path: &Path) -> anyhow::Result<()> {
-        let tmp = temp_beside(path)?;
-        std::fs::File::create(&tmp)
-            .and_then(|_| std::fs::remove_file(&tmp))
-            .map_err(|e| cannot_write(path, &e.into()))
-    }
-
-    /// Writes the file atomically: a temporary file beside it, synced, then renamed over it.
-    pub fn write_atomic(&self, path: &Path) -> anyhow::Result<()> {
-        let tmp = temp_beside(path)?;
-        let write = || -> anyhow::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            serde_json::to_writer_pretty(&mut file, self)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            cannot_write(path, &e)
-        })
-    }
-}
-
-/// A temporary file name in `path`'s folder (created if missing), so the rename is atomic.
-fn temp_beside(path: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| cannot_write(path, &e.into()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "result.json".into());
-    Ok(dir.join(format!(".{name}.{}.tmp", std::process::id())))
-}
-
-fn cannot_write(path: &Path, e: &anyhow::Error) -> anyhow::Error {
-    crate::Error::Environment(format!(
-        "cannot write the result file {}: {e:#} (pick another path with --out)",
-        path.display()
-    ))
-    .into()
 }

@@ -1,89 +1,16 @@
-//! From a measured outcome to the result file's run: the figures, the warnings they call for,
-//! the server's costs and the system-call counts per request.
+//! From a measured outcome to the result file's run: the load generator's figures, the
+//! warnings they call for, and the server's costs per request (`bench run` and `bench load`).
 
 use std::time::Duration;
 
-use super::measure::SyscallSnapshot;
+use super::warning::{Shortfall, Warning};
+use super::{OpenLoopFigures, PacingError, Run, ServerCosts};
 use crate::load::{self, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::{encode, LatencySummary};
 use crate::metrics::process::ProcessCounters;
-use crate::report::result::{OpenLoopFigures, PacingError, Run, ServerCosts};
-use crate::report::warning::{Shortfall, Warning};
 
-/// The `syscalls` object of a run: the server's counts over the window, per request of the
-/// counted pass.
-#[cfg(target_os = "linux")]
-pub(super) fn syscalls_json(
-    window: &SyscallSnapshot,
-    requests: u64,
-    pass: &str,
-) -> serde_json::Value {
-    counts_json(
-        window,
-        requests,
-        pass,
-        "perf-tracepoint: raw_syscalls:sys_enter and syscalls:sys_enter_<name>, every server \
-         thread from its first instruction (inherit, enable-on-exec), read at the measured \
-         window's edges",
-    )
-}
-
-/// The load generator's counts over the window, per request of the same pass.
-pub(super) fn client_syscalls_json(
-    window: &crate::metrics::syscalls::SyscallCounts,
-    requests: u64,
-    pass: &str,
-) -> serde_json::Value {
-    counts_json(
-        window,
-        requests,
-        pass,
-        "perf-tracepoint: each load thread's own counters, read at the measured window's edges",
-    )
-}
-
-/// `counts` with the length of the window they were counted over (a pass of its own that only
-/// counts is shorter than the timed one: `counting::COUNTING_WINDOW`).
-pub(super) fn with_window(mut counts: serde_json::Value, window_s: f64) -> serde_json::Value {
-    if let Some(object) = counts.as_object_mut() {
-        object.insert("window_s".into(), serde_json::json!(window_s));
-    }
-    counts
-}
-
-/// Counts as the result file holds them: totals, and per request of the pass that counted.
-pub(super) fn counts_json(
-    window: &crate::metrics::syscalls::SyscallCounts,
-    requests: u64,
-    pass: &str,
-    method: &str,
-) -> serde_json::Value {
-    let per = |n: u64| (requests > 0).then(|| round(n as f64 / requests as f64, 4));
-    let by_name: std::collections::BTreeMap<&str, u64> = window
-        .by_name
-        .iter()
-        .filter(|(_, &n)| n > 0)
-        .map(|(k, &n)| (k.as_str(), n))
-        .collect();
-    let per_name: std::collections::BTreeMap<&str, Option<f64>> =
-        by_name.iter().map(|(k, &n)| (*k, per(n))).collect();
-    serde_json::json!({
-        "total": window.total,
-        "per_request": per(window.total),
-        "by_name": by_name,
-        "by_name_per_request": per_name,
-        "requests": requests,
-        "method": method,
-        "pass": pass,
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn syscalls_json(_: &SyscallSnapshot, _: u64, _: &str) -> serde_json::Value {
-    serde_json::Value::Null
-}
-
-pub(super) fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
+/// The server's costs over a window of `requests`.
+pub fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
     let per = |v: f64| (requests > 0).then(|| round(v / requests as f64, 3));
     ServerCosts {
         cpu_user_s: round(window.cpu_user_s, 3),
@@ -98,7 +25,8 @@ pub(super) fn costs(window: &ProcessCounters, requests: u64) -> ServerCosts {
     }
 }
 
-pub(super) fn round(v: f64, places: i32) -> f64 {
+/// `v` rounded to `places` decimals.
+pub fn round(v: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (v * f).round() / f
 }
@@ -116,11 +44,11 @@ pub struct RunIdentity {
 }
 
 /// Above this p99 pacing error (µs) the load generator says it could not keep its schedule.
-pub(super) const PACING_WARN_US: f64 = 250.0;
+const PACING_WARN_US: f64 = 250.0;
 
 /// The open-loop figures of a run, and the warnings they call for: the rate not reached, and
 /// why (the client, or the server), and a client that sent late.
-pub(super) fn open_loop_figures(
+fn open_loop_figures(
     open: &load::OpenLoop,
     rate: f64,
     achieved: f64,

@@ -1,0 +1,134 @@
+//! The result file: the JSON contract every command shares, schema version 1
+//! (schema/result.schema.json). `bench run` and `bench load` write it through [`io`], `bench
+//! report` and `bench compare` read it through [`load`]; nothing else reads or writes it.
+//!
+//! Field names are a contract that CI gates and outside scripts rely on (README, "Results"):
+//! fields may be added, never renamed or removed without a new `schema_version`. A file is
+//! written atomically (a temporary file in the same folder, then a rename), so a reader never
+//! sees half a file and an interrupted write never destroys an earlier result.
+//!
+//! - this file: the file as a whole ([`ResultFile`]) and the options that shaped it
+//!   ([`Scenario`]);
+//! - [`record`]: one measured run ([`Run`]) and the SLO search's findings;
+//! - [`syscalls`]: the system-call figures of a run;
+//! - [`warning`]: a run's warnings, typed, written as their text;
+//! - [`measured`]: a run made from the load generator's outcome and the server's counters;
+//! - [`env`]: the machine and the tool that measured;
+//! - [`io`]: reading a file back, and the one atomic writer.
+
+pub mod env;
+pub mod io;
+pub mod measured;
+pub mod record;
+pub mod syscalls;
+pub mod warning;
+
+use serde::{Deserialize, Serialize};
+
+use crate::models::UringOptions;
+pub use env::{Env, Tool};
+pub use io::{load, write_atomic};
+pub use record::{OpenLoopFigures, PacingError, Run, ServerCosts, SloCapacity, SloProbe};
+pub use syscalls::SyscallFigures;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResultFile {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub env: Env,
+    pub scenario: Scenario,
+    pub runs: Vec<Run>,
+    /// `bench run --slo`: each model's capacity at the objectives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<SloCapacity>,
+}
+
+/// Every option that shaped the run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Scenario {
+    /// `run` or `load`.
+    pub command: String,
+    pub models: Vec<String>,
+    /// For `load`: the target address.
+    pub target: Option<String>,
+    pub workload: String,
+    pub connections: usize,
+    pub client_threads: usize,
+    pub payload: usize,
+    pub pipeline: usize,
+    /// `--timeout` in seconds; null when not given (and in files written before it existed).
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    pub rate: Option<f64>,
+    /// The time series' interval (`--interval`); absent in files written before it existed
+    /// (then 1 s).
+    #[serde(default = "one_second")]
+    pub interval_s: f64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub repeat: usize,
+    /// `--threads` as given (null: the number of server CPUs).
+    pub server_threads: Option<usize>,
+    /// The reactor's readiness poller (`--poller`, or the default `epoll`); null when no model
+    /// of the run waits on a poller, and in files written before the option existed.
+    #[serde(default)]
+    pub poller: Option<String>,
+    pub server_cpus: Vec<usize>,
+    pub client_cpus: Vec<usize>,
+    pub work_us: u64,
+    pub block_us: u64,
+    pub accounting: String,
+    /// The `--uring-*` options given (`proactor-uring` only); absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_options: Option<UringOptions>,
+    /// The servers' `--idle-timeout` in seconds; absent when they had none (`0`, `bench load`,
+    /// and files written before the option existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_s: Option<f64>,
+    /// The `--scenario` file the options came from; absent when none was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The scenario file's sweep: each key and its values; the runs' `point` say which values
+    /// they ran with (the fields above then hold the first point's). Absent without a sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `--slo`: the objectives searched for; absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<String>,
+}
+
+/// A swept value as a person writes it: `epoll`, `100`.
+pub fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A sweep point as `connections=100 poller=epoll`; empty for a run outside a sweep.
+pub fn describe_point(point: &serde_json::Map<String, serde_json::Value>) -> String {
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}={}", show_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn one_second() -> f64 {
+    1.0
+}
+
+impl ResultFile {
+    pub fn new(scenario: Scenario, env: Env) -> Self {
+        ResultFile {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::this(),
+            env,
+            scenario,
+            runs: Vec::new(),
+            slo: Vec::new(),
+        }
+    }
+}
