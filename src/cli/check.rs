@@ -9,7 +9,6 @@ use std::path::Path;
 use clap::error::{ContextKind, ContextValue};
 use clap::{Arg, Command, FromArgMatches};
 
-use super::sweep::Dim;
 use crate::cli::Cli;
 use crate::Error;
 /// A scenario file, for messages.
@@ -208,27 +207,6 @@ pub(super) fn check_options(
         },
     };
     Err(Error::Usage(format!("{at}: {why}")))
-}
-
-/// Each value of the matrix with the file's options (the points, values together, are checked
-/// by [`super::sweep::points`]).
-pub(super) fn check_values(
-    src: Src,
-    cmd: &mut Command,
-    base: &[String],
-    dims: &[Dim],
-    add_all: bool,
-) -> Result<(), Error> {
-    for dim in dims {
-        for (value, arg) in dim.values.iter().zip(&dim.args) {
-            let Some(arg) = arg else { continue };
-            if let Err(e) = check(cmd, base, std::slice::from_ref(arg), add_all) {
-                let (_, why) = explain(&e);
-                return Err(src.usage_value(Some("matrix"), &dim.key, value, why));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Parses `bench run <options> <more> [--all]` with the command line's own parsers.

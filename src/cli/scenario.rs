@@ -24,10 +24,9 @@ use clap::parser::ValueSource;
 use clap::{Command, CommandFactory};
 
 use super::check::{
-    check_options, check_values, find_option, is_models, models_args, scalar_arg, unknown_key, Src,
-    Wrong,
+    check_options, find_option, is_models, models_args, scalar_arg, unknown_key, Src, Wrong,
 };
-use super::sweep::{points, read_matrix, Dim};
+use super::sweep::{check_values, points, read_matrix, Dim, File};
 pub use super::sweep::{Expanded, Point, MAX_POINTS};
 use crate::cli::Cli;
 use crate::Error;
@@ -149,18 +148,6 @@ fn given_on_command_line(cmd: &mut Command, user: &[OsString]) -> Given {
 fn run_command(cmd: &Command) -> &Command {
     cmd.find_subcommand("run")
         .expect("bench run is a subcommand")
-}
-
-/// A scenario file read and checked, not yet expanded.
-pub(super) struct File<'a> {
-    pub(super) src: Src<'a>,
-    /// The options of the top level and the matrix's `models`, in file order.
-    pub(super) base: Vec<String>,
-    /// Whether the trial parses need `--all` (no models picked by the file, or its models
-    /// left out for the command line's).
-    pub(super) add_all: bool,
-    /// The matrix's keys, models left out, command-line fixed ones included.
-    pub(super) dims: Vec<Dim>,
 }
 
 /// Reads and checks a scenario file: its top level, its matrix, each value of the matrix with

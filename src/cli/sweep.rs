@@ -11,7 +11,6 @@ use super::check::{
     check, explain, find_option, is_models, line_of, models_args, not_sweepable, same_key,
     scalar_arg, unknown_key, Src, Wrong,
 };
-use super::scenario::File;
 use crate::Error;
 
 /// The most points a matrix may make.
@@ -310,3 +309,36 @@ fn point_error(src: Src, e: &clap::Error, swept: &[&Dim], index: &[usize]) -> Er
 
 #[cfg(test)]
 mod tests;
+
+/// A scenario file read and checked, not yet expanded.
+pub(super) struct File<'a> {
+    pub(super) src: Src<'a>,
+    /// The options of the top level and the matrix's `models`, in file order.
+    pub(super) base: Vec<String>,
+    /// Whether the trial parses need `--all` (no models picked by the file, or its models
+    /// left out for the command line's).
+    pub(super) add_all: bool,
+    /// The matrix's keys, models left out, command-line fixed ones included.
+    pub(super) dims: Vec<Dim>,
+}
+
+/// Each value of the matrix with the file's options (the points, values together, are checked
+/// by [`super::sweep::points`]).
+pub(super) fn check_values(
+    src: Src,
+    cmd: &mut Command,
+    base: &[String],
+    dims: &[Dim],
+    add_all: bool,
+) -> Result<(), Error> {
+    for dim in dims {
+        for (value, arg) in dim.values.iter().zip(&dim.args) {
+            let Some(arg) = arg else { continue };
+            if let Err(e) = check(cmd, base, std::slice::from_ref(arg), add_all) {
+                let (_, why) = explain(&e);
+                return Err(src.usage_value(Some("matrix"), &dim.key, value, why));
+            }
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,6 @@
 use plotters::style::RGBColor;
 
 use super::axes::Axis;
-use super::style::LineLook;
 
 /// A chart as data: panels side by side under a title, a legend below them.
 pub(super) struct Chart {
@@ -70,4 +69,28 @@ pub(super) enum Swatch {
     Fill(RGBColor),
     Line(LineLook),
     Whisker,
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy)]
+pub(super) struct LineLook {
+    pub(super) color: RGBColor,
+    pub(super) dash: Dash,
+    pub(super) marker: Option<Marker>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+    Cross,
 }

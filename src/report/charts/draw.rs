@@ -14,7 +14,8 @@ use plotters::style::{Color, RGBColor, ShapeStyle};
 
 use super::axes::Axis;
 use super::chart::{BarPanel, Chart, LegendEntry, LinePanel, Panel, Swatch};
-use super::style::{font, line_look, Colors, Dash, Marker, GRID, INK, MUTED};
+use super::chart::{Dash, Marker};
+use super::style::{font, line_look, Colors, GRID, INK, MUTED};
 
 /// A plotters error as an anyhow one (plotters' errors borrow the backend's type).
 pub(super) fn drawn<T, E: std::fmt::Display>(r: Result<T, E>) -> anyhow::Result<T> {

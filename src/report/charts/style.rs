@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use anyhow::anyhow;
 use plotters::style::{Color, FontStyle, HSLColor, IntoFont, RGBColor, TextStyle};
 
-use super::chart::{LegendEntry, Line, Swatch};
+use super::chart::{Dash, LegendEntry, Line, LineLook, Marker, Swatch};
 use crate::output::format::label;
 use crate::result::ResultFile;
 
@@ -74,30 +74,6 @@ impl Colors {
 fn lighten(c: RGBColor, by: f64) -> RGBColor {
     let mix = |v: u8| (f64::from(v) + (255.0 - f64::from(v)) * by).round() as u8;
     RGBColor(mix(c.0), mix(c.1), mix(c.2))
-}
-
-/// How a line is drawn.
-#[derive(Clone, Copy)]
-pub(super) struct LineLook {
-    pub(super) color: RGBColor,
-    pub(super) dash: Dash,
-    pub(super) marker: Option<Marker>,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Dash {
-    Solid,
-    Dashed,
-    Dotted,
-}
-
-#[derive(Clone, Copy)]
-pub(super) enum Marker {
-    Circle,
-    Triangle,
-    Square,
-    Diamond,
-    Cross,
 }
 
 pub(super) fn line_look(line: &Line, colors: &Colors, markers: bool) -> LineLook {
