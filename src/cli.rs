@@ -11,7 +11,7 @@ use crate::config::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
     parse_slo, CpuList, Slo,
 };
-use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
+use crate::models::{Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
 
 /// How `bench run` counts system calls.
@@ -135,7 +135,7 @@ pub struct HandlerArgs {
     /// The reactor's readiness poller: epoll (the default, edge-triggered), or poll or select
     /// (level-triggered; select watches descriptors below 1024 only). Only for models that wait
     /// on a poller (`reactor`); other models in a `bench run` ignore it.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = poller_parser())]
     pub poller: Option<Poller>,
     /// Close a connection that completes no request for this long: one that stays idle, sends
     /// nothing, trickles a request (slowloris), or stopped reading its replies. Counted from
@@ -153,7 +153,7 @@ pub struct HandlerArgs {
     pub uring_zc: bool,
     /// proactor-uring: each ring accepts on its own SO_REUSEPORT listener (per-thread, the
     /// default) or all rings accept on one (shared).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = uring_listener_parser())]
     pub uring_listener: Option<UringListener>,
 }
 
@@ -329,4 +329,27 @@ pub struct RunArgs {
     pub shape: LoadShape,
     #[command(flatten)]
     pub handler: HandlerArgs,
+}
+
+/// clap value parser for `--model`: any known model name.
+fn parse_model(name: &str) -> Result<&'static Model, String> {
+    crate::models::find(name)
+}
+
+/// clap value parser for `--poller`: the pollers' names, each with its line of help.
+fn poller_parser() -> impl clap::builder::TypedValueParser<Value = Poller> {
+    use clap::builder::TypedValueParser;
+    let values = Poller::ALL
+        .iter()
+        .map(|p| clap::builder::PossibleValue::new(p.name()).help(p.help()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|s| s.parse::<Poller>())
+}
+
+/// clap value parser for `--uring-listener`.
+fn uring_listener_parser() -> impl clap::builder::TypedValueParser<Value = UringListener> {
+    use clap::builder::TypedValueParser;
+    let values = UringListener::ALL
+        .iter()
+        .map(|l| clap::builder::PossibleValue::new(l.name()).help(l.help()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|s| s.parse::<UringListener>())
 }

@@ -3,7 +3,7 @@
 //!
 //! The seeds' "single reactor, multi-thread" shape (Netty with a separate `EventExecutorGroup`
 //! for its handlers): the reactor accepts, reads and writes every socket, edge-triggered, with
-//! the rules of `event_loop.rs` (short-read rule, backpressure, EOF waits for the last reply
+//! the rules of `parts/mio_loop.rs` (short-read rule, backpressure, EOF waits for the last reply
 //! byte, EMFILE accept retry); it never runs the session. When bytes have arrived and the
 //! connection has no job in flight, it moves the accumulated input and the connection's
 //! [`Session`] into a job on the workers' queue. At most one job per connection is in flight, so
@@ -14,7 +14,7 @@
 //! Buffers move back and forth between the reactor and the workers, so the steady state
 //! allocates nothing per request.
 //!
-//! Idle connections (`--idle-timeout`) are swept as in `event_loop.rs`, by the request count
+//! Idle connections (`--idle-timeout`) are swept as in `parts/mio_loop.rs`, by the request count
 //! each job brings back (the session may be away on a worker when the sweep looks; looking
 //! only at sessions at home, a sweep that kept meeting a trickling client's one-byte job
 //! never closed it).
@@ -36,8 +36,8 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use super::idle::{earliest, sweep_due, Idle, Sweep};
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {
@@ -45,15 +45,12 @@ pub const MODEL: Model = Model {
     summary: "one reactor thread does all I/O, a worker pool runs the handler",
     example: "the seeds' single reactor + worker pool; Netty with a separate EventExecutorGroup",
     threads: Threads::Count("worker pool size"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
-// The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{
+// The scratch buffer, reply high-water mark and accept retry pause are parts/mio_loop.rs's.
+use super::parts::mio_loop::{
     accept_failed, flush_backlog, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH,
 };
 

@@ -855,7 +855,7 @@ fn measure(
 /// answer to many connections, and the result says it in those words.
 fn unserved_by_design(model: &Model, threads: Option<usize>, run: &Run) -> Option<String> {
     let workers = threads?;
-    if model.name != "threadpool" || run.starved_connections == 0 {
+    if !model.threads_cap_live_connections || run.starved_connections == 0 {
         return None;
     }
     let served = run.connections as u64 - run.starved_connections;

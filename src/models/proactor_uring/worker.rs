@@ -14,11 +14,12 @@ use slab::Slab;
 
 use super::buf_ring::BufRing;
 use super::recv::Recv;
-use super::{UringListener, UringOptions, UringSetup, REFUSE_ENV, SETUP_ENV, ZC_MIN_BYTES};
-use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
-use crate::models::idle::{sweep_interval, Idle};
-use crate::models::reuseport::reuseport_group;
-use crate::models::{RunningServer, ServerConfig};
+use super::options::{UringListener, UringOptions, UringSetup, ZC_MIN_BYTES};
+use super::{REFUSE_ENV, SETUP_ENV};
+use crate::models::parts::mio_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
+use crate::models::parts::idle::{sweep_interval, Idle};
+use crate::models::parts::listener::reuseport_group;
+use crate::models::contract::{RunningServer, ServerConfig};
 use crate::protocol::{Flow, Protocol, Session};
 use crate::sys;
 
@@ -42,7 +43,7 @@ const FILES_MAX: u32 = 32768;
 /// in the file table. A full table would make the kernel accept a connection and drop it
 /// (-ENFILE after the dequeue), so nearer the limit the ring accepts one at a time, and not at
 /// all when the table is full, until a connection closes.
-const MULTISHOT_MARGIN: usize = crate::serve::BACKLOG as usize + 64;
+const MULTISHOT_MARGIN: usize = crate::models::parts::listener::BACKLOG as usize + 64;
 /// With `--uring-sqpoll`: how long the kernel's polling thread spins before it sleeps.
 const SQPOLL_IDLE_MS: u32 = 2000;
 /// How long a stopping ring waits for its operations to end.
@@ -138,7 +139,7 @@ impl RunningServer for UringServer {
 
 /// Stops every ring (all asked first, then joined); the first error wins.
 fn stop_all(rings: Vec<Ring>) -> io::Result<()> {
-    crate::models::stop_all(
+    crate::models::parts::stop_all(
         rings,
         |r| {
             r.shared.stop.store(true, Ordering::Release);

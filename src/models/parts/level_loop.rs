@@ -41,11 +41,11 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{
+use super::mio_loop::{
     accept_failed, flush_backlog, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH,
 };
 use super::idle::{earliest, sweep_due, Idle, Sweep};
-use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
+use crate::models::contract::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Protocol, Session};
 use crate::sys::{self, FdSet};
 
@@ -61,7 +61,7 @@ fn select_cannot_watch(fd: RawFd) -> String {
     format!("select cannot watch descriptor {fd} (FD_SETSIZE is {FD_SETSIZE}): use --poller poll or epoll")
 }
 
-pub(super) fn start(
+pub(crate) fn start(
     listener: TcpListener,
     config: &ServerConfig,
 ) -> io::Result<Box<dyn RunningServer>> {

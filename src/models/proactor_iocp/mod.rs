@@ -9,7 +9,7 @@
 //! - per connection one overlapped `WSARecv` into the connection's own buffer and at most one
 //!   overlapped `WSASend` in flight (two could reorder bytes); replies made while a send is in
 //!   flight wait in a backlog; a partial send is resubmitted from where it stopped; a backlog
-//!   over [`OUT_HIGH_WATER`](super::event_loop::OUT_HIGH_WATER) stops the receives until it
+//!   over [`OUT_HIGH_WATER`](super::parts::mio_loop::OUT_HIGH_WATER) stops the receives until it
 //!   drains, so a client that never reads cannot make the server buffer without limit;
 //! - `--threads` threads wait in `GetQueuedCompletionStatusEx`, taking up to 64 completions
 //!   per call; any thread may complete any connection's operation, so each connection's state
@@ -37,7 +37,7 @@ mod port;
 use std::io;
 use std::net::TcpListener;
 
-use super::{Model, RunningServer, ServerConfig, Threads};
+use crate::models::contract::{Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "proactor-iocp",
@@ -45,11 +45,9 @@ pub const MODEL: Model = Model {
               GetQueuedCompletionStatusEx",
     example: "IIS, Boost.Asio on Windows",
     threads: Threads::Count("threads waiting on the port"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
     availability,
     start,
+    ..Model::BASE
 };
 
 /// Why the model cannot run on this platform.

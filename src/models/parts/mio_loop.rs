@@ -35,14 +35,14 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 /// The one read buffer every connection of a loop shares (Redis reads 16 KiB, Netty adapts up
 /// to 64 KiB).
-pub(super) const SCRATCH: usize = 64 * 1024;
+pub(crate) const SCRATCH: usize = 64 * 1024;
 /// A reply backlog above this stops reading from that connection until it drains, so a client
 /// that sends without reading holds at most this, one read's replies (at most
 /// [`REPLY_BATCH`](crate::protocol::REPLY_BATCH) of them) and its session's held requests:
 /// under 256 KiB. Netty's default write-buffer high-water mark. (It was 4 MiB: fifty
 /// never-reading HTTP clients took `reactor` to 223 MB; with 64 KiB, see DESIGN.md, "Hostile
 /// clients".) Every model that keeps a reply backlog uses it.
-pub(super) const OUT_HIGH_WATER: usize = 64 * 1024;
+pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 /// Session calls (a read handed to the session, or a batch of its held requests answered) one
 /// connection gets per wake-up before the loop turns to the others; what is left (data in the
@@ -51,12 +51,12 @@ const EVENTS: usize = 1024;
 /// per event), where reading until EAGAIN let a client that pipelines as fast as the server
 /// answers keep the loop for as long as it sent (issue 18: a well-behaved request waited 2.2 s
 /// behind a thousand such HTTP clients).
-pub(super) const CALLS_PER_TURN: usize = 1;
+pub(crate) const CALLS_PER_TURN: usize = 1;
 /// Pause before retrying an accept that failed for lack of descriptors or memory.
-pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// A running reactor thread.
-pub(super) struct Loop {
+pub(crate) struct Loop {
     shared: Arc<Shared>,
     thread: JoinHandle<io::Result<()>>,
 }
@@ -75,7 +75,7 @@ impl Loop {
     /// Starts a reactor thread named `name`. With a listener it accepts for itself; without,
     /// it serves what [`Loop::hand_over`] gives it. Connections that complete no request for
     /// `idle_timeout` are closed.
-    pub(super) fn spawn(
+    pub(crate) fn spawn(
         name: String,
         listener: Option<TcpListener>,
         protocol: &Protocol,
@@ -102,7 +102,7 @@ impl Loop {
     }
 
     /// Gives the loop a connection accepted elsewhere; it registers it on its next wake-up.
-    pub(super) fn hand_over(&self, stream: StdStream) -> io::Result<()> {
+    pub(crate) fn hand_over(&self, stream: StdStream) -> io::Result<()> {
         self.shared
             .inbox
             .lock()
@@ -112,25 +112,25 @@ impl Loop {
     }
 
     /// Connections this loop has taken on so far.
-    pub(super) fn connections(&self) -> u64 {
+    pub(crate) fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Asks the loop to stop; [`Loop::join`] waits for it.
-    pub(super) fn signal_stop(&self) -> io::Result<()> {
+    pub(crate) fn signal_stop(&self) -> io::Result<()> {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.waker.wake()
     }
 
     /// Waits for the thread; every socket it owned is closed when this returns.
-    pub(super) fn join(self) -> io::Result<()> {
+    pub(crate) fn join(self) -> io::Result<()> {
         self.thread
             .join()
             .map_err(|_| io::Error::other("a reactor thread panicked"))?
     }
 
     /// Stops several loops: all are signalled first, so they wind down together.
-    pub(super) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
+    pub(crate) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
         super::stop_all(loops, Loop::signal_stop, Loop::join)
     }
 }
@@ -318,7 +318,7 @@ fn accept_all(
 /// Writes a connection's reply backlog (`out` from `written` on) as far as the socket takes
 /// it, for every non-blocking loop; `false` on a write error (the connection is finished).
 /// A backlog written completely is emptied; one left waiting is compacted.
-pub(super) fn flush_backlog(
+pub(crate) fn flush_backlog(
     stream: &mut impl Write,
     out: &mut Vec<u8>,
     written: &mut usize,
@@ -341,7 +341,7 @@ pub(super) fn flush_backlog(
 }
 
 /// Makes `listener` non-blocking and registers it with `poll` for reads under `token`.
-pub(super) fn listen_on(
+pub(crate) fn listen_on(
     poll: &Poll,
     listener: TcpListener,
     token: Token,
@@ -355,7 +355,7 @@ pub(super) fn listen_on(
 
 /// Sets TCP_NODELAY on a new connection and registers it with `poll`, edge-triggered for reads
 /// and writes, under the slab key it will take; `false` when either fails (drop it).
-pub(super) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> bool {
+pub(crate) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> bool {
     stream.set_nodelay(true).is_ok()
         && poll
             .registry()
@@ -365,7 +365,7 @@ pub(super) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> 
 
 /// Why [`serve_reads`] stopped reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ReadStop {
+pub(crate) enum ReadStop {
     /// The socket has nothing more now (EAGAIN, or a short read when asked to stop there).
     Drained,
     /// EOF, or the session asked to close: no more reads; close once the backlog is written.
@@ -386,7 +386,7 @@ pub(super) enum ReadStop {
 /// returns `Drained` with requests held in the session ([`Session::unanswered`]): they are
 /// answered first, and only `OverMark`, `Turn` (or the end) leaves them for later. At most
 /// [`CALLS_PER_TURN`] session calls are made.
-pub(super) fn serve_reads(
+pub(crate) fn serve_reads(
     stream: &mut (impl Read + Write),
     session: &mut Session,
     out: &mut Vec<u8>,
@@ -452,7 +452,7 @@ const SHORTAGES: [i32; 2] = [10024, 10055];
 /// connection waits in the backlog; reported once per shortage, `retrying` saying one is
 /// already being retried); `None` when the error concerned one connection (ECONNABORTED...:
 /// reported, and the loop goes on with the rest).
-pub(super) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
+pub(crate) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
     let shortage = matches!(e.raw_os_error(), Some(code) if SHORTAGES.contains(&code));
     if !shortage {
         eprintln!("accept failed: {e}");
