@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::parts::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
 use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
 
 pub const MODEL: Model = Model {
     name: "blocking",

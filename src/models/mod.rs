@@ -26,8 +26,8 @@ pub use contract::{
 pub use parts::idle;
 pub use parts::listener::{bind, BACKLOG};
 pub use proactor_uring::options::{UringListener, UringOptions, UringSetup, ZC_MIN_BYTES};
-pub use proactor_uring::{REFUSE_ENV as URING_REFUSE_ENV, RECV_ENV as URING_RECV_ENV};
 pub use proactor_uring::SETUP_ENV as URING_SETUP_ENV;
+pub use proactor_uring::{RECV_ENV as URING_RECV_ENV, REFUSE_ENV as URING_REFUSE_ENV};
 
 /// Every model this build knows, in the order `bench run --all` runs them.
 pub const MODELS: &[Model] = &[

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
 use super::parts::conns::accept_backoff;
 use super::parts::mio_loop::Loop;
-use super::contract::{Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "multi-reactor",

@@ -9,8 +9,8 @@
 use std::io;
 use std::net::TcpListener;
 
-use super::parts::mio_loop::Loop;
 use super::contract::{Model, Poller, RunningServer, ServerConfig, Threads};
+use super::parts::mio_loop::Loop;
 
 pub const MODEL: Model = Model {
     name: "reactor",

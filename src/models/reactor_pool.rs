@@ -36,8 +36,8 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
 use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {

@@ -11,9 +11,9 @@
 use std::io;
 use std::net::TcpListener;
 
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
 use super::parts::listener::{reuse_port_available, reuseport_group};
 use super::parts::mio_loop::Loop;
-use super::contract::{Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "reuseport",

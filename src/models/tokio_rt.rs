@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
 
-use super::parts::conns::READ_BUF;
 use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::READ_BUF;
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {

@@ -41,10 +41,10 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::idle::{earliest, sweep_due, Idle, Sweep};
 use super::mio_loop::{
     accept_failed, flush_backlog, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH,
 };
-use super::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::models::contract::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Protocol, Session};
 use crate::sys::{self, FdSet};

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use self::proactor::{ConnId, Handle, Proactor};
 use super::parts::idle::sweep_interval;
-use super::parts::listener::reuseport_group;
 use super::parts::listener::reuse_port_available;
+use super::parts::listener::reuseport_group;
 use crate::models::contract::{Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 

@@ -44,8 +44,8 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::models::parts::mio_loop::{accept_failed, listen_on, register_conn};
 use crate::models::parts::idle::earliest;
+use crate::models::parts::mio_loop::{accept_failed, listen_on, register_conn};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);

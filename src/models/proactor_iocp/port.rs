@@ -33,9 +33,9 @@ use windows_sys::Win32::System::IO::{
     OVERLAPPED_ENTRY,
 };
 
-use crate::models::parts::mio_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
-use crate::models::parts::idle::{sweep_interval, Idle};
 use crate::models::contract::{RunningServer, ServerConfig};
+use crate::models::parts::idle::{sweep_interval, Idle};
+use crate::models::parts::mio_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
 use crate::protocol::{Flow, Protocol, Session};
 
 /// `AcceptEx` operations kept pending on the listener.

@@ -29,9 +29,21 @@
 pub mod options;
 
 #[cfg(target_os = "linux")]
+mod accept;
+#[cfg(target_os = "linux")]
 mod buf_ring;
 #[cfg(target_os = "linux")]
+mod conn;
+#[cfg(target_os = "linux")]
+mod op;
+#[cfg(target_os = "linux")]
 mod recv;
+#[cfg(target_os = "linux")]
+mod send;
+#[cfg(target_os = "linux")]
+mod server;
+#[cfg(target_os = "linux")]
+mod setup;
 #[cfg(target_os = "linux")]
 mod worker;
 
@@ -68,7 +80,7 @@ pub const RECV_ENV: &str = "IOMODELS_URING_RECV";
 fn availability() -> Result<(), String> {
     use std::sync::OnceLock;
     static PROBED: OnceLock<Result<(), String>> = OnceLock::new();
-    PROBED.get_or_init(worker::probe).clone()
+    PROBED.get_or_init(setup::probe).clone()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -78,7 +90,7 @@ fn availability() -> Result<(), String> {
 
 #[cfg(target_os = "linux")]
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    worker::start(listener, config)
+    server::start(listener, config)
 }
 
 #[cfg(not(target_os = "linux"))]
