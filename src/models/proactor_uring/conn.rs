@@ -33,21 +33,10 @@ pub(super) struct Conn {
     /// Its direct descriptor: the index in the ring's registered file table.
     pub(super) file: u32,
     pub(super) session: Session,
-    pub(super) recv_armed: bool,
-    /// The recv ended with -ENOBUFS: waits in `Worker::starved` for buffers.
-    pub(super) starved: bool,
+    pub(super) recv: RecvState,
     /// The backlog passed the high-water mark: its recv was cancelled until it drains.
     pub(super) paused: bool,
-    /// A cancel of its armed recv was submitted (paused, or the session asked to close).
-    pub(super) recv_cancelling: bool,
-    /// Nothing more will be read: the peer closed its side, or the session asked to close.
-    pub(super) eof: bool,
-    /// An error: close as soon as the operations in flight have ended.
-    pub(super) failed: bool,
-    /// A Shutdown was submitted (to end the operations in flight).
-    pub(super) shut: bool,
-    /// Its Close was submitted: the slot is freed when it completes.
-    pub(super) closing: bool,
+    pub(super) life: Life,
     /// Operations in flight that name this slot (recv, send, cancel, shutdown, close).
     pub(super) ops: u32,
     pub(super) sending: Option<Sending>,
@@ -60,7 +49,71 @@ pub(super) struct Conn {
     pub(super) idle: Idle,
 }
 
+/// Where a connection's recv stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RecvState {
+    /// None armed: the loop arms one unless the connection is paused or done reading.
+    Idle,
+    /// A recv is armed (a multishot one until a completion without `IORING_CQE_F_MORE`).
+    Armed,
+    /// Armed, and a cancel of it was submitted (paused, or the session asked to close).
+    Cancelling,
+    /// It ended with -ENOBUFS: waits in `Worker::starved` for buffers.
+    Starved,
+}
+
+impl RecvState {
+    /// A recv is in flight (cancelled or not).
+    pub(super) fn armed(self) -> bool {
+        matches!(self, RecvState::Armed | RecvState::Cancelling)
+    }
+}
+
+/// How far a connection is towards its close. It only moves forward: [`Conn::end_reading`]
+/// and [`Conn::fail`] leave a later state as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Life {
+    /// Reading and replying.
+    Open,
+    /// Nothing more will be read (the peer closed its side, or the session asked to close):
+    /// closed once every reply byte is sent.
+    ReadDone,
+    /// An error (or the idle sweep, or the stop): close as soon as the operations in flight
+    /// have ended.
+    Failed,
+    /// A Shutdown was submitted to end the operations in flight (the connection had failed, or
+    /// was done reading with every reply sent).
+    ShuttingDown,
+    /// Its Close was submitted: the slot is freed when it completes.
+    Closing,
+}
+
 impl Conn {
+    /// Still reading: not done reading, not failed, not on its way to the close.
+    pub(super) fn reading(&self) -> bool {
+        self.life == Life::Open
+    }
+
+    /// Failed, or already shutting down or closing: no send starts, no held request is
+    /// answered.
+    pub(super) fn ending(&self) -> bool {
+        matches!(self.life, Life::Failed | Life::ShuttingDown | Life::Closing)
+    }
+
+    /// Nothing more will be read.
+    pub(super) fn end_reading(&mut self) {
+        if self.life == Life::Open {
+            self.life = Life::ReadDone;
+        }
+    }
+
+    /// Close as soon as the operations in flight have ended.
+    pub(super) fn fail(&mut self) {
+        if matches!(self.life, Life::Open | Life::ReadDone) {
+            self.life = Life::Failed;
+        }
+    }
+
     /// Reply bytes the connection holds: the send in flight's and the backlog behind it.
     pub(super) fn queued(&self) -> usize {
         self.in_flight + self.backlog.len()
@@ -71,14 +124,9 @@ impl Conn {
             file,
             session,
             idle: Idle::new(now),
-            recv_armed: false,
-            starved: false,
+            recv: RecvState::Idle,
             paused: false,
-            recv_cancelling: false,
-            eof: false,
-            failed: false,
-            shut: false,
-            closing: false,
+            life: Life::Open,
             ops: 0,
             sending: None,
             in_flight: 0,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::buf_ring::BufRing;
-use super::conn::{Mem, RESUME_BELOW};
+use super::conn::{Mem, RecvState, RESUME_BELOW};
 use super::op::{user_data, Op};
 use super::worker::Worker;
 use super::RECV_ENV;
@@ -158,7 +158,7 @@ fn next(ring: &mut IoUring) -> Option<(i32, u32)> {
 impl Worker {
     pub(super) fn arm_recv(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        if c.recv_armed || c.eof || c.failed || c.shut || c.closing || c.starved {
+        if c.recv != RecvState::Idle || !c.reading() {
             return;
         }
         if c.paused {
@@ -167,7 +167,7 @@ impl Worker {
             }
             c.paused = false;
         }
-        c.recv_armed = true;
+        c.recv = RecvState::Armed;
         c.ops += 1;
         let entry = self
             .recv
@@ -179,28 +179,27 @@ impl Worker {
     pub(super) fn on_recv(&mut self, slot: usize, res: i32, flags: u32) {
         let c = &mut self.conns[slot];
         if !cqueue::more(flags) {
-            c.recv_armed = false;
-            c.recv_cancelling = false;
+            c.recv = RecvState::Idle;
             c.ops -= 1;
         }
         if res > 0 {
             let Some(bid) = cqueue::buffer_select(flags) else {
-                c.failed = true;
+                c.fail();
                 return self.progress(slot);
             };
             self.bufs.taken(bid);
             self.on_bytes(slot, bid, res as usize);
         } else if res == 0 {
-            c.eof = true;
+            c.end_reading();
         } else if res == -libc::ENOBUFS {
-            if !c.eof && !c.failed && !c.starved {
-                c.starved = true;
+            if c.reading() && c.recv != RecvState::Starved {
+                c.recv = RecvState::Starved;
                 self.starved.push(slot);
             }
         } else if res != -libc::ECANCELED {
-            c.failed = true;
+            c.fail();
         }
-        if !self.conns[slot].recv_armed {
+        if !self.conns[slot].recv.armed() {
             self.arm_recv(slot);
         }
         self.progress(slot);
@@ -210,7 +209,7 @@ impl Worker {
     pub(super) fn on_bytes(&mut self, slot: usize, bid: u16, len: usize) {
         let Worker { conns, bufs, .. } = self;
         let c = &mut conns[slot];
-        if c.eof || c.failed {
+        if !c.reading() {
             bufs.give_back(bid);
             return;
         }
@@ -252,10 +251,10 @@ impl Worker {
         if flow == Flow::Close {
             // Nothing more will be read: end the multishot recv, or it would go on taking
             // (and dropping) whatever the peer sends until the connection closes.
-            c.eof = true;
+            c.end_reading();
         }
-        if (over || c.eof) && c.recv_armed && !c.recv_cancelling {
-            c.recv_cancelling = true;
+        if (over || !c.reading()) && c.recv == RecvState::Armed {
+            c.recv = RecvState::Cancelling;
             c.ops += 1;
             let cancel = opcode::AsyncCancel::new(user_data(Op::Recv, slot, 0))
                 .build()

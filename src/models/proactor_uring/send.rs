@@ -17,7 +17,7 @@ impl Worker {
     /// Starts sending the backlog if no send is in flight.
     pub(super) fn send_backlog(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        if c.sending.is_some() || c.backlog.is_empty() || c.failed || c.shut || c.closing {
+        if c.sending.is_some() || c.backlog.is_empty() || c.ending() {
             return;
         }
         let next = std::mem::take(&mut c.spare);
@@ -88,7 +88,7 @@ impl Worker {
                 let sent = off + res.max(0) as usize;
                 if res < 0 {
                     self.release(mem, None);
-                    self.conns[slot].failed = true;
+                    self.conns[slot].fail();
                 } else if sent < len {
                     // A short send: the rest goes next, before anything queued behind it.
                     self.start_send(slot, mem, sent);
@@ -101,7 +101,7 @@ impl Worker {
                 let sent = off + res.max(0) as usize;
                 let c = &mut self.conns[slot];
                 if res < 0 {
-                    c.failed = true;
+                    c.fail();
                 } else if sent < len {
                     // A short zero-copy send: its memory waits for the notification, so the
                     // rest is copied in front of the backlog.
@@ -121,7 +121,7 @@ impl Worker {
         }
         self.answer_held(slot);
         self.send_backlog(slot);
-        if !self.conns[slot].recv_armed {
+        if !self.conns[slot].recv.armed() {
             self.arm_recv(slot);
         }
         self.progress(slot);
@@ -132,10 +132,10 @@ impl Worker {
     /// later.
     pub(super) fn answer_held(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        while c.session.unanswered() && c.queued() <= RESUME_BELOW && !c.failed {
+        while c.session.unanswered() && c.queued() <= RESUME_BELOW && !c.ending() {
             if c.session.on_data(&[], &mut c.backlog) == Flow::Close {
                 // Its recv was cancelled when the requests were held: nothing more is read.
-                c.eof = true;
+                c.end_reading();
             }
         }
     }

@@ -14,7 +14,7 @@ use io_uring::{cqueue, opcode, types, IoUring};
 use slab::Slab;
 
 use super::buf_ring::BufRing;
-use super::conn::{Conn, Mem};
+use super::conn::{Conn, Life, Mem, RecvState};
 use super::op::{decode, user_data, Op};
 use super::options::UringOptions;
 use super::recv::Recv;
@@ -189,7 +189,7 @@ impl Worker {
         let expired: Vec<usize> = self
             .conns
             .iter_mut()
-            .filter(|(_, c)| !c.closing && !c.failed)
+            .filter(|(_, c)| !c.ending())
             .filter_map(|(slot, c)| {
                 c.idle
                     .expired(c.session.completed(), now, timeout)
@@ -197,7 +197,7 @@ impl Worker {
             })
             .collect();
         for slot in expired {
-            self.conns[slot].failed = true;
+            self.conns[slot].fail();
             self.progress(slot);
         }
         self.arm_sweep();
@@ -246,17 +246,20 @@ impl Worker {
     /// reply byte was sent.
     pub(super) fn progress(&mut self, slot: usize) {
         let c = &mut self.conns[slot];
-        if c.closing {
-            return;
-        }
         let drained = c.sending.is_none() && c.backlog.is_empty();
-        if !(c.failed || (c.eof && drained)) {
+        let due = match c.life {
+            Life::Open | Life::Closing => false,
+            Life::ReadDone => drained,
+            // A connection shutting down had failed, or was done reading and drained.
+            Life::Failed | Life::ShuttingDown => true,
+        };
+        if !due {
             return;
         }
         let file = types::Fixed(c.file);
         if c.ops > 0 {
-            if !c.shut {
-                c.shut = true;
+            if c.life != Life::ShuttingDown {
+                c.life = Life::ShuttingDown;
                 c.ops += 1;
                 let entry = opcode::Shutdown::new(file, libc::SHUT_RDWR)
                     .build()
@@ -265,7 +268,7 @@ impl Worker {
             }
             return;
         }
-        c.closing = true;
+        c.life = Life::Closing;
         let entry = opcode::Close::new(file)
             .build()
             .user_data(user_data(Op::Close, slot, 0));
@@ -280,8 +283,8 @@ impl Worker {
                 return;
             };
             if let Some(c) = self.conns.get_mut(slot) {
-                if c.starved {
-                    c.starved = false;
+                if c.recv == RecvState::Starved {
+                    c.recv = RecvState::Idle;
                     budget -= 1;
                     self.arm_recv(slot);
                     self.progress(slot);
@@ -313,7 +316,7 @@ impl Worker {
         }
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
-            self.conns[slot].failed = true;
+            self.conns[slot].fail();
             self.progress(slot);
         }
         self.starved.clear();
