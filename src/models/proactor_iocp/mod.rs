@@ -1,9 +1,9 @@
 //! `proactor-iocp`: Windows I/O completion ports, the reference proactor, written the way IIS,
 //! Boost.Asio on Windows and the Windows SDK's IOCP samples are:
 //! - one completion port; the listener and every connection are associated with it;
-//! - several `AcceptEx` kept pending on the listener ((`ACCEPTS` in `port.rs`)), each with its own socket
-//!   created beforehand (`WSASocketW` with `WSA_FLAG_OVERLAPPED`), so a burst of connects is
-//!   taken without a round trip per connection; a completed accept gets
+//! - several `AcceptEx` kept pending on the listener (`ACCEPTS` in `accept.rs`), each with its
+//!   own socket created beforehand (`WSASocketW` with `WSA_FLAG_OVERLAPPED`), so a burst of
+//!   connects is taken without a round trip per connection; a completed accept gets
 //!   `SO_UPDATE_ACCEPT_CONTEXT` (so the socket behaves as an accepted one) and `TCP_NODELAY`,
 //!   and the slot is re-armed with a fresh socket;
 //! - per connection one overlapped `WSARecv` into the connection's own buffer and at most one
@@ -31,6 +31,12 @@
 //! IIS and libuv post zero-byte reads to avoid that at large scale), and portability (Windows
 //! only).
 
+#[cfg(windows)]
+mod accept;
+#[cfg(windows)]
+mod conn;
+#[cfg(windows)]
+mod op;
 #[cfg(windows)]
 mod port;
 
