@@ -37,6 +37,7 @@ use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::backlog::Backlog;
 use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -50,9 +51,7 @@ pub const MODEL: Model = Model {
 };
 
 // The scratch buffer, reply high-water mark and accept retry pause are parts/mio_loop.rs's.
-use super::parts::mio_loop::{
-    accept_failed, flush_backlog, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH,
-};
+use super::parts::mio_loop::{accept_failed, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -245,9 +244,8 @@ struct Conn {
     input: Vec<u8>,
     /// The input buffer a job hands back, for the next swap.
     spare_in: Vec<u8>,
-    /// Reply bytes not yet written, from `written` on.
-    out: Vec<u8>,
-    written: usize,
+    /// Reply bytes not yet written.
+    out: Backlog,
     /// The buffer the next job appends its reply to.
     spare_out: Vec<u8>,
     /// Reading stopped at a high-water mark; it resumes explicitly (no new edge will come).
@@ -390,8 +388,7 @@ fn accept_all(
                         session: Some(protocol.session()),
                         input: Vec::new(),
                         spare_in: Vec::new(),
-                        out: Vec::new(),
-                        written: 0,
+                        out: Backlog::default(),
                         spare_out: Vec::new(),
                         read_paused: false,
                         peer_closed: false,
@@ -433,19 +430,16 @@ impl Conn {
 
     /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
     /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
-    fn on_result(&mut self, mut job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+    fn on_result(&mut self, job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
         self.completed = job.session.completed();
         self.session = Some(job.session);
         if self.pending() == 0 {
             self.spare_in = job.input;
-            self.out.clear();
-            self.written = 0;
-            std::mem::swap(&mut self.out, &mut job.out);
-            self.spare_out = job.out;
+            self.spare_out = self.out.swap_in(job.out);
         } else {
             // The peer is behind: the reply joins the backlog, and no spare buffer is kept for
             // a connection whose replies are not being taken (memory stays bounded).
-            self.out.extend_from_slice(&job.out);
+            self.out.buf().extend_from_slice(&job.out);
             self.spare_out = Vec::new();
         }
         if job.flow == Flow::Close {
@@ -484,7 +478,7 @@ impl Conn {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.pending()
     }
 
     /// Whether the session (at home) holds requests a job left unanswered.
@@ -556,6 +550,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
+        self.out.flush(&mut self.stream)
     }
 }

@@ -28,6 +28,7 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::backlog::Backlog;
 use super::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -138,9 +139,8 @@ impl Loop {
 struct Conn {
     stream: TcpStream,
     session: Session,
-    /// Reply bytes not yet written, from `written` on.
-    out: Vec<u8>,
-    written: usize,
+    /// Reply bytes not yet written.
+    out: Backlog,
     /// Reading stopped because `out` passed the high-water mark.
     read_paused: bool,
     /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
@@ -279,8 +279,7 @@ fn adopt(
         entry.insert(Conn {
             stream,
             session: protocol.session(),
-            out: Vec::new(),
-            written: 0,
+            out: Backlog::default(),
             read_paused: false,
             peer_closed: false,
             closing: false,
@@ -313,31 +312,6 @@ fn accept_all(
             }
         }
     }
-}
-
-/// Writes a connection's reply backlog (`out` from `written` on) as far as the socket takes
-/// it, for every non-blocking loop; `false` on a write error (the connection is finished).
-/// A backlog written completely is emptied; one left waiting is compacted.
-pub(crate) fn flush_backlog(
-    stream: &mut impl Write,
-    out: &mut Vec<u8>,
-    written: &mut usize,
-) -> bool {
-    while *written < out.len() {
-        match stream.write(&out[*written..]) {
-            Ok(0) => return false,
-            Ok(n) => *written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                compact(out, written);
-                return true;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    out.clear();
-    *written = 0;
-    true
 }
 
 /// Makes `listener` non-blocking and registers it with `poll` for reads under `token`.
@@ -380,7 +354,7 @@ pub(crate) enum ReadStop {
 }
 
 /// The non-blocking loops' read path: reads into `scratch`, hands each read to the session,
-/// writes what it replied (the rest stays in `out` from `written` on), until one of
+/// writes what it replied (the rest stays in `out`), until one of
 /// [`ReadStop`]. With `stop_on_short_read`, a read shorter than `scratch` ends it: the receive
 /// queue is empty, and an edge (or the next level-triggered wait) reports new data. It never
 /// returns `Drained` with requests held in the session ([`Session::unanswered`]): they are
@@ -389,8 +363,7 @@ pub(crate) enum ReadStop {
 pub(crate) fn serve_reads(
     stream: &mut (impl Read + Write),
     session: &mut Session,
-    out: &mut Vec<u8>,
-    written: &mut usize,
+    out: &mut Backlog,
     scratch: &mut [u8],
     stop_on_short_read: bool,
 ) -> ReadStop {
@@ -403,7 +376,7 @@ pub(crate) fn serve_reads(
         // Requests a read left unanswered (its answers were more than a batch) go first: no
         // readiness will announce them.
         let (flow, read) = if session.unanswered() {
-            (session.on_data(&[], out), None)
+            (session.on_data(&[], out.buf()), None)
         } else {
             let n = match stream.read(scratch) {
                 Ok(0) => return ReadStop::Closing,
@@ -412,15 +385,15 @@ pub(crate) fn serve_reads(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return ReadStop::Failed,
             };
-            (session.on_data(&scratch[..n], out), Some(n))
+            (session.on_data(&scratch[..n], out.buf()), Some(n))
         };
-        if !flush_backlog(stream, out, written) {
+        if !out.flush(stream) {
             return ReadStop::Failed;
         }
         if flow == Flow::Close {
             return ReadStop::Closing;
         }
-        if out.len() - *written > OUT_HIGH_WATER {
+        if out.pending() > OUT_HIGH_WATER {
             return ReadStop::OverMark;
         }
         // Held requests answered: whether the read they came from drained the socket is
@@ -428,15 +401,6 @@ pub(crate) fn serve_reads(
         if stop_on_short_read && !session.unanswered() && read.is_some_and(|n| n < scratch.len()) {
             return ReadStop::Drained;
         }
-    }
-}
-
-/// Drops the written prefix of a reply backlog once it is at least half the buffer, so that a
-/// backlog that never fully drains (a slow reader) does not keep every byte ever sent.
-fn compact(out: &mut Vec<u8>, written: &mut usize) {
-    if *written > 0 && *written >= out.len() / 2 {
-        out.drain(..*written);
-        *written = 0;
     }
 }
 
@@ -487,7 +451,7 @@ impl Conn {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.pending()
     }
 
     /// Reads, handles and replies until the socket is drained, the backlog is too long, or the
@@ -499,7 +463,6 @@ impl Conn {
             &mut self.stream,
             &mut self.session,
             &mut self.out,
-            &mut self.written,
             scratch,
             stop_on_short_read,
         ) {
@@ -539,31 +502,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compact;
-
-    #[test]
-    fn compact_drops_the_written_prefix_once_it_is_half_the_backlog() {
-        let (mut out, mut written) = (b"abcdef".to_vec(), 2);
-        compact(&mut out, &mut written);
-        assert_eq!(
-            (out.as_slice(), written),
-            (&b"abcdef"[..], 2),
-            "a third written: kept"
-        );
-        written = 3;
-        compact(&mut out, &mut written);
-        assert_eq!(
-            (out.as_slice(), written),
-            (&b"def"[..], 0),
-            "half written: dropped"
-        );
-        compact(&mut out, &mut written);
-        assert_eq!(out, b"def", "nothing written: nothing to drop");
+        self.out.flush(&mut self.stream)
     }
 }

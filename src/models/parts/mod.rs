@@ -1,7 +1,8 @@
-//! The machinery several models share, named as such: the listeners, the edge-triggered mio
-//! loop, the level-triggered poll/select loop, the blocking models' connection threads, the
+//! The machinery several models share, named as such: the listeners, the reply backlog of the
+//! non-blocking loops, the edge-triggered mio loop, the level-triggered poll/select loop, the blocking models' connection threads, the
 //! idle sweep. A part depends on the contract and on other parts, never on a model.
 
+pub(crate) mod backlog;
 pub(crate) mod conns;
 pub mod idle;
 #[cfg(unix)]
