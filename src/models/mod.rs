@@ -23,7 +23,6 @@ pub use contract::{
     Model, Poller, RunningServer, ServerConfig, Threads, FD_SETSIZE, SELECT_MAX_CONNECTIONS,
     SERVER_OWN_FDS,
 };
-pub use parts::idle;
 pub use parts::listener::{bind, BACKLOG};
 pub use proactor_uring::options::{UringListener, UringOptions, UringSetup, ZC_MIN_BYTES};
 pub use proactor_uring::SETUP_ENV as URING_SETUP_ENV;

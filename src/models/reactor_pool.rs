@@ -301,29 +301,9 @@ fn run(
                     if shared.stop.load(Ordering::Acquire) {
                         return Ok(());
                     }
-                    std::mem::swap(
-                        &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
-                        &mut done,
-                    );
-                    for job in done.drain(..) {
-                        let key = job.key;
-                        // Dropped when its connection has gone (an error while it was away).
-                        let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
-                            continue;
-                        };
-                        if !conn.on_result(job, key, &mut scratch, shared) {
-                            close(&poll, &mut conns, key);
-                            continue;
-                        }
-                        // The sweep skips a connection whose job is away; one whose job came
-                        // back having completed nothing for the timeout (a trickling client
-                        // whose one-byte jobs the sweeps kept meeting on the workers) is
-                        // closed here.
-                        let timeout = sweep.as_ref().map(Sweep::timeout);
-                        if timeout.is_some_and(|t| conn.idle.expired(conn.completed, now, t)) {
-                            close(&poll, &mut conns, key);
-                        }
-                    }
+                    let idle_timeout = sweep.as_ref().map(Sweep::timeout);
+                    let (done, scratch) = (&mut done, &mut scratch);
+                    take_results(&poll, &mut conns, shared, done, scratch, idle_timeout, now);
                 }
                 LISTENER => {
                     let retrying = accept_retry.is_some();
@@ -347,17 +327,63 @@ fn run(
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
-            // A connection whose job is on a worker waits for the server, not for its client:
-            // it is not idle (its count moves when the job comes back).
-            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
-                let away = c.session.is_none();
-                (!away && c.idle.expired(c.completed, now, timeout)).then_some(key)
-            }));
-            // A job still out for one of these comes back to a missing or newer id: dropped.
-            for key in expired.drain(..) {
-                close(&poll, &mut conns, key);
-            }
+            close_idle(&poll, &mut conns, &mut expired, now, timeout);
         }
+    }
+}
+
+/// Takes the jobs the workers finished (into `done`, the loop's reusable list) and hands each
+/// back to its connection.
+fn take_results(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    shared: &Shared,
+    done: &mut Vec<Job>,
+    scratch: &mut [u8],
+    idle_timeout: Option<Duration>,
+    now: Instant,
+) {
+    std::mem::swap(
+        &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
+        done,
+    );
+    for job in done.drain(..) {
+        let key = job.key;
+        // Dropped when its connection has gone (an error while it was away).
+        let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
+            continue;
+        };
+        if !conn.on_result(job, key, scratch, shared) {
+            close(poll, conns, key);
+            continue;
+        }
+        // The sweep skips a connection whose job is away; one whose job came back having
+        // completed nothing for the timeout (a trickling client whose one-byte jobs the sweeps
+        // kept meeting on the workers) is closed here.
+        if idle_timeout.is_some_and(|t| conn.idle.expired(conn.completed, now, t)) {
+            close(poll, conns, key);
+        }
+    }
+}
+
+/// The idle sweep: closes every connection that completed no request for `timeout`
+/// (`expired` is the loop's reusable list of their keys).
+fn close_idle(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    expired: &mut Vec<usize>,
+    now: Instant,
+    timeout: Duration,
+) {
+    // A connection whose job is on a worker waits for the server, not for its client: it is
+    // not idle (its count moves when the job comes back).
+    expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+        let away = c.session.is_none();
+        (!away && c.idle.expired(c.completed, now, timeout)).then_some(key)
+    }));
+    // A job still out for one of these comes back to a missing or newer id: dropped.
+    for key in expired.drain(..) {
+        close(poll, conns, key);
     }
 }
 

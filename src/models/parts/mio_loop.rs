@@ -201,20 +201,7 @@ fn run(
                     if shared.stop.load(Ordering::Acquire) {
                         return Ok(());
                     }
-                    let handed: Vec<StdStream> = std::mem::take(
-                        &mut *shared.inbox.lock().unwrap_or_else(|e| e.into_inner()),
-                    );
-                    for stream in handed {
-                        if stream.set_nonblocking(true).is_ok() {
-                            adopt(
-                                &poll,
-                                TcpStream::from_std(stream),
-                                &mut conns,
-                                protocol,
-                                shared,
-                            );
-                        }
-                    }
+                    adopt_handed(&poll, &mut conns, protocol, shared);
                 }
                 LISTENER => {
                     if let Some(l) = &listener {
@@ -252,16 +239,40 @@ fn run(
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
-            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
-                c.idle
-                    .expired(c.session.completed(), now, timeout)
-                    .then_some(key)
-            }));
-            for key in expired.drain(..) {
-                let mut conn = conns.remove(key);
-                let _ = poll.registry().deregister(&mut conn.stream);
-            }
+            close_idle(&poll, &mut conns, &mut expired, now, timeout);
         }
+    }
+}
+
+/// Adopts the connections another thread handed over through the inbox (`multi-reactor`'s
+/// acceptor).
+fn adopt_handed(poll: &Poll, conns: &mut Slab<Conn>, protocol: &Protocol, shared: &Shared) {
+    let handed: Vec<StdStream> =
+        std::mem::take(&mut *shared.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+    for stream in handed {
+        if stream.set_nonblocking(true).is_ok() {
+            adopt(poll, TcpStream::from_std(stream), conns, protocol, shared);
+        }
+    }
+}
+
+/// The idle sweep: closes every connection that completed no request for `timeout`
+/// (`expired` is the loop's reusable list of their keys).
+fn close_idle(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    expired: &mut Vec<usize>,
+    now: Instant,
+    timeout: Duration,
+) {
+    expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+        c.idle
+            .expired(c.session.completed(), now, timeout)
+            .then_some(key)
+    }));
+    for key in expired.drain(..) {
+        let mut conn = conns.remove(key);
+        let _ = poll.registry().deregister(&mut conn.stream);
     }
 }
 
