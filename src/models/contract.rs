@@ -188,17 +188,14 @@ impl FromStr for Poller {
             .iter()
             .copied()
             .find(|p| p.name() == s)
-            .ok_or_else(|| unknown_value(s, Poller::ALL.iter().map(|p| p.name())))
+            .ok_or_else(|| {
+                let names: Vec<_> = Poller::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "invalid value '{s}' [possible values: {}]",
+                    names.join(", ")
+                )
+            })
     }
-}
-
-/// The error of a `FromStr` that met an unknown name: the value and the accepted ones, in
-/// clap's words.
-pub(crate) fn unknown_value<'a>(value: &str, choices: impl Iterator<Item = &'a str>) -> String {
-    format!(
-        "invalid value '{value}' [possible values: {}]",
-        choices.collect::<Vec<_>>().join(", ")
-    )
 }
 
 /// select(2)'s fd_set holds descriptors 0 to FD_SETSIZE - 1 and no more.
@@ -254,5 +251,25 @@ pub trait RunningServer: Send {
     /// For `proactor-uring`: how its rings were set up (what the kernel accepted).
     fn io_uring(&self) -> Option<UringSetup> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Poller;
+
+    #[test]
+    fn poller_names_parse_back_and_a_bad_one_names_the_choices() {
+        for &p in Poller::ALL {
+            assert_eq!(p.name().parse::<Poller>(), Ok(p));
+            assert_eq!(p.to_string(), p.name());
+        }
+        assert_eq!(
+            Poller::ALL[0],
+            Poller::default(),
+            "the default is listed first"
+        );
+        let e = "kqueue".parse::<Poller>().unwrap_err();
+        assert!(e.contains("epoll, poll, select"), "{e}");
     }
 }

@@ -99,3 +99,27 @@ pub fn poller_models() -> Vec<&'static str> {
         .map(|m| m.name)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{find, MODELS};
+
+    #[test]
+    fn find_knows_every_model_and_names_them_all_when_it_does_not() {
+        for m in MODELS {
+            assert!(std::ptr::eq(find(m.name).unwrap(), m));
+        }
+        let e = find("nginx").unwrap_err();
+        assert!(e.contains("blocking, threadpool, reactor"), "{e}");
+    }
+
+    #[test]
+    fn only_threadpool_caps_its_live_connections_at_its_thread_count() {
+        let capped: Vec<_> = MODELS
+            .iter()
+            .filter(|m| m.threads_cap_live_connections)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(capped, ["threadpool"]);
+    }
+}

@@ -1,13 +1,11 @@
 //! The experiment options of `proactor-uring` (`--uring-*`) and the record of how its rings
 //! were set up: plain data, shared by the command line, `bench serve`'s ready line and the
-//! result file.
+//! result file. It imports nothing of the models, so the contract can name it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use crate::models::contract::unknown_value;
 
 /// The experiment options of `proactor-uring` (`--uring-*`), all off by default; recorded in
 /// the result's scenario when given.
@@ -75,7 +73,13 @@ impl FromStr for UringListener {
             .iter()
             .copied()
             .find(|l| l.name() == s)
-            .ok_or_else(|| unknown_value(s, UringListener::ALL.iter().map(|l| l.name())))
+            .ok_or_else(|| {
+                let names: Vec<_> = UringListener::ALL.iter().map(|l| l.name()).collect();
+                format!(
+                    "invalid value '{s}' [possible values: {}]",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -101,4 +105,19 @@ pub struct UringSetup {
     /// cap (absent in results made before it was recorded).
     #[serde(default)]
     pub recv: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UringListener;
+
+    #[test]
+    fn listener_names_parse_back_and_a_bad_one_names_the_choices() {
+        for &l in UringListener::ALL {
+            assert_eq!(l.name().parse::<UringListener>(), Ok(l));
+            assert_eq!(l.to_string(), l.name());
+        }
+        let e = "both".parse::<UringListener>().unwrap_err();
+        assert!(e.contains("per-thread, shared"), "{e}");
+    }
 }
