@@ -30,6 +30,10 @@
 //! run. Bad at: memory (a receive buffer committed per connection while its `WSARecv` waits;
 //! IIS and libuv post zero-byte reads to avoid that at large scale), and portability (Windows
 //! only).
+//!
+//! The files, bottom up: `op.rs` (the objects whose `OVERLAPPED` is handed to the system),
+//! `accept.rs` (the `AcceptEx` slots), `conn.rs` (a connection and its receive and send),
+//! `port.rs` (the port, its threads, the dispatch of completions, the idle sweep, the stop).
 
 #[cfg(windows)]
 mod accept;

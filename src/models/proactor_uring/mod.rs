@@ -25,6 +25,12 @@
 //! connection that completed). Bad at: a handful of connections (nothing to batch, and the
 //! ring's bookkeeping is extra work), memory (a buffer ring per thread), portability (Linux 6.0+,
 //! and refused by Docker's default seccomp profile and some distributions' sysctl).
+//!
+//! The files, bottom up: `options.rs` (the `--uring-*` options and the setup record, on every
+//! platform), `op.rs` (what a submission's user_data names), `buf_ring.rs` (the provided
+//! buffer ring), `conn.rs` (a connection's state), `setup.rs` (ring setup and the startup
+//! probe), `accept.rs`, `recv.rs`, `send.rs` (one operation each), `worker.rs` (the loop that
+//! submits, reaps and dispatches), `server.rs` (the threads, started and stopped together).
 
 pub mod options;
 
