@@ -1,5 +1,6 @@
-//! `reactor --poller poll|select`: the single-threaded reactor of [`reactor`](super::reactor),
-//! waiting with poll(2) or select(2), level-triggered, as servers did before epoll.
+//! `reactor --poller poll|select`: the single-threaded reactor of
+//! [`reactor`](crate::models::reactor), waiting with poll(2) or select(2), level-triggered, as
+//! servers did before epoll.
 //!
 //! The C10K page's point, made measurable: epoll keeps the interest list in the kernel and
 //! costs per ready event, while poll and select hand the kernel every watched descriptor on
