@@ -17,7 +17,7 @@
 //! passes `--stdin-control` and talks to the server through its stdin.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,9 @@ use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
-use crate::models::{Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions};
+use crate::models::{
+    bind, Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions,
+};
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::sys::Control;
 use crate::{sys, Error};
@@ -34,10 +36,6 @@ use crate::{sys, Error};
 /// Test hook: `IOMODELS_FAULT=exit-before-ready` makes `bench serve` fail before its ready line,
 /// so that the harness's handling of that failure is tested. Read once, at start.
 pub const FAULT_ENV: &str = "IOMODELS_FAULT";
-
-/// A connection backlog that a burst of 10,000 connects does not overflow (capped by the
-/// kernel's `net.core.somaxconn`).
-pub const BACKLOG: i32 = 4096;
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -249,45 +247,6 @@ fn read_control(input: impl std::io::BufRead, tx: &mpsc::Sender<Control>) {
         }
     }
     let _ = tx.send(Control::Stop);
-}
-
-/// Binds a listening socket with SO_REUSEADDR (and SO_REUSEPORT when asked) and a deep
-/// backlog; port 0 picks a free port.
-pub fn bind(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<TcpListener> {
-    use socket2::{Domain, Protocol as Proto, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))
-        .context("cannot create a listening socket")?;
-    // On Unix SO_REUSEADDR only lets a restarted server bind past TIME_WAIT; on Windows it
-    // would let this socket steal a port another process listens on (so "port in use" would
-    // go unnoticed), hence not there.
-    #[cfg(unix)]
-    socket
-        .set_reuse_address(true)
-        .context("cannot set SO_REUSEADDR")?;
-    if reuse_port {
-        #[cfg(unix)]
-        socket
-            .set_reuse_port(true)
-            .context("cannot set SO_REUSEPORT")?;
-        #[cfg(not(unix))]
-        anyhow::bail!(Error::Environment(
-            "SO_REUSEPORT (several listeners sharing a port, the kernel spreading connections \
-             over them) is not available on this platform"
-                .into()
-        ));
-    }
-    socket.bind(&addr.into()).map_err(|e| {
-        let fix = if e.kind() == std::io::ErrorKind::AddrInUse {
-            format!("port {} is in use: pick another with --listen 127.0.0.1:PORT, or port 0 for a free one", addr.port())
-        } else {
-            format!("check the address given to --listen ({e})")
-        };
-        Error::Environment(format!("cannot listen on {addr}: {fix}"))
-    })?;
-    socket
-        .listen(BACKLOG)
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    Ok(socket.into())
 }
 
 /// The process's counters, and the model's spread of connections over its loops if it has

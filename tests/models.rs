@@ -41,9 +41,8 @@ fn only_the_other_platforms_models_are_left_out() {
 #[cfg(unix)]
 #[test]
 fn the_template_covers_every_poller() {
-    use clap::ValueEnum;
     let tested: Vec<Poller> = variants().into_iter().map(|v| v.poller).collect();
-    for poller in Poller::value_variants() {
+    for poller in Poller::ALL {
         assert!(tested.contains(poller), "no model tested with {poller:?}");
     }
 }

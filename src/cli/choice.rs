@@ -13,6 +13,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use crate::compare::Format;
 use crate::metrics::syscalls::Accounting;
+use crate::models::{Poller, UringListener};
 use crate::protocol::Workload;
 
 /// A domain enum offered as an option's value.
@@ -40,6 +41,30 @@ pub fn choice<T: Choice>() -> impl TypedValueParser<Value = T> {
     PossibleValuesParser::new(values).try_map(|name| {
         T::from_str(&name).map_err(|_| format!("`{name}` is listed but does not parse"))
     })
+}
+
+impl Choice for Poller {
+    fn all() -> &'static [Self] {
+        Poller::ALL
+    }
+    fn name(self) -> &'static str {
+        Poller::name(self)
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(Poller::help(self))
+    }
+}
+
+impl Choice for UringListener {
+    fn all() -> &'static [Self] {
+        UringListener::ALL
+    }
+    fn name(self) -> &'static str {
+        UringListener::name(self)
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(UringListener::help(self))
+    }
 }
 
 impl Choice for Workload {

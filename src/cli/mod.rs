@@ -27,7 +27,7 @@ use crate::config::{
     parse_slo, CpuList, Slo,
 };
 use crate::metrics::syscalls::Accounting;
-use crate::models::{parse_model, Model, Poller, UringListener, UringOptions};
+use crate::models::{Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
 use choice::choice;
 
@@ -130,7 +130,7 @@ pub struct HandlerArgs {
     /// The reactor's readiness poller: epoll (the default, edge-triggered), or poll or select
     /// (level-triggered; select watches descriptors below 1024 only). Only for models that wait
     /// on a poller (`reactor`); other models in a `bench run` ignore it.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Poller>())]
     pub poller: Option<Poller>,
     /// Close a connection that completes no request for this long: one that stays idle, sends
     /// nothing, trickles a request (slowloris), or stopped reading its replies. Counted from
@@ -148,7 +148,7 @@ pub struct HandlerArgs {
     pub uring_zc: bool,
     /// proactor-uring: each ring accepts on its own SO_REUSEPORT listener (per-thread, the
     /// default) or all rings accept on one (shared).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<UringListener>())]
     pub uring_listener: Option<UringListener>,
 }
 
@@ -324,4 +324,9 @@ pub struct RunArgs {
     pub shape: LoadShape,
     #[command(flatten)]
     pub handler: HandlerArgs,
+}
+
+/// clap value parser for `--model`: any known model name.
+fn parse_model(name: &str) -> Result<&'static Model, String> {
+    crate::models::find(name)
 }

@@ -4,26 +4,23 @@
 //! connection gets a thread of its own that blocks in `read`, runs the handler, and blocks in
 //! `write`. Simple and fair under blocking handlers; each connection costs a thread (stack,
 //! scheduler work, a context switch per request). A reaper thread shuts down connections idle
-//! past `--idle-timeout` (see `conns.rs`).
+//! past `--idle-timeout` (see `parts/conns.rs`).
 
 use std::io;
 use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::{accept_loop, serve_stream, Registry, THREAD_STACK};
 
 pub const MODEL: Model = Model {
     name: "blocking",
     summary: "one blocking thread per connection",
     example: "Apache prefork/worker, Java BIO",
     threads: Threads::PerConnection,
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
 struct Blocking {

@@ -15,20 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::conns::accept_backoff;
-use super::event_loop::Loop;
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::accept_backoff;
+use super::parts::mio_loop::Loop;
 
 pub const MODEL: Model = Model {
     name: "multi-reactor",
     summary: "a main reactor accepts, N sub-reactors own the connections (round-robin)",
     example: "Netty boss/worker groups, memcached",
     threads: Threads::Count("sub-reactors (plus one acceptor)"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
 struct MultiReactor {

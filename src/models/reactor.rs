@@ -3,25 +3,23 @@
 //! Redis's shape: one loop accepts on the listener and serves every connection. Every handler
 //! runs on this one thread, so a slow handler delays every connection: the seeds' central
 //! warning about reactors. With `--poller epoll` (the default) the loop is the edge-triggered
-//! mio [`Loop`] of `event_loop.rs`, shared with `reuseport` and `multi-reactor`; with `poll` or
-//! `select` it is the level-triggered loop of `reactor_level.rs`.
+//! mio [`Loop`] of `parts/mio_loop.rs`, shared with `reuseport` and `multi-reactor`; with `poll` or
+//! `select` it is the level-triggered loop of `parts/level_loop.rs`.
 
 use std::io;
 use std::net::TcpListener;
 
-use super::event_loop::Loop;
-use super::{always_available, Model, Poller, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, Poller, RunningServer, ServerConfig, Threads};
+use super::parts::mio_loop::Loop;
 
 pub const MODEL: Model = Model {
     name: "reactor",
     summary: "one thread, non-blocking sockets, one readiness poller (epoll, poll or select; mio's AFD poll on Windows)",
     example: "Redis (single reactor, single thread)",
     threads: Threads::One,
-    reuse_port: false,
     pollers: POLLERS,
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
 /// epoll (through mio), poll(2) and select(2). On Windows the loop waits in mio's poller
@@ -37,7 +35,7 @@ struct Reactor(Loop);
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
     #[cfg(unix)]
     if config.poller != Poller::Epoll {
-        return super::reactor_level::start(listener, config);
+        return super::parts::level_loop::start(listener, config);
     }
     let reactor = Loop::spawn(
         "reactor".into(),

@@ -3,7 +3,7 @@
 //!
 //! The seeds' "single reactor, multi-thread" shape (Netty with a separate `EventExecutorGroup`
 //! for its handlers): the reactor accepts, reads and writes every socket, edge-triggered, with
-//! the rules of `event_loop.rs` (short-read rule, backpressure, EOF waits for the last reply
+//! the rules of `parts/mio_loop.rs` (short-read rule, backpressure, EOF waits for the last reply
 //! byte, EMFILE accept retry); it never runs the session. When bytes have arrived and the
 //! connection has no job in flight, it moves the accumulated input and the connection's
 //! [`Session`] into a job on the workers' queue. At most one job per connection is in flight, so
@@ -14,7 +14,7 @@
 //! Buffers move back and forth between the reactor and the workers, so the steady state
 //! allocates nothing per request.
 //!
-//! Idle connections (`--idle-timeout`) are swept as in `event_loop.rs`, by the request count
+//! Idle connections (`--idle-timeout`) are swept as in `parts/mio_loop.rs`, by the request count
 //! each job brings back (the session may be away on a worker when the sweep looks; looking
 //! only at sessions at home, a sweep that kept meeting a trickling client's one-byte job
 //! never closed it).
@@ -36,8 +36,9 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use super::idle::{earliest, sweep_due, Idle, Sweep};
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::backlog::Backlog;
+use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {
@@ -45,17 +46,12 @@ pub const MODEL: Model = Model {
     summary: "one reactor thread does all I/O, a worker pool runs the handler",
     example: "the seeds' single reactor + worker pool; Netty with a separate EventExecutorGroup",
     threads: Threads::Count("worker pool size"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
-// The scratch buffer, reply high-water mark and accept retry pause are event_loop.rs's.
-use super::event_loop::{
-    accept_failed, flush_backlog, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH,
-};
+// The scratch buffer, reply high-water mark and accept retry pause are parts/mio_loop.rs's.
+use super::parts::mio_loop::{accept_failed, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -248,9 +244,8 @@ struct Conn {
     input: Vec<u8>,
     /// The input buffer a job hands back, for the next swap.
     spare_in: Vec<u8>,
-    /// Reply bytes not yet written, from `written` on.
-    out: Vec<u8>,
-    written: usize,
+    /// Reply bytes not yet written.
+    out: Backlog,
     /// The buffer the next job appends its reply to.
     spare_out: Vec<u8>,
     /// Reading stopped at a high-water mark; it resumes explicitly (no new edge will come).
@@ -306,29 +301,9 @@ fn run(
                     if shared.stop.load(Ordering::Acquire) {
                         return Ok(());
                     }
-                    std::mem::swap(
-                        &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
-                        &mut done,
-                    );
-                    for job in done.drain(..) {
-                        let key = job.key;
-                        // Dropped when its connection has gone (an error while it was away).
-                        let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
-                            continue;
-                        };
-                        if !conn.on_result(job, key, &mut scratch, shared) {
-                            close(&poll, &mut conns, key);
-                            continue;
-                        }
-                        // The sweep skips a connection whose job is away; one whose job came
-                        // back having completed nothing for the timeout (a trickling client
-                        // whose one-byte jobs the sweeps kept meeting on the workers) is
-                        // closed here.
-                        let timeout = sweep.as_ref().map(Sweep::timeout);
-                        if timeout.is_some_and(|t| conn.idle.expired(conn.completed, now, t)) {
-                            close(&poll, &mut conns, key);
-                        }
-                    }
+                    let idle_timeout = sweep.as_ref().map(Sweep::timeout);
+                    let (done, scratch) = (&mut done, &mut scratch);
+                    take_results(&poll, &mut conns, shared, done, scratch, idle_timeout, now);
                 }
                 LISTENER => {
                     let retrying = accept_retry.is_some();
@@ -352,17 +327,63 @@ fn run(
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
-            // A connection whose job is on a worker waits for the server, not for its client:
-            // it is not idle (its count moves when the job comes back).
-            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
-                let away = c.session.is_none();
-                (!away && c.idle.expired(c.completed, now, timeout)).then_some(key)
-            }));
-            // A job still out for one of these comes back to a missing or newer id: dropped.
-            for key in expired.drain(..) {
-                close(&poll, &mut conns, key);
-            }
+            close_idle(&poll, &mut conns, &mut expired, now, timeout);
         }
+    }
+}
+
+/// Takes the jobs the workers finished (into `done`, the loop's reusable list) and hands each
+/// back to its connection.
+fn take_results(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    shared: &Shared,
+    done: &mut Vec<Job>,
+    scratch: &mut [u8],
+    idle_timeout: Option<Duration>,
+    now: Instant,
+) {
+    std::mem::swap(
+        &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
+        done,
+    );
+    for job in done.drain(..) {
+        let key = job.key;
+        // Dropped when its connection has gone (an error while it was away).
+        let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
+            continue;
+        };
+        if !conn.on_result(job, key, scratch, shared) {
+            close(poll, conns, key);
+            continue;
+        }
+        // The sweep skips a connection whose job is away; one whose job came back having
+        // completed nothing for the timeout (a trickling client whose one-byte jobs the sweeps
+        // kept meeting on the workers) is closed here.
+        if idle_timeout.is_some_and(|t| conn.idle.expired(conn.completed, now, t)) {
+            close(poll, conns, key);
+        }
+    }
+}
+
+/// The idle sweep: closes every connection that completed no request for `timeout`
+/// (`expired` is the loop's reusable list of their keys).
+fn close_idle(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    expired: &mut Vec<usize>,
+    now: Instant,
+    timeout: Duration,
+) {
+    // A connection whose job is on a worker waits for the server, not for its client: it is
+    // not idle (its count moves when the job comes back).
+    expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+        let away = c.session.is_none();
+        (!away && c.idle.expired(c.completed, now, timeout)).then_some(key)
+    }));
+    // A job still out for one of these comes back to a missing or newer id: dropped.
+    for key in expired.drain(..) {
+        close(poll, conns, key);
     }
 }
 
@@ -393,8 +414,7 @@ fn accept_all(
                         session: Some(protocol.session()),
                         input: Vec::new(),
                         spare_in: Vec::new(),
-                        out: Vec::new(),
-                        written: 0,
+                        out: Backlog::default(),
                         spare_out: Vec::new(),
                         read_paused: false,
                         peer_closed: false,
@@ -436,19 +456,16 @@ impl Conn {
 
     /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
     /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
-    fn on_result(&mut self, mut job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+    fn on_result(&mut self, job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
         self.completed = job.session.completed();
         self.session = Some(job.session);
         if self.pending() == 0 {
             self.spare_in = job.input;
-            self.out.clear();
-            self.written = 0;
-            std::mem::swap(&mut self.out, &mut job.out);
-            self.spare_out = job.out;
+            self.spare_out = self.out.swap_in(job.out);
         } else {
             // The peer is behind: the reply joins the backlog, and no spare buffer is kept for
             // a connection whose replies are not being taken (memory stays bounded).
-            self.out.extend_from_slice(&job.out);
+            self.out.buf().extend_from_slice(&job.out);
             self.spare_out = Vec::new();
         }
         if job.flow == Flow::Close {
@@ -487,7 +504,7 @@ impl Conn {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.pending()
     }
 
     /// Whether the session (at home) holds requests a job left unanswered.
@@ -559,6 +576,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
+        self.out.flush(&mut self.stream)
     }
 }

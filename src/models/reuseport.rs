@@ -11,13 +11,9 @@
 use std::io;
 use std::net::TcpListener;
 
-#[cfg(unix)]
-use socket2::{Domain, Protocol as Proto, Socket, Type};
-
-use super::event_loop::Loop;
-#[cfg(not(unix))]
-use super::REUSE_PORT_MISSING;
-use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::listener::{reuse_port_available, reuseport_group};
+use super::parts::mio_loop::Loop;
 
 pub const MODEL: Model = Model {
     name: "reuseport",
@@ -25,10 +21,9 @@ pub const MODEL: Model = Model {
     example: "nginx workers (without accept_mutex)",
     threads: Threads::Count("reactors"),
     reuse_port: true,
-    pollers: &[],
-    uring_options: false,
     availability: reuse_port_available,
     start,
+    ..Model::BASE
 };
 
 struct ReusePort(Vec<Loop>);
@@ -51,37 +46,6 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
         }
     }
     Ok(Box::new(ReusePort(loops)))
-}
-
-/// `listener` (bound by `serve` with SO_REUSEPORT) and `count - 1` siblings on its port: one
-/// listener per event loop.
-pub(super) fn reuseport_group(listener: TcpListener, count: usize) -> io::Result<Vec<TcpListener>> {
-    let addr = listener.local_addr()?;
-    let mut listeners = vec![listener];
-    for _ in 1..count.max(1) {
-        listeners.push(sibling(addr)?);
-    }
-    Ok(listeners)
-}
-
-/// Another listener on `addr`, in the same SO_REUSEPORT group as the one `serve` bound.
-#[cfg(unix)]
-pub(super) fn sibling(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Proto::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(crate::serve::BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// No SO_REUSEPORT here (the models that need it are unavailable, see `reuse_port_available`).
-#[cfg(not(unix))]
-pub(super) fn sibling(_: std::net::SocketAddr) -> io::Result<TcpListener> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        REUSE_PORT_MISSING,
-    ))
 }
 
 impl RunningServer for ReusePort {

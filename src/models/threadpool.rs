@@ -14,19 +14,17 @@ use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::conns::{accept_loop, serve_stream, Conn, Registry, THREAD_STACK};
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::{accept_loop, serve_stream, Conn, Registry, THREAD_STACK};
 
 pub const MODEL: Model = Model {
     name: "threadpool",
     summary: "fixed pool of blocking workers, accepted connections queued",
     example: "Tomcat BIO connector",
     threads: Threads::Count("pool size"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
+    threads_cap_live_connections: true,
     start,
+    ..Model::BASE
 };
 
 #[derive(Default)]

@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
 
-use super::conns::READ_BUF;
-use super::{always_available, Model, RunningServer, ServerConfig, Threads};
+use super::contract::{Model, RunningServer, ServerConfig, Threads};
+use super::parts::conns::READ_BUF;
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {
@@ -42,11 +42,8 @@ pub const MODEL: Model = Model {
     summary: "the tokio multi-thread runtime, one task per connection",
     example: "most Rust network services (hyper, axum, tonic)",
     threads: Threads::Count("runtime worker threads"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
-    availability: always_available,
     start,
+    ..Model::BASE
 };
 
 /// Pause before retrying an accept that failed for a reason other than the one connection

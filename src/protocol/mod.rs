@@ -124,7 +124,7 @@ impl Session {
     }
 
     /// Requests completed so far: HTTP requests answered, echo messages of the known size (or
-    /// reads, without one). The idle timeout watches it move (`models/idle.rs`).
+    /// reads, without one). The idle timeout watches it move (`models/parts/idle.rs`).
     #[inline]
     pub fn completed(&self) -> u64 {
         match self {

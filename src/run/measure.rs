@@ -353,7 +353,7 @@ pub(super) fn unserved_by_design(
     run: &Run,
 ) -> Option<Warning> {
     let workers = threads?;
-    if model.name != "threadpool" || run.starved_connections == 0 {
+    if !model.threads_cap_live_connections || run.starved_connections == 0 {
         return None;
     }
     Some(Warning::UnservedByDesign {

@@ -217,7 +217,7 @@ pub fn start_server_idle(
     protocol: Protocol,
     idle_timeout: Option<Duration>,
 ) -> (SocketAddr, Box<dyn RunningServer>) {
-    let listener = iomodels::serve::bind("127.0.0.1:0".parse().unwrap(), v.model.reuse_port)
+    let listener = iomodels::models::bind("127.0.0.1:0".parse().unwrap(), v.model.reuse_port)
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().unwrap();
     let config = ServerConfig {

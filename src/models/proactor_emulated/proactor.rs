@@ -17,7 +17,7 @@
 //!   socket with room, a read after a full buffer), otherwise when its edge arrives: the
 //!   speculative read Asio makes right after a reply was sent would return EAGAIN for every
 //!   request, one wasted system call, so readiness is tracked per socket instead (the short-
-//!   read rule of `event_loop.rs`).
+//!   read rule of `parts/mio_loop.rs`).
 //!
 //! Handlers are boxed `FnOnce` closures, like Asio's type-erased handlers: the echo logic
 //! then reads as continuation-passing code and its state travels by move from one handler to
@@ -44,8 +44,8 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
-use super::super::event_loop::{accept_failed, listen_on, register_conn};
-use super::super::idle::earliest;
+use crate::models::parts::idle::earliest;
+use crate::models::parts::mio_loop::{accept_failed, listen_on, register_conn};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -193,7 +193,7 @@ impl Handle {
 
     /// Stops several loops: all are signalled first, then joined.
     pub(crate) fn stop_all(handles: Vec<Handle>) -> io::Result<()> {
-        crate::models::stop_all(handles, Handle::signal_stop, |h| {
+        crate::models::parts::stop_all(handles, Handle::signal_stop, |h| {
             h.thread
                 .join()
                 .map_err(|_| io::Error::other("a proactor thread panicked"))

@@ -1,5 +1,7 @@
-//! The completion port, its threads, the accept slots and the connections of `proactor-iocp`
-//! (see `proactor_iocp.rs` for the design).
+//! The completion port of `proactor-iocp` and its threads: the state they share, the start,
+//! the wait for completions and their dispatch, the idle sweep, the stop. The accept slots are
+//! in `accept.rs`, the connections in `conn.rs`, the objects handed to the system in `op.rs`
+//! (see the parent module for the design).
 //!
 //! Memory handed to the system: every pending operation's `OVERLAPPED` (and the buffer it
 //! reads into or sends from) lives in a heap object that the operation keeps alive. A
@@ -14,18 +16,14 @@ use std::io;
 use std::net::TcpListener;
 use std::os::windows::io::AsRawSocket;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE, WAIT_TIMEOUT};
 use windows_sys::Win32::Networking::WinSock::{
-    closesocket, setsockopt, WSAGetLastError, WSAGetOverlappedResult, WSAIoctl, WSARecv, WSASend,
-    WSASocketW, AF_INET, AF_INET6, INVALID_SOCKET, IPPROTO_TCP, LPFN_ACCEPTEX,
-    SIO_GET_EXTENSION_FUNCTION_POINTER, SOCKET, SOCKET_ERROR, SOCK_STREAM, SOL_SOCKET,
-    SO_UPDATE_ACCEPT_CONTEXT, TCP_NODELAY, WSABUF, WSAEINVAL, WSAENOTSOCK, WSAID_ACCEPTEX,
-    WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED, WSA_IO_PENDING,
+    WSAGetOverlappedResult, AF_INET, AF_INET6, INVALID_SOCKET, SOCKET,
 };
 use windows_sys::Win32::System::Threading::INFINITE;
 use windows_sys::Win32::System::IO::{
@@ -33,127 +31,31 @@ use windows_sys::Win32::System::IO::{
     OVERLAPPED_ENTRY,
 };
 
-use crate::models::event_loop::{ACCEPT_RETRY, OUT_HIGH_WATER};
-use crate::models::idle::{sweep_interval, Idle};
-use crate::models::{RunningServer, ServerConfig};
-use crate::protocol::{Flow, Protocol, Session};
+use super::accept::{load_accept_ex, ACCEPTS};
+use super::conn::{lock, Conn};
+use super::op::{last_wsa_error, AcceptSlot, ConnOp, Header, Kind, ADDR_ROOM};
+use crate::models::contract::{RunningServer, ServerConfig};
+use crate::models::parts::idle::sweep_interval;
+use crate::protocol::Protocol;
 
-/// `AcceptEx` operations kept pending on the listener.
-const ACCEPTS: usize = 64;
-/// Each connection's receive buffer, committed while its `WSARecv` waits (the blocking models
-/// and `proactor-emulated` read 16 KiB too).
-const RECV_BUF: usize = 16 * 1024;
 /// Completions taken per `GetQueuedCompletionStatusEx`.
 const BATCH: usize = 64;
 /// Completion key of the listener and of every connection.
-const IO_KEY: usize = 0;
+pub(super) const IO_KEY: usize = 0;
 /// Completion key of a posted "this thread should return" packet.
 const STOP_KEY: usize = 1;
 /// Completion key of a posted "post this accept slot again" packet (its `OVERLAPPED` is the
 /// slot's).
-const RETRY_KEY: usize = 2;
+pub(super) const RETRY_KEY: usize = 2;
 /// How long `stop` waits for the aborted operations to come back before giving up on them.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// Room AcceptEx needs for each address: the largest sockaddr plus 16 bytes.
-const ADDR_ROOM: usize =
-    std::mem::size_of::<windows_sys::Win32::Networking::WinSock::SOCKADDR_STORAGE>() + 16;
-
-/// What an `OVERLAPPED` belongs to; every operation object starts with this header, so a
-/// completion's `OVERLAPPED` pointer tells which object to cast it to.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Accept,
-    Recv,
-    Send,
-}
-
-#[repr(C)]
-struct Header {
-    overlapped: OVERLAPPED,
-    kind: Kind,
-}
-
-impl Header {
-    fn new(kind: Kind) -> Self {
-        Header {
-            overlapped: OVERLAPPED::default(),
-            kind,
-        }
-    }
-}
-
-/// One pending `AcceptEx`: its socket and the buffer the addresses are written into.
-#[repr(C)]
-struct AcceptSlot {
-    header: UnsafeCell<Header>,
-    socket: UnsafeCell<SOCKET>,
-    addresses: UnsafeCell<[u8; 2 * ADDR_ROOM]>,
-}
-
-// SAFETY: a slot has at most one operation at a time, and only the thread that took that
-// operation's completion (or the one posting it) touches its cells.
-unsafe impl Sync for AcceptSlot {}
-
-/// A receive or a send of one connection; `owner` is the connection (the pointer
-/// `Arc::into_raw` gives), taken back as an `Arc` when the completion arrives.
-#[repr(C)]
-struct ConnOp {
-    header: UnsafeCell<Header>,
-    owner: *const Conn,
-}
-
-struct Conn {
-    socket: SOCKET,
-    recv_op: ConnOp,
-    send_op: ConnOp,
-    state: Mutex<ConnState>,
-}
-
-// SAFETY: the `OVERLAPPED` headers are written only by the thread that posts the operation,
-// while holding `state`, and read back by the one that takes its completion; `owner` never
-// changes. Everything else is behind the mutex.
-unsafe impl Sync for Conn {}
-// SAFETY: as above.
-unsafe impl Send for Conn {}
-
-struct ConnState {
-    /// The slab key in the registry of live connections.
-    id: usize,
-    session: Session,
-    /// Where `WSARecv` writes; not touched while a receive is pending.
-    recv_buf: Box<[u8]>,
-    /// The reply being sent; not touched while a send is pending.
-    sending: Vec<u8>,
-    /// How much of `sending` the system has taken.
-    sent: usize,
-    /// Replies made while a send was in flight, sent next.
-    backlog: Vec<u8>,
-    recv_pending: bool,
-    send_pending: bool,
-    /// The peer sent its FIN, or an operation failed: no more receives.
-    read_done: bool,
-    /// The session asked to close once its replies are out.
-    closing: bool,
-    /// The socket is closed (its pending operations complete as aborted).
-    closed: bool,
-    /// Receives stopped because the unsent replies passed the high-water mark.
-    paused: bool,
-    idle: Idle,
-}
-
-impl ConnState {
-    fn unsent(&self) -> usize {
-        self.sending.len() - self.sent + self.backlog.len()
-    }
-}
 
 /// What every thread of the port shares.
-struct Shared {
-    port: HANDLE,
-    listener: SOCKET,
-    family: i32,
-    accept_ex: unsafe extern "system" fn(
+pub(super) struct Shared {
+    pub(super) port: HANDLE,
+    pub(super) listener: SOCKET,
+    pub(super) family: i32,
+    pub(super) accept_ex: unsafe extern "system" fn(
         SOCKET,
         SOCKET,
         *mut core::ffi::c_void,
@@ -163,19 +65,19 @@ struct Shared {
         *mut u32,
         *mut OVERLAPPED,
     ) -> windows_sys::core::BOOL,
-    protocol: Protocol,
-    slots: Box<[AcceptSlot]>,
-    stopping: AtomicBool,
+    pub(super) protocol: Protocol,
+    pub(super) slots: Box<[AcceptSlot]>,
+    pub(super) stopping: AtomicBool,
     /// Operations posted whose completion has not been handled yet.
-    outstanding: AtomicUsize,
+    pub(super) outstanding: AtomicUsize,
     /// Live connections, so that `stop` can close each one.
-    conns: Mutex<Slab<Arc<Conn>>>,
+    pub(super) conns: Mutex<Slab<Arc<Conn>>>,
     /// Whether an accept failure is being retried, so it is reported once.
-    accept_failing: AtomicBool,
+    pub(super) accept_failing: AtomicBool,
     /// `--idle-timeout` and the sweep interval; the threads wait no longer than that.
-    idle_timeout: Option<(Duration, Duration)>,
+    pub(super) idle_timeout: Option<(Duration, Duration)>,
     /// When the next idle sweep is due; the thread that holds the lock sweeps.
-    next_sweep: Mutex<Instant>,
+    pub(super) next_sweep: Mutex<Instant>,
 }
 
 // SAFETY: the port and socket handles are usable from any thread; the slots are Sync (above);
@@ -189,15 +91,6 @@ pub(super) struct IocpServer {
     /// Keeps the listener open until `stop` closes it.
     listener: Option<TcpListener>,
     threads: Vec<JoinHandle<()>>,
-}
-
-fn last_wsa_error() -> io::Error {
-    // SAFETY: no arguments.
-    io::Error::from_raw_os_error(unsafe { WSAGetLastError() })
-}
-
-fn lock(state: &Mutex<ConnState>) -> MutexGuard<'_, ConnState> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(super) fn start(
@@ -286,50 +179,11 @@ pub(super) fn start(
     Ok(Box::new(server))
 }
 
-/// AcceptEx, looked up through the listener as Microsoft documents (a layered provider may
-/// supply its own).
-fn load_accept_ex(
-    listener: SOCKET,
-) -> io::Result<
-    unsafe extern "system" fn(
-        SOCKET,
-        SOCKET,
-        *mut core::ffi::c_void,
-        u32,
-        u32,
-        u32,
-        *mut u32,
-        *mut OVERLAPPED,
-    ) -> windows_sys::core::BOOL,
-> {
-    let guid = WSAID_ACCEPTEX;
-    let mut function: LPFN_ACCEPTEX = None;
-    let mut bytes = 0u32;
-    // SAFETY: in and out buffers are valid for the sizes given; no overlapped call.
-    let rc = unsafe {
-        WSAIoctl(
-            listener,
-            SIO_GET_EXTENSION_FUNCTION_POINTER,
-            (&guid as *const windows_sys::core::GUID).cast(),
-            std::mem::size_of_val(&guid) as u32,
-            (&mut function as *mut LPFN_ACCEPTEX).cast(),
-            std::mem::size_of::<LPFN_ACCEPTEX>() as u32,
-            &mut bytes,
-            std::ptr::null_mut(),
-            None,
-        )
-    };
-    if rc == SOCKET_ERROR {
-        return Err(last_wsa_error());
-    }
-    function.ok_or_else(|| io::Error::other("the socket provider has no AcceptEx"))
-}
-
 impl Shared {
     /// One thread: takes batches of completions until it receives a stop packet. With an idle
     /// timeout, no wait outlasts the sweep interval, and whichever thread finds a sweep due
     /// does it.
-    fn run(self: &Arc<Self>) {
+    pub(super) fn run(self: &Arc<Self>) {
         let mut entries = [OVERLAPPED_ENTRY::default(); BATCH];
         let wait_ms = self
             .idle_timeout
@@ -384,7 +238,7 @@ impl Shared {
     /// When a sweep is due (and no other thread is doing it): closes every connection that
     /// completed no request for the idle timeout. Closing the socket completes its pending
     /// operations as aborted, and their completions finish it as for any failed connection.
-    fn sweep_idle(self: &Arc<Self>) {
+    pub(super) fn sweep_idle(self: &Arc<Self>) {
         let Some((timeout, every)) = self.idle_timeout else {
             return;
         };
@@ -413,13 +267,13 @@ impl Shared {
         }
     }
 
-    fn post_stop(&self) {
+    pub(super) fn post_stop(&self) {
         // SAFETY: a plain packet with no OVERLAPPED; the port is open.
         unsafe { PostQueuedCompletionStatus(self.port, 0, STOP_KEY, std::ptr::null()) };
     }
 
     /// Handles one completion of an operation we posted.
-    fn complete(self: &Arc<Self>, entry: &OVERLAPPED_ENTRY) {
+    pub(super) fn complete(self: &Arc<Self>, entry: &OVERLAPPED_ENTRY) {
         let overlapped = entry.lpOverlapped;
         // SAFETY: every OVERLAPPED we post is the first field of a Header (repr(C)).
         let kind = unsafe { (*(overlapped as *const Header)).kind };
@@ -454,7 +308,7 @@ impl Shared {
     }
 
     /// The Winsock error of a failed operation, read from its completion.
-    fn error_of(&self, socket: SOCKET, overlapped: *mut OVERLAPPED) -> io::Error {
+    pub(super) fn error_of(&self, socket: SOCKET, overlapped: *mut OVERLAPPED) -> io::Error {
         let (mut bytes, mut flags) = (0u32, 0u32);
         // SAFETY: the operation has completed (we took its completion), so this only reads
         // its OVERLAPPED; no wait.
@@ -463,403 +317,6 @@ impl Shared {
             io::Error::other("the operation failed with no Winsock error")
         } else {
             last_wsa_error()
-        }
-    }
-
-    /// Arms `slot` with a fresh overlapped socket and an `AcceptEx`; when the system is out
-    /// of sockets, retries in [`ACCEPT_RETRY`] through a posted packet.
-    fn post_accept(&self, slot: &AcceptSlot) {
-        if self.stopping.load(Ordering::Acquire) {
-            return;
-        }
-        // SAFETY: no protocol info; a plain overlapped TCP socket.
-        let socket = unsafe {
-            WSASocketW(
-                self.family,
-                SOCK_STREAM,
-                IPPROTO_TCP,
-                std::ptr::null(),
-                0,
-                WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT,
-            )
-        };
-        if socket == INVALID_SOCKET {
-            self.retry_accept(slot, last_wsa_error());
-            return;
-        }
-        // SAFETY: this slot has no operation pending (it is being armed), so its cells are
-        // ours; the buffers outlive the operation (the slot lives as long as `self`).
-        let rc = unsafe {
-            *slot.socket.get() = socket;
-            let header = &mut *slot.header.get();
-            header.overlapped = OVERLAPPED::default();
-            let mut bytes = 0u32;
-            self.outstanding.fetch_add(1, Ordering::AcqRel);
-            (self.accept_ex)(
-                self.listener,
-                socket,
-                slot.addresses.get().cast(),
-                0, // complete on the connection, not on its first bytes
-                ADDR_ROOM as u32,
-                ADDR_ROOM as u32,
-                &mut bytes,
-                &mut header.overlapped,
-            )
-        };
-        // SAFETY: no arguments.
-        if rc == 0 && unsafe { WSAGetLastError() } != WSA_IO_PENDING {
-            // Failed at once: no completion will come.
-            let e = last_wsa_error();
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
-            // SAFETY: the socket was created above and is not in use.
-            unsafe { closesocket(socket) };
-            self.retry_accept(slot, e);
-        }
-        // Success or pending: the completion arrives on the port either way.
-    }
-
-    /// Posts `slot` again after [`ACCEPT_RETRY`] (this thread sleeps: as nginx does when accept
-    /// fails for lack of descriptors, the server stops taking connections for a moment rather
-    /// than spin). A listener that is no longer a socket (closed under the server) is not
-    /// retried at all: the slot is given up, and said so once.
-    fn retry_accept(&self, slot: &AcceptSlot, e: io::Error) {
-        if self.stopping.load(Ordering::Acquire) {
-            return;
-        }
-        if matches!(e.raw_os_error(), Some(WSAENOTSOCK | WSAEINVAL)) {
-            if !self.accept_failing.swap(true, Ordering::AcqRel) {
-                eprintln!("proactor-iocp: the listener is gone, no more accepts: {e}");
-            }
-            return;
-        }
-        if !self.accept_failing.swap(true, Ordering::AcqRel) {
-            eprintln!("proactor-iocp: accept failed, retrying every 10 ms: {e}");
-        }
-        std::thread::sleep(ACCEPT_RETRY);
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: the slot outlives the packet (it lives as long as `self`).
-        let ok = unsafe {
-            PostQueuedCompletionStatus(
-                self.port,
-                0,
-                RETRY_KEY,
-                slot.header.get().cast::<OVERLAPPED>(),
-            )
-        };
-        if ok == 0 {
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    /// An `AcceptEx` completed: set the new connection up and re-arm the slot.
-    fn accepted(self: &Arc<Self>, slot: &AcceptSlot, failed: bool) {
-        // SAFETY: the slot's operation has completed, so its cells are ours.
-        let socket = unsafe { *slot.socket.get() };
-        // SAFETY: as above.
-        unsafe { *slot.socket.get() = INVALID_SOCKET };
-        if failed || self.stopping.load(Ordering::Acquire) {
-            // Aborted by the listener's close, or a connection reset before it was accepted.
-            // SAFETY: the socket is ours and not in use.
-            unsafe { closesocket(socket) };
-            self.post_accept(slot);
-            return;
-        }
-        self.accept_failing.store(false, Ordering::Release);
-        match self.setup(socket) {
-            Ok(()) => self.adopt(socket),
-            Err(e) => {
-                eprintln!("proactor-iocp: cannot set an accepted connection up: {e}");
-                // SAFETY: as above.
-                unsafe { closesocket(socket) };
-            }
-        }
-        self.post_accept(slot);
-    }
-
-    /// SO_UPDATE_ACCEPT_CONTEXT (getpeername, shutdown and the like then work on it),
-    /// TCP_NODELAY, and the port.
-    fn setup(&self, socket: SOCKET) -> io::Result<()> {
-        let listener = self.listener;
-        let one: i32 = 1;
-        // SAFETY: option values valid for the lengths given; the socket is open.
-        unsafe {
-            if setsockopt(
-                socket,
-                SOL_SOCKET,
-                SO_UPDATE_ACCEPT_CONTEXT,
-                (&listener as *const SOCKET).cast(),
-                std::mem::size_of::<SOCKET>() as i32,
-            ) == SOCKET_ERROR
-            {
-                return Err(last_wsa_error());
-            }
-            if setsockopt(
-                socket,
-                IPPROTO_TCP,
-                TCP_NODELAY,
-                (&one as *const i32).cast(),
-                4,
-            ) == SOCKET_ERROR
-            {
-                return Err(last_wsa_error());
-            }
-            if CreateIoCompletionPort(socket as HANDLE, self.port, IO_KEY, 0).is_null() {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-
-    /// Registers a set-up connection and posts its first receive.
-    fn adopt(self: &Arc<Self>, socket: SOCKET) {
-        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if self.stopping.load(Ordering::Acquire) {
-            // SAFETY: the socket is ours and not in use.
-            unsafe { closesocket(socket) };
-            return;
-        }
-        let entry = conns.vacant_entry();
-        let id = entry.key();
-        let conn = Arc::new_cyclic(|me: &std::sync::Weak<Conn>| Conn {
-            socket,
-            recv_op: ConnOp {
-                header: UnsafeCell::new(Header::new(Kind::Recv)),
-                owner: me.as_ptr(),
-            },
-            send_op: ConnOp {
-                header: UnsafeCell::new(Header::new(Kind::Send)),
-                owner: me.as_ptr(),
-            },
-            state: Mutex::new(ConnState {
-                id,
-                session: self.protocol.session(),
-                recv_buf: vec![0u8; RECV_BUF].into_boxed_slice(),
-                sending: Vec::new(),
-                sent: 0,
-                backlog: Vec::new(),
-                recv_pending: false,
-                send_pending: false,
-                read_done: false,
-                closing: false,
-                closed: false,
-                paused: false,
-                idle: Idle::new(Instant::now()),
-            }),
-        });
-        entry.insert(conn.clone());
-        drop(conns);
-        let mut state = lock(&conn.state);
-        self.drive(&conn, &mut state);
-    }
-
-    /// A receive completed with `bytes` (0: the peer closed its side).
-    fn received(
-        self: &Arc<Self>,
-        conn: &Arc<Conn>,
-        state: &mut ConnState,
-        bytes: usize,
-        error: Option<io::Error>,
-    ) {
-        state.recv_pending = false;
-        match error {
-            Some(_) => {
-                // Reset by the peer, or aborted by our own close: nothing more to do for it.
-                state.read_done = true;
-                self.close(conn, state);
-            }
-            None if bytes == 0 => state.read_done = true,
-            None => {
-                let ConnState {
-                    session,
-                    recv_buf,
-                    sending,
-                    sent,
-                    backlog,
-                    send_pending,
-                    ..
-                } = state;
-                let input = &recv_buf[..bytes];
-                // Replies go straight into the send buffer when no send is in flight.
-                let out = if *send_pending {
-                    backlog
-                } else {
-                    if *sent == sending.len() {
-                        sending.clear();
-                        *sent = 0;
-                    }
-                    sending
-                };
-                if session.on_data(input, out) == Flow::Close {
-                    state.closing = true;
-                }
-            }
-        }
-        self.drive(conn, state);
-    }
-
-    /// A send completed having taken `bytes`.
-    fn sent(
-        self: &Arc<Self>,
-        conn: &Arc<Conn>,
-        state: &mut ConnState,
-        bytes: usize,
-        error: Option<io::Error>,
-    ) {
-        state.send_pending = false;
-        if error.is_some() {
-            state.read_done = true;
-            self.close(conn, state);
-        } else {
-            state.sent = (state.sent + bytes).min(state.sending.len());
-        }
-        self.drive(conn, state);
-    }
-
-    /// Posts what the connection's state calls for: the rest of the reply or the backlog, the
-    /// next receive (unless paused), or the close once everything is out.
-    fn drive(self: &Arc<Self>, conn: &Arc<Conn>, state: &mut ConnState) {
-        if !state.closed && self.stopping.load(Ordering::Acquire) {
-            self.close(conn, state);
-        }
-        if state.closed {
-            self.forget_if_idle(state);
-            return;
-        }
-        // Requests the session held back (a receive whose answers were more than a batch)
-        // are answered before the next receive, while the unsent replies leave room; their
-        // answers queue behind those already made.
-        while state.session.unanswered() && !state.closing && state.unsent() <= OUT_HIGH_WATER / 2 {
-            if state.session.on_data(&[], &mut state.backlog) == Flow::Close {
-                state.closing = true;
-            }
-        }
-        if !state.send_pending {
-            if state.sent == state.sending.len() {
-                state.sending.clear();
-                state.sent = 0;
-                std::mem::swap(&mut state.sending, &mut state.backlog);
-            }
-            if state.sent < state.sending.len() {
-                if let Err(e) = self.post_send(conn, state) {
-                    eprintln!("proactor-iocp: WSASend failed: {e}");
-                    self.close(conn, state);
-                    self.forget_if_idle(state);
-                    return;
-                }
-            }
-        }
-        let unsent = state.unsent();
-        if state.paused && unsent <= OUT_HIGH_WATER / 2 {
-            state.paused = false;
-        } else if !state.paused && unsent > OUT_HIGH_WATER {
-            state.paused = true;
-        }
-        let held = state.session.unanswered();
-        if !state.recv_pending && !state.read_done && !state.closing && !state.paused && !held {
-            if let Err(e) = self.post_recv(conn, state) {
-                if e.kind() != io::ErrorKind::ConnectionReset {
-                    eprintln!("proactor-iocp: WSARecv failed: {e}");
-                }
-                state.read_done = true;
-            }
-        }
-        if (state.read_done || state.closing) && !state.send_pending && state.unsent() == 0 {
-            self.close(conn, state);
-        }
-        self.forget_if_idle(state);
-    }
-
-    fn post_recv(&self, conn: &Arc<Conn>, state: &mut ConnState) -> io::Result<()> {
-        let buf = WSABUF {
-            len: state.recv_buf.len() as u32,
-            buf: state.recv_buf.as_mut_ptr(),
-        };
-        let mut flags = 0u32;
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let owner = Arc::into_raw(conn.clone());
-        // SAFETY: no receive is pending on this connection (so its header is ours) and the
-        // buffer lives in the connection, kept alive by the reference `owner` holds until the
-        // completion is taken. The WSABUF array is captured during the call.
-        let rc = unsafe {
-            let header = &mut *conn.recv_op.header.get();
-            header.overlapped = OVERLAPPED::default();
-            WSARecv(
-                conn.socket,
-                &buf,
-                1,
-                std::ptr::null_mut(),
-                &mut flags,
-                &mut header.overlapped,
-                None,
-            )
-        };
-        self.posted(rc, owner)?;
-        state.recv_pending = true;
-        Ok(())
-    }
-
-    fn post_send(&self, conn: &Arc<Conn>, state: &mut ConnState) -> io::Result<()> {
-        let rest = &mut state.sending[state.sent..];
-        let buf = WSABUF {
-            len: rest.len().min(u32::MAX as usize) as u32,
-            buf: rest.as_mut_ptr(),
-        };
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
-        let owner = Arc::into_raw(conn.clone());
-        // SAFETY: as in `post_recv`: no send is pending, and `sending` is not touched until
-        // this send's completion is taken.
-        let rc = unsafe {
-            let header = &mut *conn.send_op.header.get();
-            header.overlapped = OVERLAPPED::default();
-            WSASend(
-                conn.socket,
-                &buf,
-                1,
-                std::ptr::null_mut(),
-                0,
-                &mut header.overlapped,
-                None,
-            )
-        };
-        self.posted(rc, owner)?;
-        state.send_pending = true;
-        Ok(())
-    }
-
-    /// After WSARecv/WSASend: success and pending both bring a completion (the port gets one
-    /// even for an immediate success); any other error brings none, so the reference and the
-    /// count taken for it are given back here.
-    fn posted(&self, rc: i32, owner: *const Conn) -> io::Result<()> {
-        if rc == 0 {
-            return Ok(());
-        }
-        // SAFETY: no arguments.
-        let code = unsafe { WSAGetLastError() };
-        if code == WSA_IO_PENDING {
-            return Ok(());
-        }
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-        // SAFETY: `owner` came from Arc::into_raw for this operation, which never started.
-        drop(unsafe { Arc::from_raw(owner) });
-        Err(io::Error::from_raw_os_error(code))
-    }
-
-    /// Closes the socket once; its pending operations then complete as aborted.
-    fn close(&self, conn: &Conn, state: &mut ConnState) {
-        if !state.closed {
-            state.closed = true;
-            state.read_done = true;
-            // SAFETY: the socket is open and closed only here, once.
-            unsafe { closesocket(conn.socket) };
-        }
-    }
-
-    /// Drops the registry's reference once the connection is closed and the system holds
-    /// none of its operations: the last reference then goes with the caller's.
-    fn forget_if_idle(&self, state: &ConnState) {
-        if state.closed && !state.recv_pending && !state.send_pending {
-            let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-            conns.try_remove(state.id);
         }
     }
 }

@@ -28,6 +28,7 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::backlog::Backlog;
 use super::idle::{earliest, sweep_due, Idle, Sweep};
 use crate::protocol::{Flow, Protocol, Session};
 
@@ -35,14 +36,14 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 /// The one read buffer every connection of a loop shares (Redis reads 16 KiB, Netty adapts up
 /// to 64 KiB).
-pub(super) const SCRATCH: usize = 64 * 1024;
+pub(crate) const SCRATCH: usize = 64 * 1024;
 /// A reply backlog above this stops reading from that connection until it drains, so a client
 /// that sends without reading holds at most this, one read's replies (at most
 /// [`REPLY_BATCH`](crate::protocol::REPLY_BATCH) of them) and its session's held requests:
 /// under 256 KiB. Netty's default write-buffer high-water mark. (It was 4 MiB: fifty
 /// never-reading HTTP clients took `reactor` to 223 MB; with 64 KiB, see DESIGN.md, "Hostile
 /// clients".) Every model that keeps a reply backlog uses it.
-pub(super) const OUT_HIGH_WATER: usize = 64 * 1024;
+pub(crate) const OUT_HIGH_WATER: usize = 64 * 1024;
 const EVENTS: usize = 1024;
 /// Session calls (a read handed to the session, or a batch of its held requests answered) one
 /// connection gets per wake-up before the loop turns to the others; what is left (data in the
@@ -51,12 +52,12 @@ const EVENTS: usize = 1024;
 /// per event), where reading until EAGAIN let a client that pipelines as fast as the server
 /// answers keep the loop for as long as it sent (issue 18: a well-behaved request waited 2.2 s
 /// behind a thousand such HTTP clients).
-pub(super) const CALLS_PER_TURN: usize = 1;
+pub(crate) const CALLS_PER_TURN: usize = 1;
 /// Pause before retrying an accept that failed for lack of descriptors or memory.
-pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// A running reactor thread.
-pub(super) struct Loop {
+pub(crate) struct Loop {
     shared: Arc<Shared>,
     thread: JoinHandle<io::Result<()>>,
 }
@@ -75,7 +76,7 @@ impl Loop {
     /// Starts a reactor thread named `name`. With a listener it accepts for itself; without,
     /// it serves what [`Loop::hand_over`] gives it. Connections that complete no request for
     /// `idle_timeout` are closed.
-    pub(super) fn spawn(
+    pub(crate) fn spawn(
         name: String,
         listener: Option<TcpListener>,
         protocol: &Protocol,
@@ -102,7 +103,7 @@ impl Loop {
     }
 
     /// Gives the loop a connection accepted elsewhere; it registers it on its next wake-up.
-    pub(super) fn hand_over(&self, stream: StdStream) -> io::Result<()> {
+    pub(crate) fn hand_over(&self, stream: StdStream) -> io::Result<()> {
         self.shared
             .inbox
             .lock()
@@ -112,25 +113,25 @@ impl Loop {
     }
 
     /// Connections this loop has taken on so far.
-    pub(super) fn connections(&self) -> u64 {
+    pub(crate) fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Asks the loop to stop; [`Loop::join`] waits for it.
-    pub(super) fn signal_stop(&self) -> io::Result<()> {
+    pub(crate) fn signal_stop(&self) -> io::Result<()> {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.waker.wake()
     }
 
     /// Waits for the thread; every socket it owned is closed when this returns.
-    pub(super) fn join(self) -> io::Result<()> {
+    pub(crate) fn join(self) -> io::Result<()> {
         self.thread
             .join()
             .map_err(|_| io::Error::other("a reactor thread panicked"))?
     }
 
     /// Stops several loops: all are signalled first, so they wind down together.
-    pub(super) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
+    pub(crate) fn stop_all(loops: Vec<Loop>) -> io::Result<()> {
         super::stop_all(loops, Loop::signal_stop, Loop::join)
     }
 }
@@ -138,9 +139,8 @@ impl Loop {
 struct Conn {
     stream: TcpStream,
     session: Session,
-    /// Reply bytes not yet written, from `written` on.
-    out: Vec<u8>,
-    written: usize,
+    /// Reply bytes not yet written.
+    out: Backlog,
     /// Reading stopped because `out` passed the high-water mark.
     read_paused: bool,
     /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
@@ -201,20 +201,7 @@ fn run(
                     if shared.stop.load(Ordering::Acquire) {
                         return Ok(());
                     }
-                    let handed: Vec<StdStream> = std::mem::take(
-                        &mut *shared.inbox.lock().unwrap_or_else(|e| e.into_inner()),
-                    );
-                    for stream in handed {
-                        if stream.set_nonblocking(true).is_ok() {
-                            adopt(
-                                &poll,
-                                TcpStream::from_std(stream),
-                                &mut conns,
-                                protocol,
-                                shared,
-                            );
-                        }
-                    }
+                    adopt_handed(&poll, &mut conns, protocol, shared);
                 }
                 LISTENER => {
                     if let Some(l) = &listener {
@@ -252,16 +239,40 @@ fn run(
             }
         }
         if let Some(timeout) = sweep_due(&mut sweep, now) {
-            expired.extend(conns.iter_mut().filter_map(|(key, c)| {
-                c.idle
-                    .expired(c.session.completed(), now, timeout)
-                    .then_some(key)
-            }));
-            for key in expired.drain(..) {
-                let mut conn = conns.remove(key);
-                let _ = poll.registry().deregister(&mut conn.stream);
-            }
+            close_idle(&poll, &mut conns, &mut expired, now, timeout);
         }
+    }
+}
+
+/// Adopts the connections another thread handed over through the inbox (`multi-reactor`'s
+/// acceptor).
+fn adopt_handed(poll: &Poll, conns: &mut Slab<Conn>, protocol: &Protocol, shared: &Shared) {
+    let handed: Vec<StdStream> =
+        std::mem::take(&mut *shared.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+    for stream in handed {
+        if stream.set_nonblocking(true).is_ok() {
+            adopt(poll, TcpStream::from_std(stream), conns, protocol, shared);
+        }
+    }
+}
+
+/// The idle sweep: closes every connection that completed no request for `timeout`
+/// (`expired` is the loop's reusable list of their keys).
+fn close_idle(
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    expired: &mut Vec<usize>,
+    now: Instant,
+    timeout: Duration,
+) {
+    expired.extend(conns.iter_mut().filter_map(|(key, c)| {
+        c.idle
+            .expired(c.session.completed(), now, timeout)
+            .then_some(key)
+    }));
+    for key in expired.drain(..) {
+        let mut conn = conns.remove(key);
+        let _ = poll.registry().deregister(&mut conn.stream);
     }
 }
 
@@ -279,8 +290,7 @@ fn adopt(
         entry.insert(Conn {
             stream,
             session: protocol.session(),
-            out: Vec::new(),
-            written: 0,
+            out: Backlog::default(),
             read_paused: false,
             peer_closed: false,
             closing: false,
@@ -315,33 +325,8 @@ fn accept_all(
     }
 }
 
-/// Writes a connection's reply backlog (`out` from `written` on) as far as the socket takes
-/// it, for every non-blocking loop; `false` on a write error (the connection is finished).
-/// A backlog written completely is emptied; one left waiting is compacted.
-pub(super) fn flush_backlog(
-    stream: &mut impl Write,
-    out: &mut Vec<u8>,
-    written: &mut usize,
-) -> bool {
-    while *written < out.len() {
-        match stream.write(&out[*written..]) {
-            Ok(0) => return false,
-            Ok(n) => *written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                compact(out, written);
-                return true;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    out.clear();
-    *written = 0;
-    true
-}
-
 /// Makes `listener` non-blocking and registers it with `poll` for reads under `token`.
-pub(super) fn listen_on(
+pub(crate) fn listen_on(
     poll: &Poll,
     listener: TcpListener,
     token: Token,
@@ -355,7 +340,7 @@ pub(super) fn listen_on(
 
 /// Sets TCP_NODELAY on a new connection and registers it with `poll`, edge-triggered for reads
 /// and writes, under the slab key it will take; `false` when either fails (drop it).
-pub(super) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> bool {
+pub(crate) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> bool {
     stream.set_nodelay(true).is_ok()
         && poll
             .registry()
@@ -365,7 +350,7 @@ pub(super) fn register_conn(poll: &Poll, stream: &mut TcpStream, key: usize) -> 
 
 /// Why [`serve_reads`] stopped reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ReadStop {
+pub(crate) enum ReadStop {
     /// The socket has nothing more now (EAGAIN, or a short read when asked to stop there).
     Drained,
     /// EOF, or the session asked to close: no more reads; close once the backlog is written.
@@ -380,17 +365,16 @@ pub(super) enum ReadStop {
 }
 
 /// The non-blocking loops' read path: reads into `scratch`, hands each read to the session,
-/// writes what it replied (the rest stays in `out` from `written` on), until one of
+/// writes what it replied (the rest stays in `out`), until one of
 /// [`ReadStop`]. With `stop_on_short_read`, a read shorter than `scratch` ends it: the receive
 /// queue is empty, and an edge (or the next level-triggered wait) reports new data. It never
 /// returns `Drained` with requests held in the session ([`Session::unanswered`]): they are
 /// answered first, and only `OverMark`, `Turn` (or the end) leaves them for later. At most
 /// [`CALLS_PER_TURN`] session calls are made.
-pub(super) fn serve_reads(
+pub(crate) fn serve_reads(
     stream: &mut (impl Read + Write),
     session: &mut Session,
-    out: &mut Vec<u8>,
-    written: &mut usize,
+    out: &mut Backlog,
     scratch: &mut [u8],
     stop_on_short_read: bool,
 ) -> ReadStop {
@@ -403,7 +387,7 @@ pub(super) fn serve_reads(
         // Requests a read left unanswered (its answers were more than a batch) go first: no
         // readiness will announce them.
         let (flow, read) = if session.unanswered() {
-            (session.on_data(&[], out), None)
+            (session.on_data(&[], out.buf()), None)
         } else {
             let n = match stream.read(scratch) {
                 Ok(0) => return ReadStop::Closing,
@@ -412,15 +396,15 @@ pub(super) fn serve_reads(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return ReadStop::Failed,
             };
-            (session.on_data(&scratch[..n], out), Some(n))
+            (session.on_data(&scratch[..n], out.buf()), Some(n))
         };
-        if !flush_backlog(stream, out, written) {
+        if !out.flush(stream) {
             return ReadStop::Failed;
         }
         if flow == Flow::Close {
             return ReadStop::Closing;
         }
-        if out.len() - *written > OUT_HIGH_WATER {
+        if out.pending() > OUT_HIGH_WATER {
             return ReadStop::OverMark;
         }
         // Held requests answered: whether the read they came from drained the socket is
@@ -428,15 +412,6 @@ pub(super) fn serve_reads(
         if stop_on_short_read && !session.unanswered() && read.is_some_and(|n| n < scratch.len()) {
             return ReadStop::Drained;
         }
-    }
-}
-
-/// Drops the written prefix of a reply backlog once it is at least half the buffer, so that a
-/// backlog that never fully drains (a slow reader) does not keep every byte ever sent.
-fn compact(out: &mut Vec<u8>, written: &mut usize) {
-    if *written > 0 && *written >= out.len() / 2 {
-        out.drain(..*written);
-        *written = 0;
     }
 }
 
@@ -452,7 +427,7 @@ const SHORTAGES: [i32; 2] = [10024, 10055];
 /// connection waits in the backlog; reported once per shortage, `retrying` saying one is
 /// already being retried); `None` when the error concerned one connection (ECONNABORTED...:
 /// reported, and the loop goes on with the rest).
-pub(super) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
+pub(crate) fn accept_failed(e: &io::Error, retrying: bool) -> Option<Instant> {
     let shortage = matches!(e.raw_os_error(), Some(code) if SHORTAGES.contains(&code));
     if !shortage {
         eprintln!("accept failed: {e}");
@@ -487,7 +462,7 @@ impl Conn {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.pending()
     }
 
     /// Reads, handles and replies until the socket is drained, the backlog is too long, or the
@@ -499,7 +474,6 @@ impl Conn {
             &mut self.stream,
             &mut self.session,
             &mut self.out,
-            &mut self.written,
             scratch,
             stop_on_short_read,
         ) {
@@ -539,31 +513,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compact;
-
-    #[test]
-    fn compact_drops_the_written_prefix_once_it_is_half_the_backlog() {
-        let (mut out, mut written) = (b"abcdef".to_vec(), 2);
-        compact(&mut out, &mut written);
-        assert_eq!(
-            (out.as_slice(), written),
-            (&b"abcdef"[..], 2),
-            "a third written: kept"
-        );
-        written = 3;
-        compact(&mut out, &mut written);
-        assert_eq!(
-            (out.as_slice(), written),
-            (&b"def"[..], 0),
-            "half written: dropped"
-        );
-        compact(&mut out, &mut written);
-        assert_eq!(out, b"def", "nothing written: nothing to drop");
+        self.out.flush(&mut self.stream)
     }
 }

@@ -23,16 +23,16 @@ use crate::protocol::{Flow, Protocol, Session};
 
 /// Read buffer of one blocking connection. Tomcat's BIO connector reads 8 KiB at a time; 16 KiB
 /// keeps a 1 MiB echo at 64 reads.
-pub(super) const READ_BUF: usize = 16 * 1024;
+pub(crate) const READ_BUF: usize = 16 * 1024;
 
 /// Stack of a connection thread: the handler is shallow, and 10,000 threads with the default
 /// 2 MiB would reserve 20 GB of address space.
-pub(super) const THREAD_STACK: usize = 256 * 1024;
+pub(crate) const THREAD_STACK: usize = 256 * 1024;
 
 /// One accepted connection: its socket, and how many requests its thread has completed on it
 /// (published for the reaper).
-pub(super) struct Conn {
-    pub(super) stream: TcpStream,
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
     completed: AtomicU64,
     /// Its thread is running the handler: the server, not the client, is taking its time,
     /// and the reaper leaves it alone.
@@ -40,7 +40,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream) -> Arc<Conn> {
+    pub(crate) fn new(stream: TcpStream) -> Arc<Conn> {
         Arc::new(Conn {
             stream,
             completed: AtomicU64::new(0),
@@ -62,7 +62,7 @@ impl Conn {
 }
 
 /// Serves one connection until the peer closes it, an error occurs, or the protocol says close.
-pub(super) fn serve_stream(conn: &Conn, protocol: &Protocol) -> io::Result<()> {
+pub(crate) fn serve_stream(conn: &Conn, protocol: &Protocol) -> io::Result<()> {
     let mut stream = &conn.stream;
     stream.set_nodelay(true)?;
     let mut session = protocol.session();
@@ -95,7 +95,7 @@ pub(super) fn serve_stream(conn: &Conn, protocol: &Protocol) -> io::Result<()> {
 /// thread blocked in `read` on it returns. The registry shares each socket with its thread
 /// (an `Arc`, not a `dup`): one descriptor per connection, as in the servers it stands for.
 #[derive(Default)]
-pub(super) struct Registry {
+pub(crate) struct Registry {
     stopping: AtomicBool,
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, Entry>>,
@@ -112,7 +112,7 @@ struct Entry {
 
 impl Registry {
     /// Records a connection; `None` when the server is stopping (the caller drops it).
-    pub(super) fn add(&self, conn: &Arc<Conn>) -> Option<u64> {
+    pub(crate) fn add(&self, conn: &Arc<Conn>) -> Option<u64> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if self.stopping() {
             return None;
@@ -129,19 +129,19 @@ impl Registry {
         Some(id)
     }
 
-    pub(super) fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, id: u64) {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
     }
 
-    pub(super) fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
 
     /// Marks the server stopping, wakes the acceptor, the reaper and every connection thread.
-    pub(super) fn close_all(&self, listener: &TcpListener) {
+    pub(crate) fn close_all(&self, listener: &TcpListener) {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping.store(true, Ordering::Release);
         for entry in live.values() {
@@ -156,7 +156,7 @@ impl Registry {
 
     /// Starts the reaper thread for `timeout` (none without one); it returns once
     /// [`Registry::close_all`] has run.
-    pub(super) fn spawn_reaper(
+    pub(crate) fn spawn_reaper(
         self: &Arc<Self>,
         timeout: Option<Duration>,
     ) -> io::Result<Option<JoinHandle<()>>> {
@@ -205,16 +205,16 @@ impl Registry {
 
 /// After a blocking `accept` failed (EMFILE and the like: the connection waits in the backlog
 /// until a descriptor is free): says so once per run of failures, and sleeps before the retry.
-pub(super) fn accept_backoff(e: &io::Error, failing: &mut bool) {
+pub(crate) fn accept_backoff(e: &io::Error, failing: &mut bool) {
     if !*failing {
         eprintln!("accept failed, retrying every 10 ms: {e}");
         *failing = true;
     }
-    std::thread::sleep(super::event_loop::ACCEPT_RETRY);
+    std::thread::sleep(super::mio_loop::ACCEPT_RETRY);
 }
 
 /// Accepts until the registry is stopping, handing each connection to `dispatch`.
-pub(super) fn accept_loop(
+pub(crate) fn accept_loop(
     listener: &TcpListener,
     registry: &Registry,
     mut dispatch: impl FnMut(Arc<Conn>),

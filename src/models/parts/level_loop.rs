@@ -1,5 +1,6 @@
-//! `reactor --poller poll|select`: the single-threaded reactor of [`reactor`](super::reactor),
-//! waiting with poll(2) or select(2), level-triggered, as servers did before epoll.
+//! `reactor --poller poll|select`: the single-threaded reactor of
+//! [`reactor`](crate::models::reactor), waiting with poll(2) or select(2), level-triggered, as
+//! servers did before epoll.
 //!
 //! The C10K page's point, made measurable: epoll keeps the interest list in the kernel and
 //! costs per ready event, while poll and select hand the kernel every watched descriptor on
@@ -41,11 +42,10 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use super::event_loop::{
-    accept_failed, flush_backlog, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH,
-};
+use super::backlog::Backlog;
 use super::idle::{earliest, sweep_due, Idle, Sweep};
-use super::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
+use super::mio_loop::{accept_failed, serve_reads, ReadStop, OUT_HIGH_WATER, SCRATCH};
+use crate::models::contract::{Poller, RunningServer, ServerConfig, FD_SETSIZE};
 use crate::protocol::{Protocol, Session};
 use crate::sys::{self, FdSet};
 
@@ -61,7 +61,7 @@ fn select_cannot_watch(fd: RawFd) -> String {
     format!("select cannot watch descriptor {fd} (FD_SETSIZE is {FD_SETSIZE}): use --poller poll or epoll")
 }
 
-pub(super) fn start(
+pub(crate) fn start(
     listener: TcpListener,
     config: &ServerConfig,
 ) -> io::Result<Box<dyn RunningServer>> {
@@ -242,8 +242,7 @@ impl State {
                         fd,
                         stream,
                         session: self.protocol.session(),
-                        out: Vec::new(),
-                        written: 0,
+                        out: Backlog::default(),
                         closing: false,
                         more: false,
                         queued: false,
@@ -424,9 +423,8 @@ struct Conn {
     fd: RawFd,
     stream: TcpStream,
     session: Session,
-    /// Reply bytes not yet written, from `written` on.
-    out: Vec<u8>,
-    written: usize,
+    /// Reply bytes not yet written.
+    out: Backlog,
     /// EOF was read or the protocol asked to close: no more reads, close once `out` is written.
     closing: bool,
     /// Its last turn ended with requests held in the session.
@@ -473,7 +471,7 @@ impl Conn {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        self.out.pending()
     }
 
     /// Reads, handles and replies until a short read or EAGAIN, the backlog passes the mark,
@@ -484,7 +482,6 @@ impl Conn {
             &mut self.stream,
             &mut self.session,
             &mut self.out,
-            &mut self.written,
             scratch,
             true,
         ) {
@@ -504,6 +501,6 @@ impl Conn {
 
     /// Writes as much of the backlog as the socket takes; `false` on a write error.
     fn flush(&mut self) -> bool {
-        flush_backlog(&mut self.stream, &mut self.out, &mut self.written)
+        self.out.flush(&mut self.stream)
     }
 }

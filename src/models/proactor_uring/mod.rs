@@ -16,7 +16,7 @@
 //!   arrive while a send is in flight are copied to the connection's backlog and their buffer
 //!   given back at once, so one connection holds at most one ring buffer (plus those waiting
 //!   for a zero-copy notification) and a client that never reads cannot starve the others;
-//! - a backlog over [`OUT_HIGH_WATER`](super::event_loop::OUT_HIGH_WATER) cancels the
+//! - a backlog over [`OUT_HIGH_WATER`](super::parts::mio_loop::OUT_HIGH_WATER) cancels the
 //!   connection's recv until the backlog drains: memory stays bounded;
 //! - ring setup asks for `SINGLE_ISSUER | DEFER_TASKRUN` (completions run only when the thread
 //!   enters the kernel to wait, never interrupting it), else `COOP_TASKRUN`, else nothing.
@@ -25,20 +25,38 @@
 //! connection that completed). Bad at: a handful of connections (nothing to batch, and the
 //! ring's bookkeeping is extra work), memory (a buffer ring per thread), portability (Linux 6.0+,
 //! and refused by Docker's default seccomp profile and some distributions' sysctl).
+//!
+//! The files, bottom up: `options.rs` (the `--uring-*` options and the setup record, on every
+//! platform), `op.rs` (what a submission's user_data names), `buf_ring.rs` (the provided
+//! buffer ring), `conn.rs` (a connection's state), `setup.rs` (ring setup and the startup
+//! probe), `accept.rs`, `recv.rs`, `send.rs` (one operation each), `worker.rs` (the loop that
+//! submits, reaps and dispatches), `server.rs` (the threads, started and stopped together).
 
+pub mod options;
+
+#[cfg(target_os = "linux")]
+mod accept;
 #[cfg(target_os = "linux")]
 mod buf_ring;
 #[cfg(target_os = "linux")]
+mod conn;
+#[cfg(target_os = "linux")]
+mod op;
+#[cfg(target_os = "linux")]
 mod recv;
+#[cfg(target_os = "linux")]
+mod send;
+#[cfg(target_os = "linux")]
+mod server;
+#[cfg(target_os = "linux")]
+mod setup;
 #[cfg(target_os = "linux")]
 mod worker;
 
 use std::io;
 use std::net::TcpListener;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Model, RunningServer, ServerConfig, Threads};
+use crate::models::contract::{Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "proactor-uring",
@@ -46,10 +64,10 @@ pub const MODEL: Model = Model {
     example: "monoio, glommio, tokio-uring, liburing's examples",
     threads: Threads::Count("rings (one per thread)"),
     reuse_port: true,
-    pollers: &[],
     uring_options: true,
     availability,
     start,
+    ..Model::BASE
 };
 
 /// Test hook: set (to anything) to make `proactor-uring` act as if the kernel refused
@@ -64,72 +82,11 @@ pub const SETUP_ENV: &str = "IOMODELS_URING_SETUP";
 /// multishot recv cap (Linux before 6.17), so that the fallback is tested where the cap works.
 pub const RECV_ENV: &str = "IOMODELS_URING_RECV";
 
-/// The experiment options of `proactor-uring` (`--uring-*`), all off by default; recorded in
-/// the result's scenario when given.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UringOptions {
-    /// `--uring-sqpoll`: a kernel thread polls the submission queue (no `DEFER_TASKRUN`).
-    pub sqpoll: bool,
-    /// `--uring-zc`: SEND_ZC for sends of at least [`ZC_MIN_BYTES`].
-    pub zc: bool,
-    /// `--uring-listener`.
-    pub listener: UringListener,
-}
-
-/// Sends at least this long use SEND_ZC under `--uring-zc`: below a few KiB, pinning pages and
-/// the extra notification cost more than the copy they save.
-pub const ZC_MIN_BYTES: usize = 3 * 1024;
-
-/// How the rings get their connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UringListener {
-    /// Each ring accepts on its own SO_REUSEPORT listener; the kernel spreads connections by
-    /// hash.
-    #[default]
-    PerThread,
-    /// Every ring arms a multishot accept on one shared listener.
-    Shared,
-}
-
-impl UringListener {
-    pub fn name(self) -> &'static str {
-        match self {
-            UringListener::PerThread => "per-thread",
-            UringListener::Shared => "shared",
-        }
-    }
-}
-
-/// How the rings were set up: what the kernel accepted. In `bench serve`'s ready line and
-/// counters, and in the result.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct UringSetup {
-    /// The `IORING_SETUP_*` flags the rings run with (e.g. `SINGLE_ISSUER`, `DEFER_TASKRUN`).
-    pub setup_flags: Vec<String>,
-    /// Flag sets tried first and refused by the kernel, each as `A|B`.
-    pub refused: Vec<String>,
-    pub sqpoll: bool,
-    /// SEND_ZC for sends of at least `zc_min_bytes`.
-    pub send_zc: bool,
-    pub zc_min_bytes: usize,
-    pub listener: UringListener,
-    /// Connections are direct descriptors in each ring's registered file table.
-    pub registered_files: bool,
-    /// Provided buffers per ring, and their size.
-    pub buffers: u32,
-    pub buffer_bytes: u32,
-    /// How connections receive: a capped multishot recv, or single-shot where the kernel has no
-    /// cap (absent in results made before it was recorded).
-    #[serde(default)]
-    pub recv: String,
-}
-
 #[cfg(target_os = "linux")]
 fn availability() -> Result<(), String> {
     use std::sync::OnceLock;
     static PROBED: OnceLock<Result<(), String>> = OnceLock::new();
-    PROBED.get_or_init(worker::probe).clone()
+    PROBED.get_or_init(setup::probe).clone()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -139,7 +96,7 @@ fn availability() -> Result<(), String> {
 
 #[cfg(target_os = "linux")]
 fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn RunningServer>> {
-    worker::start(listener, config)
+    server::start(listener, config)
 }
 
 #[cfg(not(target_os = "linux"))]

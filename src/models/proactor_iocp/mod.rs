@@ -1,15 +1,15 @@
 //! `proactor-iocp`: Windows I/O completion ports, the reference proactor, written the way IIS,
 //! Boost.Asio on Windows and the Windows SDK's IOCP samples are:
 //! - one completion port; the listener and every connection are associated with it;
-//! - several `AcceptEx` kept pending on the listener ((`ACCEPTS` in `port.rs`)), each with its own socket
-//!   created beforehand (`WSASocketW` with `WSA_FLAG_OVERLAPPED`), so a burst of connects is
-//!   taken without a round trip per connection; a completed accept gets
+//! - several `AcceptEx` kept pending on the listener (`ACCEPTS` in `accept.rs`), each with its
+//!   own socket created beforehand (`WSASocketW` with `WSA_FLAG_OVERLAPPED`), so a burst of
+//!   connects is taken without a round trip per connection; a completed accept gets
 //!   `SO_UPDATE_ACCEPT_CONTEXT` (so the socket behaves as an accepted one) and `TCP_NODELAY`,
 //!   and the slot is re-armed with a fresh socket;
 //! - per connection one overlapped `WSARecv` into the connection's own buffer and at most one
 //!   overlapped `WSASend` in flight (two could reorder bytes); replies made while a send is in
 //!   flight wait in a backlog; a partial send is resubmitted from where it stopped; a backlog
-//!   over [`OUT_HIGH_WATER`](super::event_loop::OUT_HIGH_WATER) stops the receives until it
+//!   over [`OUT_HIGH_WATER`](super::parts::mio_loop::OUT_HIGH_WATER) stops the receives until it
 //!   drains, so a client that never reads cannot make the server buffer without limit;
 //! - `--threads` threads wait in `GetQueuedCompletionStatusEx`, taking up to 64 completions
 //!   per call; any thread may complete any connection's operation, so each connection's state
@@ -30,14 +30,24 @@
 //! run. Bad at: memory (a receive buffer committed per connection while its `WSARecv` waits;
 //! IIS and libuv post zero-byte reads to avoid that at large scale), and portability (Windows
 //! only).
+//!
+//! The files, bottom up: `op.rs` (the objects whose `OVERLAPPED` is handed to the system),
+//! `accept.rs` (the `AcceptEx` slots), `conn.rs` (a connection and its receive and send),
+//! `port.rs` (the port, its threads, the dispatch of completions, the idle sweep, the stop).
 
+#[cfg(windows)]
+mod accept;
+#[cfg(windows)]
+mod conn;
+#[cfg(windows)]
+mod op;
 #[cfg(windows)]
 mod port;
 
 use std::io;
 use std::net::TcpListener;
 
-use super::{Model, RunningServer, ServerConfig, Threads};
+use crate::models::contract::{Model, RunningServer, ServerConfig, Threads};
 
 pub const MODEL: Model = Model {
     name: "proactor-iocp",
@@ -45,11 +55,9 @@ pub const MODEL: Model = Model {
               GetQueuedCompletionStatusEx",
     example: "IIS, Boost.Asio on Windows",
     threads: Threads::Count("threads waiting on the port"),
-    reuse_port: false,
-    pollers: &[],
-    uring_options: false,
     availability,
     start,
+    ..Model::BASE
 };
 
 /// Why the model cannot run on this platform.

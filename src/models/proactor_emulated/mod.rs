@@ -23,9 +23,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use self::proactor::{ConnId, Handle, Proactor};
-use super::idle::sweep_interval;
-use super::reuseport::reuseport_group;
-use super::{reuse_port_available, Model, RunningServer, ServerConfig, Threads};
+use super::parts::idle::sweep_interval;
+use super::parts::listener::reuse_port_available;
+use super::parts::listener::reuseport_group;
+use crate::models::contract::{Model, RunningServer, ServerConfig, Threads};
 use crate::protocol::{Flow, Protocol, Session};
 
 pub const MODEL: Model = Model {
@@ -34,10 +35,9 @@ pub const MODEL: Model = Model {
     example: "Boost.Asio on Linux, Python asynchat",
     threads: Threads::Count("event-loop threads"),
     reuse_port: true,
-    pollers: &[],
-    uring_options: false,
     availability: reuse_port_available,
     start,
+    ..Model::BASE
 };
 
 /// Each connection's read buffer, committed for its whole life as a proactor requires
