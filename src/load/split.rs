@@ -20,9 +20,9 @@
 //! is the parent's own plus each child's over the window, as each measured it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,6 +33,7 @@ use super::{
     ProcessFigures, Slice,
 };
 use crate::metrics::syscalls::SyscallCounts;
+use crate::sys::child::{describe, GuardedChild, StderrTail};
 use crate::{sys, Error};
 
 /// Descriptors a client process keeps besides its connections: stdio and its pipes, and what
@@ -416,14 +417,15 @@ impl Reader {
     }
 }
 
-/// A client process that cannot outlive the run: dropping it kills its process group.
+/// A client process that cannot outlive the run: dropping it kills its process group
+/// ([`GuardedChild`]).
 struct ClientProcess {
     index: usize,
     of: usize,
-    child: Child,
+    /// Before `stdin`, so that a drop kills the child before its input closes.
+    child: GuardedChild,
     stdin: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
-    status: Option<ExitStatus>,
+    stderr: StderrTail,
 }
 
 impl ClientProcess {
@@ -442,30 +444,29 @@ impl ClientProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command
+        let child = command
             .spawn()
             .context("cannot start a client process (bench load-part)")?;
+        let mut child = GuardedChild::adopt(child, "a client process")?;
         let stdout = child
+            .pipes()
             .stdout
             .take()
             .context("client process has no stdout")?;
         let stderr_pipe = child
+            .pipes()
             .stderr
             .take()
             .context("client process has no stderr")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdin = child.pipes().stdin.take();
+        let stderr = StderrTail::follow(stderr_pipe, format!("client-{index}-err"))?;
         let mut process = ClientProcess {
             index,
             of,
-            stdin: child.stdin.take(),
             child,
-            stderr: stderr.clone(),
-            status: None,
+            stdin,
+            stderr,
         };
-        std::thread::Builder::new()
-            .name(format!("client-{index}-err"))
-            .spawn(move || crate::run::keep_tail(stderr_pipe, &stderr))
-            .context("cannot start a reader thread")?;
         std::thread::Builder::new()
             .name(format!("client-{index}"))
             .spawn(move || reader.run(stdout))
@@ -477,7 +478,7 @@ impl ClientProcess {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// Writes one line to the child.
@@ -494,68 +495,23 @@ impl ClientProcess {
     /// Closes its input, lets it exit, kills it past the grace period.
     fn finish(&mut self) {
         self.stdin = None;
-        self.wait(EXIT_GRACE);
-    }
-
-    fn wait(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        while self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-            if self.status.is_some() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.status.is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
+        self.child.wait_within(EXIT_GRACE);
     }
 
     /// The error for a child that failed `how`: its exit status and the end of its stderr.
     fn died(&mut self, how: &str) -> anyhow::Error {
         self.stdin = None;
-        self.wait(Duration::from_secs(2));
-        // Give the stderr reader a moment to take the child's last words.
-        std::thread::sleep(Duration::from_millis(50));
-        let text = self
-            .stderr
-            .lock()
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        let note = if text.is_empty() {
-            String::new()
-        } else {
-            format!("; its stderr:\n{text}")
-        };
+        self.child.wait_within(Duration::from_secs(2));
+        // Gives the stderr reader a moment to take the child's last words.
+        let note = self.stderr.note();
         Error::Environment(format!(
             "client process {} of {} (pid {}) failed {how}: {}{note}",
             self.index + 1,
             self.of,
             self.pid(),
-            crate::run::describe(self.status)
+            describe(self.child.status())
         ))
         .into()
-    }
-
-    /// Kills the child's process group (on Windows, the child).
-    fn kill(&mut self) {
-        #[cfg(unix)]
-        let _ = sys::kill(-(self.pid() as i32), libc::SIGKILL);
-        #[cfg(not(unix))]
-        let _ = self.child.kill();
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        if self.status.is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
     }
 }
 
@@ -563,7 +519,7 @@ impl Drop for ClientProcess {
 /// starts it dies (Unix). Client processes are Unix-only.
 #[cfg(unix)]
 fn guard(command: &mut Command) -> anyhow::Result<()> {
-    crate::run::guard_child(command);
+    sys::child::guard(command);
     Ok(())
 }
 

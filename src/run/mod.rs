@@ -40,9 +40,7 @@ use crate::report::table;
 use crate::{sys, Error};
 use counting::Counting;
 
-#[cfg(unix)]
-pub use child::guard as guard_child;
-pub use child::{describe, exec_when_released, keep_tail, ServerProcess, HOLD_ENV};
+pub use child::{exec_when_released, ServerProcess, HOLD_ENV};
 
 /// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -757,7 +755,7 @@ fn measure(
     if let Some(status) = server.exited() {
         failure = Some(format!(
             "the server exited during the run ({}){}",
-            child::describe(Some(status)),
+            sys::child::describe(Some(status)),
             server.stderr_note()
         ));
     } else if outcome.interrupted {
@@ -774,7 +772,7 @@ fn measure(
             "the server did not stop cleanly within {} s of SIGTERM ({}; SIGKILL follows \
              the grace period)",
             grace.as_secs(),
-            child::describe(status)
+            sys::child::describe(status)
         ));
     }
     let server_costs = match snapshots.as_slice() {
