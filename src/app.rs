@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use clap::Parser;
 
 use crate::cli::{Cli, Command, LoadArgs, LoadShape, RunArgs};
-use crate::load::{run_load, HttpRequest, LoadConfig};
+use crate::load::{run_load, HttpRequest, LoadConfig, Shape};
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
 use crate::report::document;
@@ -481,38 +481,40 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     }
     let config = LoadConfig {
         target,
-        workload,
-        connections: a.shape.connections,
-        threads,
-        duration: a.shape.duration,
-        warmup: a.shape.warmup,
-        payload: match workload {
-            Workload::Echo => a.shape.payload,
-            Workload::Http => 0,
+        shape: Shape {
+            workload,
+            connections: a.shape.connections,
+            duration: a.shape.duration,
+            warmup: a.shape.warmup,
+            payload: match workload {
+                Workload::Echo => a.shape.payload,
+                Workload::Http => 0,
+            },
+            pipeline: a.shape.pipeline,
+            timeout: a.shape.timeout,
+            rate: a.shape.rate,
+            interval: a.shape.interval,
         },
-        pipeline: a.shape.pipeline,
-        timeout: a.shape.timeout,
+        threads,
         http,
         count_syscalls: false,
         cpus: a.cpus.clone(),
-        interval: a.shape.interval,
         connect_timeout: crate::load::connect_timeout(a.shape.connections),
-        rate: a.shape.rate,
         processes: split.processes,
     };
     let env = Env::capture();
     if !a.shape.quiet && std::io::stdout().is_terminal() {
         crate::errln!(
             "driving {target} with {} connections on {} threads{}: {} warm-up + {} measured",
-            config.connections,
+            config.shape.connections,
             config.threads,
             if config.processes > 1 {
                 format!(" in {} processes", config.processes)
             } else {
                 String::new()
             },
-            humantime::format_duration(config.warmup),
-            humantime::format_duration(config.duration)
+            humantime::format_duration(config.shape.warmup),
+            humantime::format_duration(config.shape.duration)
         );
     }
     let line = ProgressLine::new(
@@ -579,16 +581,16 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             command: "load".into(),
             models: Vec::new(),
             target: Some(a.target.clone()),
-            workload: config.workload.name().into(),
-            connections: config.connections,
+            workload: config.shape.workload.name().into(),
+            connections: config.shape.connections,
             client_threads: config.threads,
-            payload: config.payload,
-            pipeline: config.pipeline,
-            timeout_s: config.timeout.map(|t| t.as_secs_f64()),
-            rate: config.rate,
-            interval_s: config.interval.as_secs_f64(),
-            duration_s: config.duration.as_secs_f64(),
-            warmup_s: config.warmup.as_secs_f64(),
+            payload: config.shape.payload,
+            pipeline: config.shape.pipeline,
+            timeout_s: config.shape.timeout.map(|t| t.as_secs_f64()),
+            rate: config.shape.rate,
+            interval_s: config.shape.interval.as_secs_f64(),
+            duration_s: config.shape.duration.as_secs_f64(),
+            warmup_s: config.shape.warmup.as_secs_f64(),
             repeat: 1,
             server_threads: None,
             poller: None,

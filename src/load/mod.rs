@@ -20,6 +20,7 @@ mod alarm;
 pub mod http;
 mod part;
 mod process;
+mod shape;
 mod split;
 mod wire;
 mod worker;
@@ -43,6 +44,7 @@ use crate::sys;
 pub use http::HttpRequest;
 pub use part::OpenLoop;
 pub use process::run_client_process;
+pub use shape::Shape;
 pub use split::{plan_processes, ProcessPlan};
 
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
@@ -56,28 +58,17 @@ pub const STALL_AFTER: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     pub target: SocketAddr,
-    pub workload: Workload,
-    pub connections: usize,
+    /// What to send, over how many connections, for how long and how fast.
+    pub shape: Shape,
     pub threads: usize,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub payload: usize,
-    /// Requests written on a connection before its answers are read.
-    pub pipeline: usize,
-    /// A batch unanswered for this long fails its connection (error kind `timeout`).
-    pub timeout: Option<Duration>,
     /// The HTTP request, for the HTTP workload.
     pub http: Option<HttpRequest>,
     /// Pin the client threads to these CPUs.
     pub cpus: Option<CpuList>,
-    /// Time series interval.
-    pub interval: Duration,
     /// Count the load threads' own system calls over the window (Linux perf).
     pub count_syscalls: bool,
     /// How long the connect phase may take before the run goes on without the missing ones.
     pub connect_timeout: Duration,
-    /// Open loop: requests per second over every connection (`None`: closed loop).
-    pub rate: Option<f64>,
     /// Client processes to drive the connections: 1 runs every thread in this process;
     /// more splits connections, threads and rate evenly over that many child processes
     /// ([`plan_processes`] says how many are needed).
@@ -286,7 +277,7 @@ pub fn run_load(
     }
     let whole = Slice {
         first: 0,
-        total: config.connections as u64,
+        total: config.shape.connections as u64,
     };
     let stopped = || stop.load(Ordering::Acquire);
     let local = run_local(
@@ -345,13 +336,14 @@ fn run_local(
     start: &mut dyn FnMut() -> Option<Instant>,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<Local> {
-    let threads = config.threads.clamp(1, config.connections.max(1));
-    let pattern: Arc<[u8]> = match config.workload {
-        Workload::Echo => worker::pattern(config.payload).into(),
+    let shape = &config.shape;
+    let threads = config.threads.clamp(1, shape.connections.max(1));
+    let pattern: Arc<[u8]> = match shape.workload {
+        Workload::Echo => worker::pattern(shape.payload).into(),
         Workload::Http => Arc::new([]),
     };
-    let http = match (config.workload, &config.http) {
-        (Workload::Http, Some(request)) => Some(http::HttpCheck::new(request, config.pipeline)),
+    let http = match (shape.workload, &config.http) {
+        (Workload::Http, Some(request)) => Some(http::HttpCheck::new(request, shape.pipeline)),
         (Workload::Http, None) => anyhow::bail!("the HTTP workload needs a request to send"),
         (Workload::Echo, _) => None,
     };
@@ -370,8 +362,8 @@ fn run_local(
     for (t, live) in lives.iter().enumerate() {
         let live = live.clone();
         // Spread connections evenly: the first `rem` threads take one more.
-        let share = config.connections / threads + usize::from(t < config.connections % threads);
-        let schedule = config.rate.map(|rate| worker::Schedule {
+        let share = shape.connections / threads + usize::from(t < shape.connections % threads);
+        let schedule = shape.rate.map(|rate| worker::Schedule {
             rate,
             connections: slice.total,
             first: first as u64,
@@ -380,7 +372,7 @@ fn run_local(
         let exchange = match &http {
             Some(check) => worker::Exchange::Http(check.clone()),
             None => worker::Exchange::Echo {
-                payload: config.payload,
+                payload: shape.payload,
                 pattern: pattern.clone(),
             },
         };
@@ -517,12 +509,12 @@ fn run_local(
 
 /// The run's timeline from its go time.
 fn timeline(start: Instant, config: &LoadConfig) -> Timeline {
-    let window_start = start + config.warmup;
+    let window_start = start + config.shape.warmup;
     Timeline {
         start,
         window_start,
-        end: window_start + config.duration,
-        interval: config.interval,
+        end: window_start + config.shape.duration,
+        interval: config.shape.interval,
     }
 }
 

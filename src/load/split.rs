@@ -30,7 +30,7 @@ use anyhow::Context;
 use super::wire::{Done, FromChild, PartConfig, ToChild};
 use super::{
     client_cost, client_cpus, part, timeline, watch_until, Edge, Live, LoadConfig, LoadOutcome,
-    ProcessFigures, Slice,
+    ProcessFigures, Shape, Slice,
 };
 use crate::metrics::syscalls::SyscallCounts;
 use crate::sys::child::{describe, GuardedChild, StderrTail};
@@ -178,7 +178,7 @@ pub(super) fn run(
     stop: &AtomicBool,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
-    let shares = shares(config.connections, config.threads, config.processes);
+    let shares = shares(config.shape.connections, config.threads, config.processes);
     let n = shares.len();
     // Raised by a reader thread when its child dies: the run stops and says which.
     let failed = Arc::new(AtomicBool::new(false));
@@ -190,21 +190,16 @@ pub(super) fn run(
             index: i,
             of: n,
             target: config.target,
-            workload: config.workload,
-            connections: share.connections,
+            shape: Shape {
+                connections: share.connections,
+                ..config.shape.clone()
+            },
             slice: share.slice,
             threads: share.threads,
-            duration: config.duration,
-            warmup: config.warmup,
-            payload: config.payload,
-            pipeline: config.pipeline,
-            timeout: config.timeout,
             http: config.http.clone(),
             cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
-            interval: config.interval,
             count_syscalls: config.count_syscalls,
             connect_timeout: config.connect_timeout,
-            rate: config.rate,
         };
         let reader = Reader {
             index: i,

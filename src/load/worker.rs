@@ -221,8 +221,8 @@ impl Worker {
         Ok(Worker {
             target: config.target,
             exchange,
-            pipeline: config.pipeline.max(1),
-            timeout: config.timeout,
+            pipeline: config.shape.pipeline.max(1),
+            timeout: config.shape.timeout,
             next_timeout_scan: None,
             poll,
             inactive: conns.len(),
@@ -231,7 +231,7 @@ impl Worker {
             part,
             window_start: None,
             window_end: None,
-            interval: config.interval,
+            interval: config.shape.interval,
             schedule,
             origin: now,
             waiting: BinaryHeap::new(),
@@ -907,6 +907,7 @@ fn io_kind(e: &io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Shape;
 
     /// Regression: when starting the connects used up the connect phase (10,000 connects
     /// against a `blocking` server under load), every connection was failed unseen, even those
@@ -916,20 +917,22 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let config = LoadConfig {
             target: listener.local_addr().unwrap(),
-            workload: crate::protocol::Workload::Echo,
-            connections: 8,
+            shape: Shape {
+                workload: crate::protocol::Workload::Echo,
+                connections: 8,
+                duration: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                payload: 8,
+                pipeline: 1,
+                timeout: None,
+                rate: None,
+                interval: Duration::from_secs(1),
+            },
             threads: 1,
-            duration: Duration::from_secs(1),
-            warmup: Duration::ZERO,
-            payload: 8,
-            pipeline: 1,
-            timeout: None,
             http: None,
             cpus: None,
-            interval: Duration::from_secs(1),
             count_syscalls: false,
             connect_timeout: Duration::ZERO,
-            rate: None,
             processes: 1,
         };
         let exchange = Exchange::Echo {

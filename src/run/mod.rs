@@ -23,7 +23,7 @@ use anyhow::Context;
 use crate::cli::Accounting;
 use crate::config::{CpuList, Slo};
 use crate::load::HttpRequest;
-use crate::load::{self, Edge, LoadConfig, LoadOutcome};
+use crate::load::{self, Edge, LoadConfig, LoadOutcome, Shape};
 use crate::metrics::histogram::encode;
 use crate::metrics::histogram::LatencySummary;
 use crate::metrics::process::ProcessCounters;
@@ -701,17 +701,21 @@ fn measure(
     let server_setup = server.ready.get("io_uring").cloned();
     let config = LoadConfig {
         target: server.addr,
-        workload: opts.workload,
-        connections: opts.connections,
-        threads: at.client_threads,
-        duration: opts.duration,
-        warmup: opts.warmup,
-        payload: match opts.workload {
-            Workload::Echo => opts.payload,
-            Workload::Http => 0,
+        shape: Shape {
+            workload: opts.workload,
+            connections: opts.connections,
+            duration: opts.duration,
+            warmup: opts.warmup,
+            payload: match opts.workload {
+                Workload::Echo => opts.payload,
+                Workload::Http => 0,
+            },
+            pipeline: opts.pipeline,
+            timeout: opts.timeout,
+            rate: opts.rate,
+            interval: opts.interval,
         },
-        pipeline: opts.pipeline,
-        timeout: opts.timeout,
+        threads: at.client_threads,
         // Our servers' plaintext answer is known: every body is checked.
         http: (opts.workload == Workload::Http).then(|| HttpRequest {
             host: server.addr.to_string(),
@@ -720,9 +724,7 @@ fn measure(
         }),
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(place.client.clone()),
-        interval: opts.interval,
         connect_timeout: load::connect_timeout(opts.connections),
-        rate: opts.rate,
         processes: at.client_processes,
     };
     let mut snapshots: Vec<(ProcessCounters, Option<Vec<u64>>)> = Vec::new();
@@ -1119,20 +1121,20 @@ pub fn to_run(
         warnings.push(format!(
             "{} of {} connections completed no request in the measured window (they waited for \
              the server the whole time); their waits are in the latency figures as lower bounds",
-            outcome.starved_connections, config.connections
+            outcome.starved_connections, config.shape.connections
         ));
     }
     if outcome.requests == 0 && failure.is_none() {
         warnings.push("no request completed in the measured window".into());
     }
-    let open_loop = match (&outcome.open_loop, config.rate) {
+    let open_loop = match (&outcome.open_loop, config.shape.rate) {
         (Some(open), Some(rate)) => Some(open_loop_figures(
             open,
             rate,
             outcome.throughput_rps(),
             outcome.window,
             &outcome.client,
-            config.connections,
+            config.shape.connections,
             &mut warnings,
         )),
         _ => None,
@@ -1170,11 +1172,11 @@ pub fn to_run(
     }
     Ok(Run {
         model: id.model,
-        workload: config.workload.name().into(),
-        connections: config.connections,
-        payload: config.payload,
-        pipeline: config.pipeline,
-        rate: config.rate,
+        workload: config.shape.workload.name().into(),
+        connections: config.shape.connections,
+        payload: config.shape.payload,
+        pipeline: config.shape.pipeline,
+        rate: config.shape.rate,
         threads: id.threads,
         poller: id.poller,
         client_threads: outcome.threads,
@@ -1189,7 +1191,7 @@ pub fn to_run(
             .map(|c| c.cpus().to_vec())
             .unwrap_or_default(),
         duration_s: round(window_s, 3),
-        warmup_s: config.warmup.as_secs_f64(),
+        warmup_s: config.shape.warmup.as_secs_f64(),
         requests: outcome.requests,
         errors,
         error_kinds: outcome.errors.clone(),
