@@ -17,11 +17,16 @@
 //! and the parent merges their tallies as if every thread had run in it.
 
 mod alarm;
+mod conn;
+mod connect;
+mod exchange;
 pub mod http;
 mod part;
 mod process;
+mod schedule;
 mod shape;
 mod split;
+mod tally;
 mod wire;
 mod worker;
 
@@ -339,7 +344,7 @@ fn run_local(
     let shape = &config.shape;
     let threads = config.threads.clamp(1, shape.connections.max(1));
     let pattern: Arc<[u8]> = match shape.workload {
-        Workload::Echo => worker::pattern(shape.payload).into(),
+        Workload::Echo => exchange::pattern(shape.payload).into(),
         Workload::Http => Arc::new([]),
     };
     let http = match (shape.workload, &config.http) {
@@ -363,15 +368,15 @@ fn run_local(
         let live = live.clone();
         // Spread connections evenly: the first `rem` threads take one more.
         let share = shape.connections / threads + usize::from(t < shape.connections % threads);
-        let schedule = shape.rate.map(|rate| worker::Schedule {
+        let schedule = shape.rate.map(|rate| schedule::Schedule {
             rate,
             connections: slice.total,
             first: first as u64,
         });
         first += share;
         let exchange = match &http {
-            Some(check) => worker::Exchange::Http(check.clone()),
-            None => worker::Exchange::Echo {
+            Some(check) => exchange::Exchange::Http(check.clone()),
+            None => exchange::Exchange::Echo {
                 payload: shape.payload,
                 pattern: pattern.clone(),
             },

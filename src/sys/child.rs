@@ -281,8 +281,8 @@ mod platform {
     }
 
     pub(super) fn adopt(child: &mut Child, what: &str) -> anyhow::Result<()> {
-        let job =
-            kill_on_close_job().with_context(|| format!("cannot create a job object for {what}"))?;
+        let job = kill_on_close_job()
+            .with_context(|| format!("cannot create a job object for {what}"))?;
         // SAFETY: both handles are open: the job for the process's life, the child's while
         // `child` lives.
         let ok = unsafe { AssignProcessToJobObject(job as _, child.as_raw_handle() as _) };
@@ -290,7 +290,8 @@ mod platform {
             let e = std::io::Error::last_os_error();
             let _ = child.kill();
             let _ = child.wait();
-            return Err(e).with_context(|| format!("cannot put {what} in the harness's job object"));
+            return Err(e)
+                .with_context(|| format!("cannot put {what} in the harness's job object"));
         }
         Ok(())
     }
