@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{ClientCost, Interval, LoadOutcome, Timeline};
+use super::timeline::Timeline;
+use super::{ClientCost, Interval, LoadOutcome};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, MAX_US};
 
 /// Kinds of error, as they appear in `error_kinds`.

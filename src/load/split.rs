@@ -27,11 +27,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::outcome::client_cost;
+use super::timeline::{timeline, watch_until, Live};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
-use super::{
-    client_cost, client_cpus, part, timeline, watch_until, Edge, Live, LoadConfig, LoadOutcome,
-    ProcessFigures, Shape, Slice,
-};
+use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape, Slice};
 use crate::metrics::syscalls::SyscallCounts;
 use crate::sys::child::{describe, GuardedChild, StderrTail};
 use crate::{sys, Error};

@@ -41,7 +41,8 @@ use super::conn::{Conn, State};
 use super::exchange::{step, Exchange, Outcome, Progress, PERIOD};
 use super::part::{kind, Part};
 use super::schedule::Schedule;
-use super::{Live, LoadConfig, Timeline};
+use super::timeline::{Live, Timeline};
+use super::LoadConfig;
 use crate::metrics::histogram::{new_histogram, MAX_US};
 use crate::sys::SHORT_READ_DRAINS;
 
