@@ -32,6 +32,7 @@ pub mod http;
 mod local;
 mod outcome;
 mod part;
+mod plan;
 mod process;
 mod schedule;
 mod shape;
@@ -55,9 +56,9 @@ use outcome::client_cost;
 pub use http::HttpRequest;
 pub use outcome::{ClientCost, Interval, LoadOutcome, ProcessFigures, SATURATED_BUSY, STALL_AFTER};
 pub use part::OpenLoop;
+pub use plan::{plan_processes, ProcessPlan};
 pub use process::run_client_process;
 pub use shape::Shape;
-pub use split::{plan_processes, ProcessPlan};
 pub use timeline::{Edge, Tick};
 
 /// What to drive and how hard.

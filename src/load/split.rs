@@ -4,7 +4,8 @@
 //! is built on, and it cannot be raised there), and each connection is one. When the
 //! connections and the client's own descriptors do not fit in one process, or when
 //! `--client-processes N` asks for it, the run's connections are dealt over N client processes
-//! (`bench load-part`, this binary again, `process.rs`): connections, threads and the open
+//! (`plan.rs` says how many; `bench load-part`, this binary again, `process.rs`): connections,
+//! threads and the open
 //! loop's schedule evenly, each process taking a contiguous slice of the run's connections so
 //! that the wrk2 schedule (request `n` due at `start + n/R`, dealt round robin over every
 //! connection) is the same as in one process.
@@ -28,18 +29,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::outcome::client_cost;
+use super::plan::{shares, Share};
 use super::timeline::{timeline, watch_until, Live};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
-use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape, Slice};
+use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape};
 use crate::metrics::syscalls::SyscallCounts;
 use crate::sys::child::{describe, GuardedChild, StderrTail};
 use crate::{sys, Error};
 
-/// Descriptors a client process keeps besides its connections: stdio and its pipes, and what
-/// the runtime opens now and then.
-const PROCESS_FDS: u64 = 16;
-/// Per client thread: its poller and its open-loop timer, and some room.
-const THREAD_FDS: u64 = 4;
 /// How far ahead of now the go time is set: every child must have read it before it comes.
 const GO_AHEAD: Duration = Duration::from_millis(100);
 /// How long the children may take to start, beyond the connect phase's own limit.
@@ -48,120 +45,6 @@ const START_GRACE: Duration = Duration::from_secs(15);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a child may take to exit once it has reported, before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// How many client processes a run needs, and why when more than one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProcessPlan {
-    pub processes: usize,
-    /// Why the load generator was split on its own (to print): `None` when it runs in one
-    /// process or the count was asked for.
-    pub reason: Option<String>,
-}
-
-/// The client processes for `connections` over `threads` client threads: `requested`
-/// (`--client-processes`) when it fits the open-file limit, otherwise the fewest processes
-/// whose share of the connections, plus their own descriptors (`counting`: a perf counter per
-/// counted system call and thread too), fits under it. Call after raising the soft limit.
-pub fn plan_processes(
-    connections: usize,
-    threads: usize,
-    requested: Option<usize>,
-    counting: bool,
-) -> Result<ProcessPlan, Error> {
-    let (limit, _) = sys::nofile_limit()
-        .map_err(|e| Error::Environment(format!("cannot read the open-file limit: {e}")))?;
-    plan_under(limit, connections, threads, requested, counting)
-}
-
-/// [`plan_processes`] under the open-file limit `limit`.
-fn plan_under(
-    limit: u64,
-    connections: usize,
-    threads: usize,
-    requested: Option<usize>,
-    counting: bool,
-) -> Result<ProcessPlan, Error> {
-    let needs = |p: usize| {
-        let most = connections.div_ceil(p);
-        let threads = threads.div_ceil(p).clamp(1, most.max(1));
-        most as u64 + PROCESS_FDS + threads as u64 * thread_fds(counting)
-    };
-    // The parent holds three pipes per child.
-    let fits = |p: usize| needs(p) <= limit && (p == 1 || 3 * p as u64 + PROCESS_FDS <= limit);
-    let fewest = (1..=connections.max(1)).find(|&p| fits(p));
-    match (requested, fewest) {
-        (Some(p), _) if p > connections.max(1) => Err(Error::Usage(format!(
-            "--client-processes {p} is more than the {connections} connections: each client \
-             process drives at least one"
-        ))),
-        (Some(p), Some(least)) if !fits(p) => Err(Error::Environment(format!(
-            "{connections} connections over {p} client process(es) need about {} open files in \
-             each (the connections and the process's own), more than the {limit} one process \
-             may have here: use --client-processes {least} or more",
-            needs(p)
-        ))),
-        (Some(p), Some(_)) => Ok(ProcessPlan {
-            processes: p,
-            reason: None,
-        }),
-        (_, None) => Err(Error::Environment(format!(
-            "this process may open only {limit} files, too few for even one connection per \
-             client process beside the process's own descriptors: raise the limit (ulimit -n)"
-        ))),
-        (None, Some(p)) => Ok(ProcessPlan {
-            processes: p,
-            reason: (p > 1).then(|| {
-                format!(
-                    "{connections} connections and the load generator's own descriptors need \
-                     about {} open files, more than the {limit} one process may have: the load \
-                     generator runs in {p} processes of about {} connections each \
-                     (--client-processes sets the count)",
-                    needs(1),
-                    connections.div_ceil(p)
-                )
-            }),
-        }),
-    }
-}
-
-fn thread_fds(counting: bool) -> u64 {
-    THREAD_FDS
-        + if counting {
-            crate::metrics::syscalls::NAMES.len() as u64 + 1
-        } else {
-            0
-        }
-}
-
-/// One client process's share: its connections (a contiguous slice of the run's) and threads.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Share {
-    connections: usize,
-    slice: Slice,
-    threads: usize,
-}
-
-/// Deals `connections` and `threads` evenly over `processes` (the first ones take one more
-/// of each remainder); every process gets at least one thread.
-fn shares(connections: usize, threads: usize, processes: usize) -> Vec<Share> {
-    let mut first = 0;
-    (0..processes)
-        .map(|i| {
-            let n = connections / processes + usize::from(i < connections % processes);
-            let t = threads / processes + usize::from(i < threads % processes);
-            let share = Share {
-                connections: n,
-                slice: Slice {
-                    first,
-                    total: connections as u64,
-                },
-                threads: t.clamp(1, n.max(1)),
-            };
-            first += n as u64;
-            share
-        })
-        .collect()
-}
 
 /// What a child's reader thread hears.
 enum Event {
@@ -183,32 +66,7 @@ pub(super) fn run(
     let failed = Arc::new(AtomicBool::new(false));
     let (tx, events) = mpsc::channel::<(usize, Event)>();
     let lives: Vec<Arc<Live>> = (0..n).map(|_| Arc::new(Live::default())).collect();
-    let mut children = Vec::with_capacity(n);
-    for (i, share) in shares.iter().enumerate() {
-        let part = PartConfig {
-            index: i,
-            of: n,
-            target: config.target,
-            shape: Shape {
-                connections: share.connections,
-                ..config.shape.clone()
-            },
-            slice: share.slice,
-            threads: share.threads,
-            http: config.http.clone(),
-            cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
-            count_syscalls: config.count_syscalls,
-            connect_timeout: config.connect_timeout,
-        };
-        let reader = Reader {
-            index: i,
-            events: tx.clone(),
-            live: lives[i].clone(),
-            failed: failed.clone(),
-        };
-        children.push(ClientProcess::spawn(i, n, part, reader)?);
-    }
-    drop(tx);
+    let mut children = spawn_children(config, &shares, tx, &lives, &failed)?;
     let stopped = || stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire);
 
     let mut interrupted = wait_ready(&events, &mut children, config, &stopped)?;
@@ -251,46 +109,19 @@ pub(super) fn run(
         child.finish();
     }
 
-    let mut parts = Vec::new();
-    let mut per_process = Vec::with_capacity(n);
-    let mut threads = 0;
-    let mut syscalls: Option<Result<SyscallCounts, String>> =
-        config.count_syscalls.then(|| Ok(SyscallCounts::default()));
-    for ((done, child), share) in reports.into_iter().zip(&children).zip(&shares) {
-        let mine: Vec<part::Part> = done
-            .parts
-            .into_iter()
-            .map(|p| p.into_part())
-            .collect::<anyhow::Result<_>>()
-            .with_context(|| format!("client process {} sent a damaged tally", child.index + 1))?;
-        let (user, sys) = done.cpu.unwrap_or_default();
-        cpu = cpu
-            .map(|(u, s)| (u + user, s + sys))
-            .filter(|_| done.cpu.is_some());
-        per_process.push(ProcessFigures {
-            pid: child.pid(),
-            connections: share.connections,
-            threads: done.threads,
-            connected: mine.iter().map(|p| p.connected).sum(),
-            requests: mine.iter().map(|p| p.requests).sum(),
-            errors: mine.iter().flat_map(|p| p.errors.values()).sum(),
-            warmup_errors: mine.iter().flat_map(|p| p.warmup_errors.values()).sum(),
-            cpu_user_s: round3(user),
-            cpu_sys_s: round3(sys),
-        });
-        threads += done.threads;
-        interrupted |= done.interrupted;
-        syscalls = match (syscalls, done.client_syscalls) {
-            (Some(Ok(mut sum)), Some(Ok(counts))) => {
-                sum.add(&counts);
-                Some(Ok(sum))
-            }
-            (Some(Err(why)), _) | (Some(_), Some(Err(why))) => Some(Err(why)),
-            (Some(_), None) => Some(Err("a client process did not count".into())),
-            (None, _) => None,
-        };
-        parts.extend(mine);
-    }
+    let Merged {
+        parts,
+        per_process,
+        threads,
+        syscalls,
+    } = merge_reports(
+        reports,
+        &children,
+        &shares,
+        config,
+        &mut cpu,
+        &mut interrupted,
+    )?;
     let window = window_end.saturating_duration_since(line.window_start);
     let client = super::ClientCost {
         processes: n,
@@ -305,6 +136,111 @@ pub(super) fn run(
     outcome.threads = threads;
     outcome.client_syscalls = syscalls;
     Ok(outcome)
+}
+
+/// Starts one client process per share, each with a thread reading its lines into `events`.
+fn spawn_children(
+    config: &LoadConfig,
+    shares: &[Share],
+    events: mpsc::Sender<(usize, Event)>,
+    lives: &[Arc<Live>],
+    failed: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<ClientProcess>> {
+    let n = shares.len();
+    let mut children = Vec::with_capacity(n);
+    for (i, share) in shares.iter().enumerate() {
+        let part = PartConfig {
+            index: i,
+            of: n,
+            target: config.target,
+            shape: Shape {
+                connections: share.connections,
+                ..config.shape.clone()
+            },
+            slice: share.slice,
+            threads: share.threads,
+            http: config.http.clone(),
+            cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
+            count_syscalls: config.count_syscalls,
+            connect_timeout: config.connect_timeout,
+        };
+        let reader = Reader {
+            index: i,
+            events: events.clone(),
+            live: lives[i].clone(),
+            failed: failed.clone(),
+        };
+        children.push(ClientProcess::spawn(i, n, part, reader)?);
+    }
+    Ok(children)
+}
+
+/// The children's reports taken together: their threads' tallies, what each process did, and
+/// their system calls summed.
+struct Merged {
+    parts: Vec<part::Part>,
+    per_process: Vec<ProcessFigures>,
+    threads: usize,
+    syscalls: Option<Result<SyscallCounts, String>>,
+}
+
+/// Takes every child's report, in order: its tallies back from the wire, its CPU time added to
+/// `cpu` (which stays `None` unless every process measured the whole window), its interruption
+/// to `interrupted`.
+fn merge_reports(
+    reports: Vec<Done>,
+    children: &[ClientProcess],
+    shares: &[Share],
+    config: &LoadConfig,
+    cpu: &mut Option<(f64, f64)>,
+    interrupted: &mut bool,
+) -> anyhow::Result<Merged> {
+    let mut parts = Vec::new();
+    let mut per_process = Vec::with_capacity(reports.len());
+    let mut threads = 0;
+    let mut syscalls: Option<Result<SyscallCounts, String>> =
+        config.count_syscalls.then(|| Ok(SyscallCounts::default()));
+    for ((done, child), share) in reports.into_iter().zip(children).zip(shares) {
+        let mine: Vec<part::Part> = done
+            .parts
+            .into_iter()
+            .map(|p| p.into_part())
+            .collect::<anyhow::Result<_>>()
+            .with_context(|| format!("client process {} sent a damaged tally", child.index + 1))?;
+        let (user, sys) = done.cpu.unwrap_or_default();
+        *cpu = cpu
+            .map(|(u, s)| (u + user, s + sys))
+            .filter(|_| done.cpu.is_some());
+        per_process.push(ProcessFigures {
+            pid: child.pid(),
+            connections: share.connections,
+            threads: done.threads,
+            connected: mine.iter().map(|p| p.connected).sum(),
+            requests: mine.iter().map(|p| p.requests).sum(),
+            errors: mine.iter().flat_map(|p| p.errors.values()).sum(),
+            warmup_errors: mine.iter().flat_map(|p| p.warmup_errors.values()).sum(),
+            cpu_user_s: round3(user),
+            cpu_sys_s: round3(sys),
+        });
+        threads += done.threads;
+        *interrupted |= done.interrupted;
+        syscalls = match (syscalls, done.client_syscalls) {
+            (Some(Ok(mut sum)), Some(Ok(counts))) => {
+                sum.add(&counts);
+                Some(Ok(sum))
+            }
+            (Some(Err(why)), _) | (Some(_), Some(Err(why))) => Some(Err(why)),
+            (Some(_), None) => Some(Err("a client process did not count".into())),
+            (None, _) => None,
+        };
+        parts.extend(mine);
+    }
+    Ok(Merged {
+        parts,
+        per_process,
+        threads,
+        syscalls,
+    })
 }
 
 fn round3(v: f64) -> f64 {
@@ -522,48 +458,4 @@ fn guard(_: &mut Command) -> anyhow::Result<()> {
     anyhow::bail!(Error::Environment(
         "the load generator runs in one process on this platform: drop --client-processes".into()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fewest_processes_that_fit_the_file_limit() {
-        let plan = |limit, c, t, asked| plan_under(limit, c, t, asked, false);
-        assert_eq!(plan(20_000, 10_000, 1, None).unwrap().processes, 1);
-        assert!(plan(20_000, 10_000, 1, None).unwrap().reason.is_none());
-        // 19,984 connections + 16 + 4 > 20,000: two processes, and the note says why.
-        let split = plan(20_000, 19_984, 1, None).unwrap();
-        assert_eq!(split.processes, 2);
-        assert!(split.reason.unwrap().contains("runs in 2 processes"));
-        // 100 connections under 64 files: 34 + 20 fit, 50 + 20 do not.
-        assert_eq!(plan(64, 100, 1, None).unwrap().processes, 3);
-        // Counting adds a counter per system call and thread.
-        assert_eq!(plan(20_000, 19_960, 1, None).unwrap().processes, 1);
-        assert_eq!(
-            plan_under(20_000, 19_960, 1, None, true).unwrap().processes,
-            2
-        );
-        // Asked for: kept when it fits, refused with the least that fits, or past the
-        // connections.
-        assert_eq!(plan(64, 100, 1, Some(4)).unwrap().processes, 4);
-        let e = plan(64, 100, 1, Some(1)).unwrap_err().to_string();
-        assert!(e.contains("--client-processes 3 or more"), "{e}");
-        assert!(matches!(plan(64, 10, 1, Some(11)), Err(Error::Usage(_))));
-        assert!(matches!(plan(16, 10, 1, None), Err(Error::Environment(_))));
-    }
-
-    #[test]
-    fn shares_deal_connections_threads_and_slices_evenly() {
-        let s = shares(100, 1, 3);
-        let conns: Vec<usize> = s.iter().map(|s| s.connections).collect();
-        assert_eq!(conns, [34, 33, 33]);
-        let firsts: Vec<u64> = s.iter().map(|s| s.slice.first).collect();
-        assert_eq!(firsts, [0, 34, 67]);
-        assert!(s.iter().all(|s| s.threads == 1 && s.slice.total == 100));
-        let s = shares(10, 5, 2);
-        assert_eq!(s[0].threads + s[1].threads, 5);
-        assert_eq!(shares(3, 8, 3).iter().map(|s| s.threads).sum::<usize>(), 3);
-    }
 }
