@@ -163,47 +163,23 @@ fn start_workers(config: &LoadConfig, slice: Slice, threads: usize) -> anyhow::R
                 pattern: pattern.clone(),
             },
         };
-        let (config, cut, ready) = (config.clone(), cut.clone(), ready_tx.clone());
-        let counters = counters_tx.clone();
         let (go_tx, go_rx) = mpsc::channel::<Timeline>();
         go.push(go_tx);
+        let thread = Thread {
+            config: config.clone(),
+            index: t,
+            share,
+            exchange,
+            schedule,
+            live,
+            cut: cut.clone(),
+            ready: ready_tx.clone(),
+            counters: counters_tx.clone(),
+            go: go_rx,
+        };
         let handle = std::thread::Builder::new()
             .name(format!("load-{t}"))
-            .spawn(move || -> anyhow::Result<Option<Part>> {
-                if config.count_syscalls {
-                    let _ = counters.send(SyscallCounters::open_on_this_thread());
-                }
-                drop(counters);
-                let setup = || -> anyhow::Result<worker::Worker> {
-                    if let Some(cpus) = &config.cpus {
-                        sys::pin_current_thread(cpus.cpus()).with_context(|| {
-                            format!("cannot pin the load threads to CPUs {cpus}")
-                        })?;
-                    }
-                    let mut w = worker::Worker::new(&config, t, share, exchange, schedule, live)
-                        .context("cannot create a poller for the load generator")?;
-                    w.connect_all(config.connect_timeout, &cut);
-                    Ok(w)
-                };
-                let mut w = match setup() {
-                    Ok(w) => w,
-                    Err(e) => {
-                        let _ = ready.send(Err(format!("{e:#}")));
-                        return Err(e);
-                    }
-                };
-                let _ = ready.send(Ok(()));
-                let Ok(timeline) = go_rx.recv() else {
-                    return Ok(None);
-                };
-                let part = w.run(timeline, &cut);
-                // Keep the connections open until the closing snapshot of the server has been
-                // taken (the sender is dropped then): closing them at the edge would race
-                // the snapshot (a thread-per-connection server's threads would be exiting).
-                let _ = go_rx.recv();
-                drop(w);
-                Ok(Some(part))
-            })
+            .spawn(move || thread.run())
             .context("cannot start a load thread")?;
         handles.push(handle);
     }
@@ -215,6 +191,72 @@ fn start_workers(config: &LoadConfig, slice: Slice, threads: usize) -> anyhow::R
         handles,
         lives,
     })
+}
+
+/// What one worker thread is handed: its share of the connections and how to drive them, and
+/// its channels to the calling thread.
+struct Thread {
+    config: LoadConfig,
+    index: usize,
+    share: usize,
+    exchange: exchange::Exchange,
+    schedule: Option<schedule::Schedule>,
+    live: Arc<Live>,
+    cut: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<(), String>>,
+    counters: mpsc::Sender<Result<SyscallCounters, String>>,
+    go: mpsc::Receiver<Timeline>,
+}
+
+impl Thread {
+    /// The worker thread: connects its share, reports, runs the timeline it is given, and
+    /// keeps its connections open until told the closing snapshot is taken.
+    fn run(self) -> anyhow::Result<Option<Part>> {
+        let Thread {
+            config,
+            index: t,
+            share,
+            exchange,
+            schedule,
+            live,
+            cut,
+            ready,
+            counters,
+            go: go_rx,
+        } = self;
+        if config.count_syscalls {
+            let _ = counters.send(SyscallCounters::open_on_this_thread());
+        }
+        drop(counters);
+        let setup = || -> anyhow::Result<worker::Worker> {
+            if let Some(cpus) = &config.cpus {
+                sys::pin_current_thread(cpus.cpus())
+                    .with_context(|| format!("cannot pin the load threads to CPUs {cpus}"))?;
+            }
+            let mut w = worker::Worker::new(&config, t, share, exchange, schedule, live)
+                .context("cannot create a poller for the load generator")?;
+            w.connect_all(config.connect_timeout, &cut);
+            Ok(w)
+        };
+        let mut w = match setup() {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = ready.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let Ok(timeline) = go_rx.recv() else {
+            return Ok(None);
+        };
+        let part = w.run(timeline, &cut);
+        // Keep the connections open until the closing snapshot of the server has been
+        // taken (the sender is dropped then): closing them at the edge would race
+        // the snapshot (a thread-per-connection server's threads would be exiting).
+        let _ = go_rx.recv();
+        drop(w);
+        Ok(Some(part))
+    }
 }
 
 /// With `count_syscalls`, every worker's counters on itself, or why one could not open them.

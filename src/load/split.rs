@@ -30,7 +30,7 @@ use anyhow::Context;
 
 use super::outcome::client_cost;
 use super::plan::{shares, Share};
-use super::timeline::{timeline, watch_until, Live};
+use super::timeline::{timeline, watch_until, Live, Timeline};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
 use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape};
 use crate::metrics::syscalls::SyscallCounts;
@@ -74,26 +74,9 @@ pub(super) fn run(
     let line = if interrupted {
         timeline(Instant::now(), config)
     } else {
-        let (now, now_ns) = (Instant::now(), sys::monotonic_ns()?);
-        let start_mono_ns = now_ns + GO_AHEAD.as_nanos() as u64;
-        for child in &mut children {
-            // A child that cannot be told is gone: its reader says so and the run stops.
-            let _ = child.send(&ToChild::Go { start_mono_ns });
-        }
-        let line = timeline(now + GO_AHEAD, config);
-        interrupted = watch_until(line.start, line.window_start, &stopped, None, on_edge);
-        if !interrupted {
-            let before = sys::rusage_self().unwrap_or_default();
-            on_edge(Edge::WindowStart);
-            interrupted = watch_until(line.window_start, line.end, &stopped, Some(&lives), on_edge);
-            let after = sys::rusage_self().unwrap_or_default();
-            on_edge(Edge::WindowEnd);
-            cpu = Some((
-                (after.user_s - before.user_s).max(0.0),
-                (after.sys_s - before.sys_s).max(0.0),
-            ));
-        }
-        line
+        let followed = follow(&mut children, config, &stopped, &lives, on_edge)?;
+        (cpu, interrupted) = (followed.cpu, followed.interrupted);
+        followed.line
     };
     let window_end = Instant::now().clamp(line.window_start, line.end);
     let verdict = if interrupted {
@@ -136,6 +119,50 @@ pub(super) fn run(
     outcome.threads = threads;
     outcome.client_syscalls = syscalls;
     Ok(outcome)
+}
+
+/// How the timeline went in the parent.
+struct Followed {
+    line: Timeline,
+    /// The parent's CPU time over the window (user, system); `None` when it did not complete.
+    cpu: Option<(f64, f64)>,
+    /// The run was stopped (or a child died) before the close.
+    interrupted: bool,
+}
+
+/// Sends every child the go time, a little ahead, and follows the timeline with them.
+fn follow(
+    children: &mut [ClientProcess],
+    config: &LoadConfig,
+    stopped: &dyn Fn() -> bool,
+    lives: &[Arc<Live>],
+    on_edge: &mut dyn FnMut(Edge),
+) -> anyhow::Result<Followed> {
+    let mut cpu = None;
+    let (now, now_ns) = (Instant::now(), sys::monotonic_ns()?);
+    let start_mono_ns = now_ns + GO_AHEAD.as_nanos() as u64;
+    for child in children.iter_mut() {
+        // A child that cannot be told is gone: its reader says so and the run stops.
+        let _ = child.send(&ToChild::Go { start_mono_ns });
+    }
+    let line = timeline(now + GO_AHEAD, config);
+    let mut interrupted = watch_until(line.start, line.window_start, stopped, None, on_edge);
+    if !interrupted {
+        let before = sys::rusage_self().unwrap_or_default();
+        on_edge(Edge::WindowStart);
+        interrupted = watch_until(line.window_start, line.end, stopped, Some(lives), on_edge);
+        let after = sys::rusage_self().unwrap_or_default();
+        on_edge(Edge::WindowEnd);
+        cpu = Some((
+            (after.user_s - before.user_s).max(0.0),
+            (after.sys_s - before.sys_s).max(0.0),
+        ));
+    }
+    Ok(Followed {
+        line,
+        cpu,
+        interrupted,
+    })
 }
 
 /// Starts one client process per share, each with a thread reading its lines into `events`.
