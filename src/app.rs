@@ -283,15 +283,15 @@ fn announce_load(config: &LoadConfig) {
     crate::errln!(
         "driving {} with {} connections on {} threads{}: {} warm-up + {} measured",
         config.target,
-        config.connections,
+        config.shape.connections,
         config.threads,
         if config.processes > 1 {
             format!(" in {} processes", config.processes)
         } else {
             String::new()
         },
-        humantime::format_duration(config.warmup),
-        humantime::format_duration(config.duration)
+        humantime::format_duration(config.shape.warmup),
+        humantime::format_duration(config.shape.duration)
     );
 }
 
@@ -325,16 +325,16 @@ fn load_scenario(a: &LoadArgs, config: &LoadConfig, run: &Run) -> Scenario {
         command: "load".into(),
         models: Vec::new(),
         target: Some(a.target.clone()),
-        workload: config.workload.name().into(),
-        connections: config.connections,
+        workload: config.shape.workload.name().into(),
+        connections: config.shape.connections,
         client_threads: config.threads,
-        payload: config.payload,
-        pipeline: config.pipeline,
-        timeout_s: config.timeout.map(|t| t.as_secs_f64()),
-        rate: config.rate,
-        interval_s: config.interval.as_secs_f64(),
-        duration_s: config.duration.as_secs_f64(),
-        warmup_s: config.warmup.as_secs_f64(),
+        payload: config.shape.payload,
+        pipeline: config.shape.pipeline,
+        timeout_s: config.shape.timeout.map(|t| t.as_secs_f64()),
+        rate: config.shape.rate,
+        interval_s: config.shape.interval.as_secs_f64(),
+        duration_s: config.shape.duration.as_secs_f64(),
+        warmup_s: config.shape.warmup.as_secs_f64(),
         repeat: 1,
         server_threads: None,
         poller: None,

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::{LoadArgs, LoadShape, RunArgs, ServeArgs};
-use crate::load::{HttpRequest, LoadConfig};
+use crate::load::{HttpRequest, LoadConfig, Shape};
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
@@ -168,23 +168,25 @@ pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
     }
     Ok(LoadConfig {
         target: target.addr,
-        workload: target.workload,
-        connections: a.shape.connections,
-        threads,
-        duration: a.shape.duration,
-        warmup: a.shape.warmup,
-        payload: match target.workload {
-            Workload::Echo => a.shape.payload,
-            Workload::Http => 0,
+        shape: Shape {
+            workload: target.workload,
+            connections: a.shape.connections,
+            duration: a.shape.duration,
+            warmup: a.shape.warmup,
+            payload: match target.workload {
+                Workload::Echo => a.shape.payload,
+                Workload::Http => 0,
+            },
+            pipeline: a.shape.pipeline,
+            timeout: a.shape.timeout,
+            rate: a.shape.rate,
+            interval: a.shape.interval,
         },
-        pipeline: a.shape.pipeline,
-        timeout: a.shape.timeout,
+        threads,
         http: target.http,
         count_syscalls: false,
         cpus: a.cpus.clone(),
-        interval: a.shape.interval,
         connect_timeout: crate::load::connect_timeout(a.shape.connections),
-        rate: a.shape.rate,
         processes: split.processes,
     })
 }

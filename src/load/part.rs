@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{ClientCost, Interval, LoadOutcome, Timeline};
+use super::timeline::Timeline;
+use super::{ClientCost, Interval, LoadOutcome};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, MAX_US};
 
 /// Kinds of error, as they appear in `error_kinds`.
@@ -159,39 +160,8 @@ pub(super) fn merge(
         starved += part.starved;
         connected += part.connected;
     }
-    let slowest = if histogram.is_empty() {
-        0
-    } else {
-        histogram.max()
-    };
-    let mut stalled = 0;
-    for v in ages.iter_recorded() {
-        let age = ages.highest_equivalent(v.value_iterated_to());
-        if age > slowest {
-            let _ = histogram.record_n(age.min(MAX_US), v.count_at_value());
-            stalled += v.count_at_value();
-        }
-    }
-    // Every interval of the window, the empty ones too (a stall must show as a gap with no
-    // requests, not vanish); the last one ends where the window did.
-    let step = timeline.interval.as_secs_f64();
-    let window_s = window.as_secs_f64();
-    let slots = intervals.len().max((window_s / step).ceil() as usize);
-    intervals.resize_with(slots, || (new_interval_histogram(), 0));
-    let timeseries = intervals
-        .iter()
-        .enumerate()
-        .map(|(slot, (h, errs))| {
-            let quantile = |q| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64);
-            Interval {
-                t_s: (((slot + 1) as f64 * step).min(window_s) * 1000.0).round() / 1000.0,
-                requests: h.len(),
-                errors: *errs,
-                p50_us: quantile(0.5),
-                p99_us: quantile(0.99),
-            }
-        })
-        .collect();
+    let stalled = add_stalled(&mut histogram, &ages);
+    let timeseries = timeseries(intervals, timeline.interval, window);
     LoadOutcome {
         histogram,
         requests,
@@ -211,4 +181,50 @@ pub(super) fn merge(
         client_syscalls: None,
         threads: 0,
     }
+}
+
+/// Adds to `histogram` the unanswered requests older than its slowest answer, at their ages;
+/// returns how many there were.
+fn add_stalled(histogram: &mut Histogram<u64>, ages: &Histogram<u64>) -> u64 {
+    let slowest = if histogram.is_empty() {
+        0
+    } else {
+        histogram.max()
+    };
+    let mut stalled = 0;
+    for v in ages.iter_recorded() {
+        let age = ages.highest_equivalent(v.value_iterated_to());
+        if age > slowest {
+            let _ = histogram.record_n(age.min(MAX_US), v.count_at_value());
+            stalled += v.count_at_value();
+        }
+    }
+    stalled
+}
+
+/// Every interval of the window, the empty ones too (a stall must show as a gap with no
+/// requests, not vanish); the last one ends where the window did.
+fn timeseries(
+    mut intervals: Vec<(Histogram<u64>, u64)>,
+    interval: Duration,
+    window: Duration,
+) -> Vec<Interval> {
+    let step = interval.as_secs_f64();
+    let window_s = window.as_secs_f64();
+    let slots = intervals.len().max((window_s / step).ceil() as usize);
+    intervals.resize_with(slots, || (new_interval_histogram(), 0));
+    intervals
+        .iter()
+        .enumerate()
+        .map(|(slot, (h, errs))| {
+            let quantile = |q| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64);
+            Interval {
+                t_s: (((slot + 1) as f64 * step).min(window_s) * 1000.0).round() / 1000.0,
+                requests: h.len(),
+                errors: *errs,
+                p50_us: quantile(0.5),
+                p99_us: quantile(0.99),
+            }
+        })
+        .collect()
 }

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::local::run_local;
 use super::wire::{Done, FromChild, PartWire, ToChild};
-use super::{run_local, Edge};
+use super::Edge;
 use crate::{sys, Error};
 
 /// Test hook: with `IOMODELS_FAULT=client-process-exit`, the second client process exits

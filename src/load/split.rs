@@ -4,7 +4,8 @@
 //! is built on, and it cannot be raised there), and each connection is one. When the
 //! connections and the client's own descriptors do not fit in one process, or when
 //! `--client-processes N` asks for it, the run's connections are dealt over N client processes
-//! (`bench load-part`, this binary again, `process.rs`): connections, threads and the open
+//! (`plan.rs` says how many; `bench load-part`, this binary again, `process.rs`): connections,
+//! threads and the open
 //! loop's schedule evenly, each process taking a contiguous slice of the run's connections so
 //! that the wrk2 schedule (request `n` due at `start + n/R`, dealt round robin over every
 //! connection) is the same as in one process.
@@ -20,26 +21,22 @@
 //! is the parent's own plus each child's over the window, as each measured it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::outcome::client_cost;
+use super::plan::{shares, Share};
+use super::timeline::{timeline, watch_until, Live, Timeline};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
-use super::{
-    client_cost, client_cpus, part, timeline, watch_until, Edge, Live, LoadConfig, LoadOutcome,
-    ProcessFigures, Slice,
-};
+use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape};
 use crate::metrics::syscalls::SyscallCounts;
+use crate::sys::child::{describe, GuardedChild, StderrTail};
 use crate::{sys, Error};
 
-/// Descriptors a client process keeps besides its connections: stdio and its pipes, and what
-/// the runtime opens now and then.
-const PROCESS_FDS: u64 = 16;
-/// Per client thread: its poller and its open-loop timer, and some room.
-const THREAD_FDS: u64 = 4;
 /// How far ahead of now the go time is set: every child must have read it before it comes.
 const GO_AHEAD: Duration = Duration::from_millis(100);
 /// How long the children may take to start, beyond the connect phase's own limit.
@@ -48,120 +45,6 @@ const START_GRACE: Duration = Duration::from_secs(15);
 const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a child may take to exit once it has reported, before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// How many client processes a run needs, and why when more than one.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProcessPlan {
-    pub processes: usize,
-    /// Why the load generator was split on its own (to print): `None` when it runs in one
-    /// process or the count was asked for.
-    pub reason: Option<String>,
-}
-
-/// The client processes for `connections` over `threads` client threads: `requested`
-/// (`--client-processes`) when it fits the open-file limit, otherwise the fewest processes
-/// whose share of the connections, plus their own descriptors (`counting`: a perf counter per
-/// counted system call and thread too), fits under it. Call after raising the soft limit.
-pub fn plan_processes(
-    connections: usize,
-    threads: usize,
-    requested: Option<usize>,
-    counting: bool,
-) -> Result<ProcessPlan, Error> {
-    let (limit, _) = sys::nofile_limit()
-        .map_err(|e| Error::Environment(format!("cannot read the open-file limit: {e}")))?;
-    plan_under(limit, connections, threads, requested, counting)
-}
-
-/// [`plan_processes`] under the open-file limit `limit`.
-fn plan_under(
-    limit: u64,
-    connections: usize,
-    threads: usize,
-    requested: Option<usize>,
-    counting: bool,
-) -> Result<ProcessPlan, Error> {
-    let needs = |p: usize| {
-        let most = connections.div_ceil(p);
-        let threads = threads.div_ceil(p).clamp(1, most.max(1));
-        most as u64 + PROCESS_FDS + threads as u64 * thread_fds(counting)
-    };
-    // The parent holds three pipes per child.
-    let fits = |p: usize| needs(p) <= limit && (p == 1 || 3 * p as u64 + PROCESS_FDS <= limit);
-    let fewest = (1..=connections.max(1)).find(|&p| fits(p));
-    match (requested, fewest) {
-        (Some(p), _) if p > connections.max(1) => Err(Error::Usage(format!(
-            "--client-processes {p} is more than the {connections} connections: each client \
-             process drives at least one"
-        ))),
-        (Some(p), Some(least)) if !fits(p) => Err(Error::Environment(format!(
-            "{connections} connections over {p} client process(es) need about {} open files in \
-             each (the connections and the process's own), more than the {limit} one process \
-             may have here: use --client-processes {least} or more",
-            needs(p)
-        ))),
-        (Some(p), Some(_)) => Ok(ProcessPlan {
-            processes: p,
-            reason: None,
-        }),
-        (_, None) => Err(Error::Environment(format!(
-            "this process may open only {limit} files, too few for even one connection per \
-             client process beside the process's own descriptors: raise the limit (ulimit -n)"
-        ))),
-        (None, Some(p)) => Ok(ProcessPlan {
-            processes: p,
-            reason: (p > 1).then(|| {
-                format!(
-                    "{connections} connections and the load generator's own descriptors need \
-                     about {} open files, more than the {limit} one process may have: the load \
-                     generator runs in {p} processes of about {} connections each \
-                     (--client-processes sets the count)",
-                    needs(1),
-                    connections.div_ceil(p)
-                )
-            }),
-        }),
-    }
-}
-
-fn thread_fds(counting: bool) -> u64 {
-    THREAD_FDS
-        + if counting {
-            crate::metrics::syscalls::NAMES.len() as u64 + 1
-        } else {
-            0
-        }
-}
-
-/// One client process's share: its connections (a contiguous slice of the run's) and threads.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Share {
-    connections: usize,
-    slice: Slice,
-    threads: usize,
-}
-
-/// Deals `connections` and `threads` evenly over `processes` (the first ones take one more
-/// of each remainder); every process gets at least one thread.
-fn shares(connections: usize, threads: usize, processes: usize) -> Vec<Share> {
-    let mut first = 0;
-    (0..processes)
-        .map(|i| {
-            let n = connections / processes + usize::from(i < connections % processes);
-            let t = threads / processes + usize::from(i < threads % processes);
-            let share = Share {
-                connections: n,
-                slice: Slice {
-                    first,
-                    total: connections as u64,
-                },
-                threads: t.clamp(1, n.max(1)),
-            };
-            first += n as u64;
-            share
-        })
-        .collect()
-}
 
 /// What a child's reader thread hears.
 enum Event {
@@ -177,43 +60,13 @@ pub(super) fn run(
     stop: &AtomicBool,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
-    let shares = shares(config.connections, config.threads, config.processes);
+    let shares = shares(config.shape.connections, config.threads, config.processes);
     let n = shares.len();
     // Raised by a reader thread when its child dies: the run stops and says which.
     let failed = Arc::new(AtomicBool::new(false));
     let (tx, events) = mpsc::channel::<(usize, Event)>();
     let lives: Vec<Arc<Live>> = (0..n).map(|_| Arc::new(Live::default())).collect();
-    let mut children = Vec::with_capacity(n);
-    for (i, share) in shares.iter().enumerate() {
-        let part = PartConfig {
-            index: i,
-            of: n,
-            target: config.target,
-            workload: config.workload,
-            connections: share.connections,
-            slice: share.slice,
-            threads: share.threads,
-            duration: config.duration,
-            warmup: config.warmup,
-            payload: config.payload,
-            pipeline: config.pipeline,
-            timeout: config.timeout,
-            http: config.http.clone(),
-            cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
-            interval: config.interval,
-            count_syscalls: config.count_syscalls,
-            connect_timeout: config.connect_timeout,
-            rate: config.rate,
-        };
-        let reader = Reader {
-            index: i,
-            events: tx.clone(),
-            live: lives[i].clone(),
-            failed: failed.clone(),
-        };
-        children.push(ClientProcess::spawn(i, n, part, reader)?);
-    }
-    drop(tx);
+    let mut children = spawn_children(config, &shares, tx, &lives, &failed)?;
     let stopped = || stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire);
 
     let mut interrupted = wait_ready(&events, &mut children, config, &stopped)?;
@@ -221,26 +74,9 @@ pub(super) fn run(
     let line = if interrupted {
         timeline(Instant::now(), config)
     } else {
-        let (now, now_ns) = (Instant::now(), sys::monotonic_ns()?);
-        let start_mono_ns = now_ns + GO_AHEAD.as_nanos() as u64;
-        for child in &mut children {
-            // A child that cannot be told is gone: its reader says so and the run stops.
-            let _ = child.send(&ToChild::Go { start_mono_ns });
-        }
-        let line = timeline(now + GO_AHEAD, config);
-        interrupted = watch_until(line.start, line.window_start, &stopped, None, on_edge);
-        if !interrupted {
-            let before = sys::rusage_self().unwrap_or_default();
-            on_edge(Edge::WindowStart);
-            interrupted = watch_until(line.window_start, line.end, &stopped, Some(&lives), on_edge);
-            let after = sys::rusage_self().unwrap_or_default();
-            on_edge(Edge::WindowEnd);
-            cpu = Some((
-                (after.user_s - before.user_s).max(0.0),
-                (after.sys_s - before.sys_s).max(0.0),
-            ));
-        }
-        line
+        let followed = follow(&mut children, config, &stopped, &lives, on_edge)?;
+        (cpu, interrupted) = (followed.cpu, followed.interrupted);
+        followed.line
     };
     let window_end = Instant::now().clamp(line.window_start, line.end);
     let verdict = if interrupted {
@@ -256,46 +92,19 @@ pub(super) fn run(
         child.finish();
     }
 
-    let mut parts = Vec::new();
-    let mut per_process = Vec::with_capacity(n);
-    let mut threads = 0;
-    let mut syscalls: Option<Result<SyscallCounts, String>> =
-        config.count_syscalls.then(|| Ok(SyscallCounts::default()));
-    for ((done, child), share) in reports.into_iter().zip(&children).zip(&shares) {
-        let mine: Vec<part::Part> = done
-            .parts
-            .into_iter()
-            .map(|p| p.into_part())
-            .collect::<anyhow::Result<_>>()
-            .with_context(|| format!("client process {} sent a damaged tally", child.index + 1))?;
-        let (user, sys) = done.cpu.unwrap_or_default();
-        cpu = cpu
-            .map(|(u, s)| (u + user, s + sys))
-            .filter(|_| done.cpu.is_some());
-        per_process.push(ProcessFigures {
-            pid: child.pid(),
-            connections: share.connections,
-            threads: done.threads,
-            connected: mine.iter().map(|p| p.connected).sum(),
-            requests: mine.iter().map(|p| p.requests).sum(),
-            errors: mine.iter().flat_map(|p| p.errors.values()).sum(),
-            warmup_errors: mine.iter().flat_map(|p| p.warmup_errors.values()).sum(),
-            cpu_user_s: round3(user),
-            cpu_sys_s: round3(sys),
-        });
-        threads += done.threads;
-        interrupted |= done.interrupted;
-        syscalls = match (syscalls, done.client_syscalls) {
-            (Some(Ok(mut sum)), Some(Ok(counts))) => {
-                sum.add(&counts);
-                Some(Ok(sum))
-            }
-            (Some(Err(why)), _) | (Some(_), Some(Err(why))) => Some(Err(why)),
-            (Some(_), None) => Some(Err("a client process did not count".into())),
-            (None, _) => None,
-        };
-        parts.extend(mine);
-    }
+    let Merged {
+        parts,
+        per_process,
+        threads,
+        syscalls,
+    } = merge_reports(
+        reports,
+        &children,
+        &shares,
+        config,
+        &mut cpu,
+        &mut interrupted,
+    )?;
     let window = window_end.saturating_duration_since(line.window_start);
     let client = super::ClientCost {
         processes: n,
@@ -310,6 +119,155 @@ pub(super) fn run(
     outcome.threads = threads;
     outcome.client_syscalls = syscalls;
     Ok(outcome)
+}
+
+/// How the timeline went in the parent.
+struct Followed {
+    line: Timeline,
+    /// The parent's CPU time over the window (user, system); `None` when it did not complete.
+    cpu: Option<(f64, f64)>,
+    /// The run was stopped (or a child died) before the close.
+    interrupted: bool,
+}
+
+/// Sends every child the go time, a little ahead, and follows the timeline with them.
+fn follow(
+    children: &mut [ClientProcess],
+    config: &LoadConfig,
+    stopped: &dyn Fn() -> bool,
+    lives: &[Arc<Live>],
+    on_edge: &mut dyn FnMut(Edge),
+) -> anyhow::Result<Followed> {
+    let mut cpu = None;
+    let (now, now_ns) = (Instant::now(), sys::monotonic_ns()?);
+    let start_mono_ns = now_ns + GO_AHEAD.as_nanos() as u64;
+    for child in children.iter_mut() {
+        // A child that cannot be told is gone: its reader says so and the run stops.
+        let _ = child.send(&ToChild::Go { start_mono_ns });
+    }
+    let line = timeline(now + GO_AHEAD, config);
+    let mut interrupted = watch_until(line.start, line.window_start, stopped, None, on_edge);
+    if !interrupted {
+        let before = sys::rusage_self().unwrap_or_default();
+        on_edge(Edge::WindowStart);
+        interrupted = watch_until(line.window_start, line.end, stopped, Some(lives), on_edge);
+        let after = sys::rusage_self().unwrap_or_default();
+        on_edge(Edge::WindowEnd);
+        cpu = Some((
+            (after.user_s - before.user_s).max(0.0),
+            (after.sys_s - before.sys_s).max(0.0),
+        ));
+    }
+    Ok(Followed {
+        line,
+        cpu,
+        interrupted,
+    })
+}
+
+/// Starts one client process per share, each with a thread reading its lines into `events`.
+fn spawn_children(
+    config: &LoadConfig,
+    shares: &[Share],
+    events: mpsc::Sender<(usize, Event)>,
+    lives: &[Arc<Live>],
+    failed: &Arc<AtomicBool>,
+) -> anyhow::Result<Vec<ClientProcess>> {
+    let n = shares.len();
+    let mut children = Vec::with_capacity(n);
+    for (i, share) in shares.iter().enumerate() {
+        let part = PartConfig {
+            index: i,
+            of: n,
+            target: config.target,
+            shape: Shape {
+                connections: share.connections,
+                ..config.shape.clone()
+            },
+            slice: share.slice,
+            threads: share.threads,
+            http: config.http.clone(),
+            cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
+            count_syscalls: config.count_syscalls,
+            connect_timeout: config.connect_timeout,
+        };
+        let reader = Reader {
+            index: i,
+            events: events.clone(),
+            live: lives[i].clone(),
+            failed: failed.clone(),
+        };
+        children.push(ClientProcess::spawn(i, n, part, reader)?);
+    }
+    Ok(children)
+}
+
+/// The children's reports taken together: their threads' tallies, what each process did, and
+/// their system calls summed.
+struct Merged {
+    parts: Vec<part::Part>,
+    per_process: Vec<ProcessFigures>,
+    threads: usize,
+    syscalls: Option<Result<SyscallCounts, String>>,
+}
+
+/// Takes every child's report, in order: its tallies back from the wire, its CPU time added to
+/// `cpu` (which stays `None` unless every process measured the whole window), its interruption
+/// to `interrupted`.
+fn merge_reports(
+    reports: Vec<Done>,
+    children: &[ClientProcess],
+    shares: &[Share],
+    config: &LoadConfig,
+    cpu: &mut Option<(f64, f64)>,
+    interrupted: &mut bool,
+) -> anyhow::Result<Merged> {
+    let mut parts = Vec::new();
+    let mut per_process = Vec::with_capacity(reports.len());
+    let mut threads = 0;
+    let mut syscalls: Option<Result<SyscallCounts, String>> =
+        config.count_syscalls.then(|| Ok(SyscallCounts::default()));
+    for ((done, child), share) in reports.into_iter().zip(children).zip(shares) {
+        let mine: Vec<part::Part> = done
+            .parts
+            .into_iter()
+            .map(|p| p.into_part())
+            .collect::<anyhow::Result<_>>()
+            .with_context(|| format!("client process {} sent a damaged tally", child.index + 1))?;
+        let (user, sys) = done.cpu.unwrap_or_default();
+        *cpu = cpu
+            .map(|(u, s)| (u + user, s + sys))
+            .filter(|_| done.cpu.is_some());
+        per_process.push(ProcessFigures {
+            pid: child.pid(),
+            connections: share.connections,
+            threads: done.threads,
+            connected: mine.iter().map(|p| p.connected).sum(),
+            requests: mine.iter().map(|p| p.requests).sum(),
+            errors: mine.iter().flat_map(|p| p.errors.values()).sum(),
+            warmup_errors: mine.iter().flat_map(|p| p.warmup_errors.values()).sum(),
+            cpu_user_s: round3(user),
+            cpu_sys_s: round3(sys),
+        });
+        threads += done.threads;
+        *interrupted |= done.interrupted;
+        syscalls = match (syscalls, done.client_syscalls) {
+            (Some(Ok(mut sum)), Some(Ok(counts))) => {
+                sum.add(&counts);
+                Some(Ok(sum))
+            }
+            (Some(Err(why)), _) | (Some(_), Some(Err(why))) => Some(Err(why)),
+            (Some(_), None) => Some(Err("a client process did not count".into())),
+            (None, _) => None,
+        };
+        parts.extend(mine);
+    }
+    Ok(Merged {
+        parts,
+        per_process,
+        threads,
+        syscalls,
+    })
 }
 
 fn round3(v: f64) -> f64 {
@@ -416,14 +374,15 @@ impl Reader {
     }
 }
 
-/// A client process that cannot outlive the run: dropping it kills its process group.
+/// A client process that cannot outlive the run: dropping it kills its process group
+/// ([`GuardedChild`]).
 struct ClientProcess {
     index: usize,
     of: usize,
-    child: Child,
+    /// Before `stdin`, so that a drop kills the child before its input closes.
+    child: GuardedChild,
     stdin: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
-    status: Option<ExitStatus>,
+    stderr: StderrTail,
 }
 
 impl ClientProcess {
@@ -442,30 +401,29 @@ impl ClientProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command
+        let child = command
             .spawn()
             .context("cannot start a client process (bench load-part)")?;
+        let mut child = GuardedChild::adopt(child, "a client process")?;
         let stdout = child
+            .pipes()
             .stdout
             .take()
             .context("client process has no stdout")?;
         let stderr_pipe = child
+            .pipes()
             .stderr
             .take()
             .context("client process has no stderr")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stdin = child.pipes().stdin.take();
+        let stderr = StderrTail::follow(stderr_pipe, format!("client-{index}-err"))?;
         let mut process = ClientProcess {
             index,
             of,
-            stdin: child.stdin.take(),
             child,
-            stderr: stderr.clone(),
-            status: None,
+            stdin,
+            stderr,
         };
-        std::thread::Builder::new()
-            .name(format!("client-{index}-err"))
-            .spawn(move || crate::run::keep_tail(stderr_pipe, &stderr))
-            .context("cannot start a reader thread")?;
         std::thread::Builder::new()
             .name(format!("client-{index}"))
             .spawn(move || reader.run(stdout))
@@ -477,7 +435,7 @@ impl ClientProcess {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// Writes one line to the child.
@@ -494,68 +452,23 @@ impl ClientProcess {
     /// Closes its input, lets it exit, kills it past the grace period.
     fn finish(&mut self) {
         self.stdin = None;
-        self.wait(EXIT_GRACE);
-    }
-
-    fn wait(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        while self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-            if self.status.is_some() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.status.is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
+        self.child.wait_within(EXIT_GRACE);
     }
 
     /// The error for a child that failed `how`: its exit status and the end of its stderr.
     fn died(&mut self, how: &str) -> anyhow::Error {
         self.stdin = None;
-        self.wait(Duration::from_secs(2));
-        // Give the stderr reader a moment to take the child's last words.
-        std::thread::sleep(Duration::from_millis(50));
-        let text = self
-            .stderr
-            .lock()
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        let note = if text.is_empty() {
-            String::new()
-        } else {
-            format!("; its stderr:\n{text}")
-        };
+        self.child.wait_within(Duration::from_secs(2));
+        // Gives the stderr reader a moment to take the child's last words.
+        let note = self.stderr.note();
         Error::Environment(format!(
             "client process {} of {} (pid {}) failed {how}: {}{note}",
             self.index + 1,
             self.of,
             self.pid(),
-            crate::run::describe(self.status)
+            describe(self.child.status())
         ))
         .into()
-    }
-
-    /// Kills the child's process group (on Windows, the child).
-    fn kill(&mut self) {
-        #[cfg(unix)]
-        let _ = sys::kill(-(self.pid() as i32), libc::SIGKILL);
-        #[cfg(not(unix))]
-        let _ = self.child.kill();
-    }
-}
-
-impl Drop for ClientProcess {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        if self.status.is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
     }
 }
 
@@ -563,7 +476,7 @@ impl Drop for ClientProcess {
 /// starts it dies (Unix). Client processes are Unix-only.
 #[cfg(unix)]
 fn guard(command: &mut Command) -> anyhow::Result<()> {
-    crate::run::guard_child(command);
+    sys::child::guard(command);
     Ok(())
 }
 
@@ -572,48 +485,4 @@ fn guard(_: &mut Command) -> anyhow::Result<()> {
     anyhow::bail!(Error::Environment(
         "the load generator runs in one process on this platform: drop --client-processes".into()
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fewest_processes_that_fit_the_file_limit() {
-        let plan = |limit, c, t, asked| plan_under(limit, c, t, asked, false);
-        assert_eq!(plan(20_000, 10_000, 1, None).unwrap().processes, 1);
-        assert!(plan(20_000, 10_000, 1, None).unwrap().reason.is_none());
-        // 19,984 connections + 16 + 4 > 20,000: two processes, and the note says why.
-        let split = plan(20_000, 19_984, 1, None).unwrap();
-        assert_eq!(split.processes, 2);
-        assert!(split.reason.unwrap().contains("runs in 2 processes"));
-        // 100 connections under 64 files: 34 + 20 fit, 50 + 20 do not.
-        assert_eq!(plan(64, 100, 1, None).unwrap().processes, 3);
-        // Counting adds a counter per system call and thread.
-        assert_eq!(plan(20_000, 19_960, 1, None).unwrap().processes, 1);
-        assert_eq!(
-            plan_under(20_000, 19_960, 1, None, true).unwrap().processes,
-            2
-        );
-        // Asked for: kept when it fits, refused with the least that fits, or past the
-        // connections.
-        assert_eq!(plan(64, 100, 1, Some(4)).unwrap().processes, 4);
-        let e = plan(64, 100, 1, Some(1)).unwrap_err().to_string();
-        assert!(e.contains("--client-processes 3 or more"), "{e}");
-        assert!(matches!(plan(64, 10, 1, Some(11)), Err(Error::Usage(_))));
-        assert!(matches!(plan(16, 10, 1, None), Err(Error::Environment(_))));
-    }
-
-    #[test]
-    fn shares_deal_connections_threads_and_slices_evenly() {
-        let s = shares(100, 1, 3);
-        let conns: Vec<usize> = s.iter().map(|s| s.connections).collect();
-        assert_eq!(conns, [34, 33, 33]);
-        let firsts: Vec<u64> = s.iter().map(|s| s.slice.first).collect();
-        assert_eq!(firsts, [0, 34, 67]);
-        assert!(s.iter().all(|s| s.threads == 1 && s.slice.total == 100));
-        let s = shares(10, 5, 2);
-        assert_eq!(s[0].threads + s[1].threads, 5);
-        assert_eq!(shares(3, 8, 3).iter().map(|s| s.threads).sum::<usize>(), 3);
-    }
 }

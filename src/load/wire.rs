@@ -21,11 +21,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::part::{kind, Part};
-use super::{HttpRequest, LoadConfig, Slice};
+use super::{HttpRequest, LoadConfig, Shape, Slice};
 use crate::config::CpuList;
 use crate::metrics::histogram::{decode, encode};
 use crate::metrics::syscalls::SyscallCounts;
-use crate::protocol::Workload;
 
 /// What one client process drives: its share of the run's [`LoadConfig`].
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,23 +33,17 @@ pub(super) struct PartConfig {
     pub index: usize,
     pub of: usize,
     pub target: SocketAddr,
-    pub workload: Workload,
-    /// Its connections: `slice.first` is the run-wide index of the first.
-    pub connections: usize,
+    /// The run's shape with its own connections (`slice.first` is the run-wide index of the
+    /// first) and the run's whole rate (the schedule deals it over every connection of every
+    /// process); its fields sit in the line beside the others.
+    #[serde(flatten)]
+    pub shape: Shape,
     pub slice: Slice,
     pub threads: usize,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub payload: usize,
-    pub pipeline: usize,
-    pub timeout: Option<Duration>,
     pub http: Option<HttpRequest>,
     pub cpus: Option<Vec<usize>>,
-    pub interval: Duration,
     pub count_syscalls: bool,
     pub connect_timeout: Duration,
-    /// The run's whole rate: the schedule deals it over every connection of every process.
-    pub rate: Option<f64>,
 }
 
 impl PartConfig {
@@ -58,20 +51,12 @@ impl PartConfig {
     pub fn load_config(&self) -> LoadConfig {
         LoadConfig {
             target: self.target,
-            workload: self.workload,
-            connections: self.connections,
+            shape: self.shape.clone(),
             threads: self.threads,
-            duration: self.duration,
-            warmup: self.warmup,
-            payload: self.payload,
-            pipeline: self.pipeline,
-            timeout: self.timeout,
             http: self.http.clone(),
             cpus: self.cpus.clone().map(CpuList::new),
-            interval: self.interval,
             count_syscalls: self.count_syscalls,
             connect_timeout: self.connect_timeout,
-            rate: self.rate,
             processes: 1,
         }
     }
@@ -247,6 +232,45 @@ mod tests {
             ),
             (5, 320, 7, 8, 1, 4)
         );
+    }
+
+    #[test]
+    fn a_part_config_crosses_the_pipe_with_its_shape_flattened() {
+        let part = PartConfig {
+            index: 1,
+            of: 2,
+            target: "127.0.0.1:7000".parse().unwrap(),
+            shape: Shape {
+                workload: crate::protocol::Workload::Echo,
+                connections: 3,
+                duration: Duration::from_millis(1500),
+                warmup: Duration::ZERO,
+                payload: 64,
+                pipeline: 2,
+                timeout: Some(Duration::from_secs(2)),
+                rate: Some(1000.0),
+                interval: Duration::from_secs(1),
+            },
+            slice: Slice { first: 3, total: 6 },
+            threads: 1,
+            http: None,
+            cpus: Some(vec![0, 1]),
+            count_syscalls: false,
+            connect_timeout: Duration::from_secs(10),
+        };
+        let line = serde_json::to_string(&ToChild::Config(Box::new(part))).unwrap();
+        // One level: the shape's fields beside the others.
+        assert!(line.contains(r#""connections":3"#), "{line}");
+        let Ok(ToChild::Config(back)) = serde_json::from_str::<ToChild>(&line) else {
+            panic!("{line}");
+        };
+        let load = back.load_config();
+        assert_eq!(load.shape.connections, 3);
+        assert_eq!(load.shape.rate, Some(1000.0));
+        assert_eq!(load.shape.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(load.shape.duration, Duration::from_millis(1500));
+        assert_eq!((back.slice.first, back.slice.total), (3, 6));
+        assert_eq!(load.processes, 1);
     }
 
     #[test]

@@ -142,20 +142,20 @@ pub fn to_run(
     if outcome.starved_connections > 0 && outcome.requests > 0 {
         warnings.push(Warning::Starved {
             starved: outcome.starved_connections,
-            connections: config.connections,
+            connections: config.shape.connections,
         });
     }
     if outcome.requests == 0 && failure.is_none() {
         warnings.push(Warning::NoRequest);
     }
-    let open_loop = match (&outcome.open_loop, config.rate) {
+    let open_loop = match (&outcome.open_loop, config.shape.rate) {
         (Some(open), Some(rate)) => Some(open_loop_figures(
             open,
             rate,
             outcome.throughput_rps(),
             outcome.window,
             &outcome.client,
-            config.connections,
+            config.shape.connections,
             &mut warnings,
         )),
         _ => None,
@@ -195,11 +195,11 @@ pub fn to_run(
     }
     Ok(Run {
         model: id.model,
-        workload: config.workload.name().into(),
-        connections: config.connections,
-        payload: config.payload,
-        pipeline: config.pipeline,
-        rate: config.rate,
+        workload: config.shape.workload.name().into(),
+        connections: config.shape.connections,
+        payload: config.shape.payload,
+        pipeline: config.shape.pipeline,
+        rate: config.shape.rate,
         threads: id.threads,
         poller: id.poller,
         client_threads: outcome.threads,
@@ -214,7 +214,7 @@ pub fn to_run(
             .map(|c| c.cpus().to_vec())
             .unwrap_or_default(),
         duration_s: round(window_s, 3),
-        warmup_s: config.warmup.as_secs_f64(),
+        warmup_s: config.shape.warmup.as_secs_f64(),
         requests: outcome.requests,
         errors,
         error_kinds: outcome.errors.clone(),

@@ -1,4 +1,5 @@
-//! A `bench serve` child process that cannot outlive the harness.
+//! A `bench serve` child process that cannot outlive the harness, under the guards of
+//! [`crate::sys::child`].
 //!
 //! Three guarantees, from the gentlest to the bluntest:
 //! 1. [`ServerProcess::stop`] sends SIGTERM to the child's process group and waits for a clean
@@ -16,17 +17,19 @@
 //! put in a job object that kills its processes when the harness's handle to it closes, as it
 //! does when the harness dies however it dies.
 
-use std::io::{BufRead, BufReader, Read};
+#[cfg(unix)]
+use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::metrics::process::ProcessCounters;
+use crate::sys::child::{describe, guard, stopped_note, GuardedChild, StderrTail};
 use crate::Error;
 
 /// How long a server may take to print its ready line.
@@ -35,8 +38,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const COUNTERS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server may take to stop after SIGTERM before it gets SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// The last bytes of the child's stderr kept for error messages.
-const STDERR_KEEP: usize = 4096;
 
 /// A `bench` started with this variable set waits for one byte on its stdin, then execs
 /// itself again without it ([`exec_when_released`]): the harness opens its system-call counters
@@ -79,16 +80,16 @@ fn exec_after_release() -> ! {
 type Accountant = Result<crate::metrics::syscalls::SyscallCounters, String>;
 
 pub struct ServerProcess {
+    /// First, so that a drop kills the server before anything else of it goes.
+    child: GuardedChild,
     /// Its system-call counters when asked for (`Err`: why they could not be opened).
     #[cfg(target_os = "linux")]
     accountant: Option<Accountant>,
-    child: Child,
     lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: StderrTail,
     pub addr: SocketAddr,
     /// The server's ready line.
     pub ready: serde_json::Value,
-    status: Option<ExitStatus>,
     /// The `bench` arguments it was started with, for messages.
     args: Vec<String>,
     /// Windows: the child's stdin, where `counters` and `stop` go.
@@ -117,32 +118,35 @@ impl ServerProcess {
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        platform::configure(&mut command);
+        guard(&mut command);
+        // The control pipe: `counters` and `stop` come as lines on stdin.
+        #[cfg(windows)]
+        command.arg("--stdin-control").stdin(Stdio::piped());
         #[cfg(target_os = "linux")]
         if count_syscalls {
             command.env(HOLD_ENV, "1").stdin(Stdio::piped());
         }
         #[cfg(not(target_os = "linux"))]
         let _ = count_syscalls;
-        let mut child = command
+        let child = command
             .spawn()
             .context("cannot start `bench serve` as a child process")?;
-        platform::adopt(&mut child)?;
+        let mut child = GuardedChild::adopt(child, "the server")?;
         #[cfg(target_os = "linux")]
         let accountant = count_syscalls.then(|| {
-            let counters = crate::metrics::syscalls::SyscallCounters::open_before_exec(child.id());
+            let counters = crate::metrics::syscalls::SyscallCounters::open_before_exec(child.pid());
             // Release it whatever happened (a write error means it is gone: the ready wait
             // below says so).
-            if let Some(mut hold) = child.stdin.take() {
+            if let Some(mut hold) = child.pipes().stdin.take() {
                 use std::io::Write;
                 let _ = hold.write_all(b"g");
             }
             counters
         });
         #[cfg(windows)]
-        let control = child.stdin.take();
-        let stdout = child.stdout.take().context("child has no stdout")?;
-        let stderr_pipe = child.stderr.take().context("child has no stderr")?;
+        let control = child.pipes().stdin.take();
+        let stdout = child.pipes().stdout.take().context("child has no stdout")?;
+        let stderr_pipe = child.pipes().stderr.take().context("child has no stderr")?;
         let (tx, lines) = mpsc::channel();
         std::thread::Builder::new()
             .name("serve-stdout".into())
@@ -155,23 +159,15 @@ impl ServerProcess {
                 }
             })
             .context("cannot start a reader thread")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let stderr = stderr.clone();
-            std::thread::Builder::new()
-                .name("serve-stderr".into())
-                .spawn(move || keep_tail(stderr_pipe, &stderr))
-                .context("cannot start a reader thread")?;
-        }
+        let stderr = StderrTail::follow(stderr_pipe, "serve-stderr".into())?;
         let mut server = ServerProcess {
+            child,
             #[cfg(target_os = "linux")]
             accountant,
-            child,
             lines,
             stderr,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ready: serde_json::Value::Null,
-            status: None,
             args: args.to_vec(),
             #[cfg(windows)]
             control,
@@ -228,7 +224,7 @@ impl ServerProcess {
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.pid() as i32
     }
 
     /// The server's system calls so far (all its threads, from its first instruction): `None`
@@ -272,10 +268,7 @@ impl ServerProcess {
 
     /// `Some(status)` once the server has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
+        self.child.exited()
     }
 
     /// Stops the server: SIGTERM to its group, a grace period, then SIGKILL.
@@ -304,12 +297,6 @@ impl ServerProcess {
         let _ = crate::sys::kill(-self.pid(), libc::SIGCONT);
     }
 
-    /// Kills the server's whole process group.
-    #[cfg(unix)]
-    fn kill(&mut self) {
-        let _ = crate::sys::kill(-self.pid(), libc::SIGKILL);
-    }
-
     #[cfg(windows)]
     fn ask_counters(&mut self) -> std::io::Result<()> {
         use std::io::Write;
@@ -330,209 +317,13 @@ impl ServerProcess {
         }
     }
 
-    #[cfg(windows)]
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-    }
-
     /// Waits up to `grace` for the child to exit, then kills its group and reaps it.
     fn wait_exit(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + grace;
-        while self.exited().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.status.is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
-        self.status
+        self.child.wait_within(grace)
     }
 
     /// The tail of the server's stderr, formatted for an error message.
     pub fn stderr_note(&self) -> String {
-        // Give the reader thread a moment to drain what the child wrote last.
-        std::thread::sleep(Duration::from_millis(50));
-        let text = self
-            .stderr
-            .lock()
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        if text.is_empty() {
-            String::new()
-        } else {
-            format!("; its stderr:\n{text}")
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            self.kill();
-            self.status = self.child.wait().ok();
-        }
-    }
-}
-
-/// Puts a `bench` child that is not a server (a client process of the load generator) under
-/// the same guards as a server: its own process group, and SIGKILL from the kernel when the
-/// thread that started it dies. Set its stdio after this call.
-#[cfg(unix)]
-pub fn guard(command: &mut Command) {
-    platform::configure(command);
-}
-
-/// "exit code 3" or "killed by signal 9".
-pub fn describe(status: Option<ExitStatus>) -> String {
-    #[cfg(unix)]
-    let signal = {
-        use std::os::unix::process::ExitStatusExt;
-        status.and_then(|s| s.signal())
-    };
-    #[cfg(not(unix))]
-    let signal: Option<i32> = None;
-    match status {
-        Some(s) => match (s.code(), signal) {
-            (Some(code), _) => format!("exit code {code}"),
-            (None, Some(sig)) => format!("killed by signal {sig}"),
-            _ => s.to_string(),
-        },
-        None => "still running".into(),
-    }
-}
-
-#[cfg(unix)]
-mod platform {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Child, Command, Stdio};
-
-    use crate::sys;
-
-    /// Own process group (a terminal's Ctrl-C reaches the harness only), no stdin, and
-    /// SIGKILL from the kernel when the harness dies.
-    pub(super) fn configure(command: &mut Command) {
-        let parent = std::process::id() as i32;
-        command.stdin(Stdio::null()).process_group(0);
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe calls (prctl, sigprocmask, getppid); it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                sys::die_with_parent()?;
-                // The harness may have died between fork and prctl: then nobody would stop us.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                sys::unblock_all_signals()
-            });
-        }
-    }
-
-    pub(super) fn adopt(_: &mut Child) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-#[cfg(windows)]
-mod platform {
-    use std::os::windows::io::AsRawHandle;
-    use std::os::windows::process::CommandExt;
-    use std::process::{Child, Command, Stdio};
-    use std::sync::OnceLock;
-
-    use anyhow::Context;
-    use windows_sys::Win32::System::JobObjects::{
-        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
-        SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
-    };
-    use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
-
-    /// Its own console process group (Ctrl-C reaches the harness only) and a control pipe on
-    /// stdin.
-    pub(super) fn configure(command: &mut Command) {
-        command
-            .arg("--stdin-control")
-            .stdin(Stdio::piped())
-            .creation_flags(CREATE_NEW_PROCESS_GROUP);
-    }
-
-    /// The job every server joins: its handle stays open for the harness's life and closes
-    /// when the harness exits or is killed, and closing it kills every process in it.
-    fn kill_on_close_job() -> std::io::Result<isize> {
-        static JOB: OnceLock<std::io::Result<isize>> = OnceLock::new();
-        let job = JOB.get_or_init(|| {
-            // SAFETY: no security attributes, no name.
-            let job = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
-            if job.is_null() {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: plain data; only the flag below is set.
-            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
-            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-            // SAFETY: `job` is open; `info` is valid for the size given.
-            let ok = unsafe {
-                SetInformationJobObject(
-                    job,
-                    JobObjectExtendedLimitInformation,
-                    (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
-                    std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-                )
-            };
-            if ok == 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(job as isize)
-        });
-        match job {
-            Ok(handle) => Ok(*handle),
-            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-        }
-    }
-
-    pub(super) fn adopt(child: &mut Child) -> anyhow::Result<()> {
-        let job = kill_on_close_job().context("cannot create a job object for the server")?;
-        // SAFETY: both handles are open: the job for the process's life, the child's while
-        // `child` lives.
-        let ok = unsafe { AssignProcessToJobObject(job as _, child.as_raw_handle() as _) };
-        if ok == 0 {
-            let e = std::io::Error::last_os_error();
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e).context("cannot put the server in the harness's job object");
-        }
-        Ok(())
-    }
-}
-
-/// Keeps the last bytes of a child's stderr in `keep`, until the pipe closes.
-pub fn keep_tail(mut pipe: impl Read, keep: &Mutex<String>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = pipe.read(&mut buf) {
-        if n == 0 {
-            return;
-        }
-        let Ok(mut text) = keep.lock() else { return };
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        if text.len() > STDERR_KEEP {
-            let mut cut = text.len() - STDERR_KEEP;
-            while !text.is_char_boundary(cut) {
-                cut += 1;
-            }
-            text.drain(..cut);
-        }
-    }
-}
-
-/// Says so when the process is stopped (state `T` or `t` in /proc/PID/stat): why it answers
-/// nothing.
-fn stopped_note(pid: i32) -> &'static str {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The state follows the command name, which is in parentheses and may hold spaces.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    match state {
-        Some("T" | "t") => " (its process is stopped: SIGSTOP or a debugger)",
-        _ => "",
+        self.stderr.note()
     }
 }

@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::child::{self, ServerProcess};
+use super::child::ServerProcess;
 use super::counting::{
     self, client_syscall_figures, server_syscall_figures, server_syscalls, syscall_window,
     Counting, SyscallSnapshot, NO_PERF,
 };
 use super::plan::{effective_poller, Placement, PointPlace};
 use super::RunOptions;
-use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome};
+use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome, Shape};
 use crate::metrics::process::ProcessCounters;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringOptions, UringSetup};
@@ -24,6 +24,7 @@ use crate::result::measured::{costs, to_run, RunIdentity};
 use crate::result::warning::Warning;
 use crate::result::{Run, ServerCosts};
 use crate::serve::ServeOptions;
+use crate::sys;
 
 /// One model, one repeat, at one point.
 pub(super) struct Job<'a> {
@@ -197,17 +198,21 @@ fn load_config(
 ) -> LoadConfig {
     LoadConfig {
         target,
-        workload: opts.workload,
-        connections: opts.connections,
-        threads: at.client_threads,
-        duration: opts.duration,
-        warmup: opts.warmup,
-        payload: match opts.workload {
-            Workload::Echo => opts.payload,
-            Workload::Http => 0,
+        shape: Shape {
+            workload: opts.workload,
+            connections: opts.connections,
+            duration: opts.duration,
+            warmup: opts.warmup,
+            payload: match opts.workload {
+                Workload::Echo => opts.payload,
+                Workload::Http => 0,
+            },
+            pipeline: opts.pipeline,
+            timeout: opts.timeout,
+            rate: opts.rate,
+            interval: opts.interval,
         },
-        pipeline: opts.pipeline,
-        timeout: opts.timeout,
+        threads: at.client_threads,
         // Our servers' plaintext answer is known: every body is checked.
         http: (opts.workload == Workload::Http).then(|| HttpRequest {
             host: target.to_string(),
@@ -216,9 +221,7 @@ fn load_config(
         }),
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(at.place.client.clone()),
-        interval: opts.interval,
         connect_timeout: load::connect_timeout(opts.connections),
-        rate: opts.rate,
         processes: at.client_processes,
     }
 }
@@ -273,7 +276,7 @@ fn stop_server(
     if let Some(status) = server.exited() {
         failure = Some(format!(
             "the server exited during the run ({}){}",
-            child::describe(Some(status)),
+            sys::child::describe(Some(status)),
             server.stderr_note()
         ));
     } else if outcome.interrupted {
@@ -290,7 +293,7 @@ fn stop_server(
             "the server did not stop cleanly within {} s of SIGTERM ({}; SIGKILL follows \
              the grace period)",
             grace.as_secs(),
-            child::describe(status)
+            sys::child::describe(status)
         ));
     }
     failure

@@ -4,7 +4,10 @@
 //! One module per platform, chosen here; both export the same functions, documented in
 //! `unix.rs`. What only one platform has stays in its module and is used under the same
 //! `cfg` (POSIX signals and process groups, poll/select/eventfd for the level-triggered
-//! reactor; the console control handler and job objects on Windows).
+//! reactor; the console control handler and job objects on Windows). `child.rs` is the guarded
+//! child process, both platforms in one file.
+
+pub mod child;
 
 #[cfg(unix)]
 mod unix;
