@@ -27,6 +27,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod error;
+pub mod hooks;
 pub mod load;
 pub mod metrics;
 pub mod models;

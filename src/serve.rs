@@ -31,11 +31,7 @@ use crate::models::{
 };
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::sys::Control;
-use crate::{sys, Error};
-
-/// Test hook: `IOMODELS_FAULT=exit-before-ready` makes `bench serve` fail before its ready line,
-/// so that the harness's handling of that failure is tested. Read once, at start.
-pub const FAULT_ENV: &str = "IOMODELS_FAULT";
+use crate::{hooks, sys, Error};
 
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -125,10 +121,12 @@ impl ServeOptions {
 /// Runs `bench serve` to the end; returns the exit code.
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
     sys::capture_control().context("cannot take the stop and counters signals")?;
-    if std::env::var(FAULT_ENV).as_deref() == Ok("exit-before-ready") {
+    if hooks::fault(hooks::FAULT_EXIT_BEFORE_READY) {
         anyhow::bail!(Error::Environment(format!(
-            "failing before the ready line because {FAULT_ENV}=exit-before-ready is set \
-             (a test hook: unset it)"
+            "failing before the ready line because {}={} is set \
+             (a test hook: unset it)",
+            hooks::FAULT,
+            hooks::FAULT_EXIT_BEFORE_READY
         )));
     }
     opts.model.ensure_available()?;

@@ -63,7 +63,10 @@ fn port_in_use_exits_3_and_suggests_another() {
 fn server_exiting_before_ready_shows_its_stderr() {
     let o = bench()
         .args(["run", "--model", "reactor", "-d", "1s", "--quiet"])
-        .env("IOMODELS_FAULT", "exit-before-ready")
+        .env(
+            iomodels::hooks::FAULT,
+            iomodels::hooks::FAULT_EXIT_BEFORE_READY,
+        )
         .output()
         .unwrap();
     expect(

@@ -88,7 +88,7 @@ fn run_with_tracefs(hook: &str, extra: &[&str]) -> (Output, Option<serde_json::V
     let out = dir.path().join("result.json");
     // (A name without "tracefs": the tests look for that word in the printed output.)
     let o = bench()
-        .env(iomodels::metrics::tracefs::TRACEFS_ENV, hook)
+        .env(iomodels::hooks::TRACEFS, hook)
         .args(["run", "--model", "reactor", "-c", "2", "-d", "300ms"])
         .args(["--warmup", "100ms", "--no-report", "--out"])
         .arg(&out)

@@ -260,7 +260,10 @@ fn a_client_process_that_dies_fails_the_run_and_takes_the_others_down() {
         &["-c", "100", "-d", "5s", "--warmup", "500ms"],
         &dir.path().join("r.json"),
     );
-    cmd.env(iomodels::serve::FAULT_ENV, "client-process-exit");
+    cmd.env(
+        iomodels::hooks::FAULT,
+        iomodels::hooks::FAULT_CLIENT_PROCESS_EXIT,
+    );
     let started = Instant::now();
     let (o, seen) = watch(spawn(cmd));
     expect(
@@ -269,7 +272,7 @@ fn a_client_process_that_dies_fails_the_run_and_takes_the_others_down() {
         &[
             "client process 2 of 3",
             "exit code 3",
-            "client-process-exit",
+            iomodels::hooks::FAULT_CLIENT_PROCESS_EXIT,
         ],
     );
     assert!(

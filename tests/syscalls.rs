@@ -81,7 +81,7 @@ fn refused_counting_is_reported_or_fatal_when_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("refused.json");
     let o = bench()
-        .env(iomodels::metrics::syscalls::REFUSE_ENV, "1")
+        .env(iomodels::hooks::REFUSE_PERF, "1")
         .args([
             "run", "--model", "reactor", "-c", "2", "-d", "300ms", "--warmup", "0s",
         ])
@@ -98,7 +98,7 @@ fn refused_counting_is_reported_or_fatal_when_asked_for() {
 
     for accounting in ["same", "separate"] {
         let o = bench()
-            .env(iomodels::metrics::syscalls::REFUSE_ENV, "1")
+            .env(iomodels::hooks::REFUSE_PERF, "1")
             .args(["run", "--model", "reactor", "-c", "2", "-d", "300ms"])
             .args([
                 "--warmup",

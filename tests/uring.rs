@@ -13,7 +13,10 @@ use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use iomodels::models::{URING_RECV_ENV, URING_REFUSE_ENV, URING_SETUP_ENV};
+use iomodels::hooks::{
+    REFUSE_IO_URING as URING_REFUSE_ENV, URING_RECV as URING_RECV_ENV,
+    URING_SETUP as URING_SETUP_ENV,
+};
 
 mod common;
 use common::*;

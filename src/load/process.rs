@@ -19,11 +19,6 @@ use super::wire::{Done, FromChild, PartWire, ToChild};
 use super::Edge;
 use crate::{sys, Error};
 
-/// Test hook: with `IOMODELS_FAULT=client-process-exit`, the second client process exits
-/// (code 3) one second into the measured window, so that the parent's handling of a client
-/// process that dies is tested.
-const FAULT: &str = "client-process-exit";
-
 /// `bench load-part`: runs one client process to the end; returns the exit code.
 pub fn run_client_process() -> anyhow::Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -44,8 +39,7 @@ pub fn run_client_process() -> anyhow::Result<i32> {
         )),
     };
     let load = config.load_config();
-    let faulty =
-        config.index == 1 && std::env::var(crate::serve::FAULT_ENV).as_deref() == Ok(FAULT);
+    let faulty = config.index == 1 && crate::hooks::fault(crate::hooks::FAULT_CLIENT_PROCESS_EXIT);
     let stopped = || stop.load(Ordering::Acquire);
     let mut go = || {
         send(&FromChild::Ready);
@@ -68,7 +62,11 @@ pub fn run_client_process() -> anyhow::Result<i32> {
                 errors: tick.errors,
             });
             if faulty && !tick.warming_up && tick.elapsed >= Duration::from_secs(1) {
-                eprintln!("exiting one second into the window: {} is set", FAULT);
+                eprintln!(
+                    "exiting one second into the window: {}={} is set",
+                    crate::hooks::FAULT,
+                    crate::hooks::FAULT_CLIENT_PROCESS_EXIT
+                );
                 std::process::exit(3);
             }
         }

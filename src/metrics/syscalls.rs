@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[cfg(target_os = "linux")]
+use crate::hooks::REFUSE_PERF;
+
+#[cfg(target_os = "linux")]
 use super::tracefs::{self, MOUNT_COMMAND, TRACEFS};
 
 /// How `bench run` counts system calls (`--accounting`).
@@ -171,18 +174,14 @@ pub struct SyscallCounters {
     named: Vec<(String, perf_event::Counter)>,
 }
 
-/// The environment variable that makes counting unavailable, as if the kernel refused it
-/// (for tests of that path).
-pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_PERF";
-
 #[cfg(target_os = "linux")]
 impl SyscallCounters {
     /// Opens the counters on process `pid`, disabled until it calls `execve`. `Err` says why
     /// they cannot be had and what to change.
     pub fn open_before_exec(pid: u32) -> Result<SyscallCounters, String> {
-        if std::env::var_os(REFUSE_ENV).is_some() {
+        if std::env::var_os(REFUSE_PERF).is_some() {
             return Err(format!(
-                "system call counting was refused ({REFUSE_ENV} is set, for tests)"
+                "system call counting was refused ({REFUSE_PERF} is set, for tests)"
             ));
         }
         let total_id = tracepoint_id("raw_syscalls", "sys_enter")?;
@@ -201,9 +200,9 @@ impl SyscallCounters {
     /// Counters on the calling thread alone, counting from now (the load generator's threads
     /// count themselves this way; any thread may read them).
     pub fn open_on_this_thread() -> Result<SyscallCounters, String> {
-        if std::env::var_os(REFUSE_ENV).is_some() {
+        if std::env::var_os(REFUSE_PERF).is_some() {
             return Err(format!(
-                "system call counting was refused ({REFUSE_ENV} is set, for tests)"
+                "system call counting was refused ({REFUSE_PERF} is set, for tests)"
             ));
         }
         let open_here = |id: u64| {

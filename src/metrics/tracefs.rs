@@ -10,10 +10,7 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// The command that mounts tracefs, for a user who is not root.
 pub const MOUNT_COMMAND: &str = "sudo mount -t tracefs nodev /sys/kernel/tracing";
 
-/// Test hook: `IOMODELS_TRACEFS=missing` makes tracefs look unmounted and the mount
-/// impossible; `IOMODELS_TRACEFS=mountable` makes it look unmounted and the mount a no-op that
-/// succeeds (counting then reads the real tracefs, where there is one).
-pub const TRACEFS_ENV: &str = "IOMODELS_TRACEFS";
+use crate::hooks;
 
 /// What [`ensure`] found or did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +23,7 @@ pub enum Tracefs {
     Missing(String),
 }
 
-/// The pretence asked for by [`TRACEFS_ENV`].
+/// The pretence asked for by [`hooks::TRACEFS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pretend {
     Missing,
@@ -34,7 +31,7 @@ enum Pretend {
 }
 
 fn pretend() -> Option<Pretend> {
-    match std::env::var(TRACEFS_ENV).ok()?.as_str() {
+    match std::env::var(hooks::TRACEFS).ok()?.as_str() {
         "missing" => Some(Pretend::Missing),
         "mountable" => Some(Pretend::Mountable),
         _ => None,
@@ -56,7 +53,7 @@ pub fn ensure() -> Tracefs {
     }
     let why = match pretence {
         Some(Pretend::Mountable) => return Tracefs::Mounted,
-        Some(Pretend::Missing) => format!("{TRACEFS_ENV}=missing says so, for tests"),
+        Some(Pretend::Missing) => format!("{}=missing says so, for tests", hooks::TRACEFS),
         None if !crate::sys::is_root() => "bench is not root, so it cannot mount it".to_string(),
         None => match crate::sys::mount_tracefs(TRACEFS) {
             Ok(()) if events_dir().is_some() => return Tracefs::Mounted,

@@ -25,8 +25,6 @@ pub use contract::{
 };
 pub use parts::listener::{bind, BACKLOG};
 pub use proactor_uring::options::{UringListener, UringOptions, UringSetup, ZC_MIN_BYTES};
-pub use proactor_uring::SETUP_ENV as URING_SETUP_ENV;
-pub use proactor_uring::{RECV_ENV as URING_RECV_ENV, REFUSE_ENV as URING_REFUSE_ENV};
 
 /// Every model this build knows, in the order `bench run --all` runs them.
 pub const MODELS: &[Model] = &[

@@ -39,17 +39,15 @@ const COUNTERS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server may take to stop after SIGTERM before it gets SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// A `bench` started with this variable set waits for one byte on its stdin, then execs
-/// itself again without it ([`exec_when_released`]): the harness opens its system-call counters
-/// on the held process in between, so that they count from the server's first instruction.
-pub const HOLD_ENV: &str = "IOMODELS_HOLD_EXEC";
+#[cfg(unix)]
+use crate::hooks::HOLD_EXEC;
 
-/// Called first thing in `main`: when started held (see [`HOLD_ENV`]), waits to be released,
+/// Called first thing in `main`: when started held (see [`HOLD_EXEC`]), waits to be released,
 /// then replaces this process with a fresh `bench` of the same arguments (same PID, so the
 /// counters opened on it with enable-on-exec start now). Returns at once otherwise.
 pub fn exec_when_released() {
     #[cfg(unix)]
-    if std::env::var_os(HOLD_ENV).is_some() {
+    if std::env::var_os(HOLD_EXEC).is_some() {
         exec_after_release();
     }
 }
@@ -66,7 +64,7 @@ fn exec_after_release() -> ! {
     let err = match std::env::current_exe() {
         Ok(exe) => Command::new(exe)
             .args(std::env::args_os().skip(1))
-            .env_remove(HOLD_ENV)
+            .env_remove(HOLD_EXEC)
             .stdin(Stdio::null())
             .exec(),
         Err(e) => e,
@@ -105,7 +103,7 @@ impl ServerProcess {
 
     /// [`spawn`](Self::spawn), and with `count_syscalls` (Linux) system-call counters on the
     /// server from its first instruction: the child is started held, the counters are opened
-    /// on it, then it is released into `bench serve` (see [`HOLD_ENV`]). When they cannot be
+    /// on it, then it is released into `bench serve` (see [`HOLD_EXEC`]). When they cannot be
     /// opened the server starts all the same and [`syscalls`](Self::syscalls) says why.
     pub fn spawn_counted(
         args: &[String],
@@ -124,7 +122,7 @@ impl ServerProcess {
         command.arg("--stdin-control").stdin(Stdio::piped());
         #[cfg(target_os = "linux")]
         if count_syscalls {
-            command.env(HOLD_ENV, "1").stdin(Stdio::piped());
+            command.env(HOLD_EXEC, "1").stdin(Stdio::piped());
         }
         #[cfg(not(target_os = "linux"))]
         let _ = count_syscalls;

@@ -35,7 +35,7 @@ pub use plan::{client_processes, default_out, effective_poller, pin_self};
 use session::Session;
 use summary::print_summary;
 
-pub use child::{exec_when_released, ServerProcess, HOLD_ENV};
+pub use child::{exec_when_released, ServerProcess};
 
 /// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;

@@ -12,12 +12,12 @@ use iomodels::protocol::Protocol;
 /// `bench`, with every test hook of the environment removed.
 pub fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
-    c.env_remove(iomodels::serve::FAULT_ENV)
-        .env_remove(iomodels::models::URING_REFUSE_ENV)
-        .env_remove(iomodels::models::URING_SETUP_ENV);
+    c.env_remove(iomodels::hooks::FAULT)
+        .env_remove(iomodels::hooks::REFUSE_IO_URING)
+        .env_remove(iomodels::hooks::URING_SETUP);
     #[cfg(target_os = "linux")]
-    c.env_remove(iomodels::metrics::syscalls::REFUSE_ENV)
-        .env_remove(iomodels::metrics::tracefs::TRACEFS_ENV);
+    c.env_remove(iomodels::hooks::REFUSE_PERF)
+        .env_remove(iomodels::hooks::TRACEFS);
     c
 }
 

@@ -70,17 +70,10 @@ pub const MODEL: Model = Model {
     ..Model::BASE
 };
 
-/// Test hook: set (to anything) to make `proactor-uring` act as if the kernel refused
-/// io_uring, so that the unavailable path is tested on machines where it works.
-pub const REFUSE_ENV: &str = "IOMODELS_REFUSE_IO_URING";
-
-/// Test hook: `coop` or `none` starts the ring-setup fallback further down, as on a kernel
-/// that refuses `DEFER_TASKRUN` (`coop`) or both (`none`).
-pub const SETUP_ENV: &str = "IOMODELS_URING_SETUP";
-
-/// Test hook: `single` makes the rings arm single-shot recvs, as on a kernel without the
-/// multishot recv cap (Linux before 6.17), so that the fallback is tested where the cap works.
-pub const RECV_ENV: &str = "IOMODELS_URING_RECV";
+// The test hooks this model reads (crate::hooks says what each does).
+use crate::hooks::{
+    REFUSE_IO_URING as REFUSE_ENV, URING_RECV as RECV_ENV, URING_SETUP as SETUP_ENV,
+};
 
 #[cfg(target_os = "linux")]
 fn availability() -> Result<(), String> {
