@@ -22,12 +22,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{
-    bind, Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions,
+    bind, Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions, UringSetup,
 };
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::sys::Control;
@@ -54,6 +55,28 @@ pub struct ServeOptions {
     pub duration: Option<Duration>,
     /// Take `counters` / `stop` lines on stdin too (see the module's documentation).
     pub stdin_control: bool,
+}
+
+/// `bench serve`'s first line on stdout, when it is ready: printed by the server, read by
+/// `bench run` (and by anyone driving `bench serve`), one JSON object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadyLine {
+    /// The address it listens on (port 0 asked: the port it got).
+    pub listening: SocketAddr,
+    pub model: String,
+    pub workload: Workload,
+    /// The model's parallelism; null for a model without one (`blocking`).
+    pub threads: Option<usize>,
+    /// The readiness poller; null for a model that waits on none.
+    pub poller: Option<String>,
+    /// The CPUs it is pinned to; null when not pinned.
+    pub cpus: Option<Vec<usize>>,
+    /// The idle timeout in seconds; null for none.
+    pub idle_timeout_s: Option<f64>,
+    pub pid: u32,
+    /// `proactor-uring`: how its rings were set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<UringSetup>,
 }
 
 impl ServeOptions {
@@ -185,20 +208,18 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
         })
         .context("cannot start the signal thread")?;
 
-    let mut ready = json!({
-        "listening": local.to_string(),
-        "model": opts.model.name,
-        "workload": opts.workload.name(),
-        "threads": opts.model.threads.effective(threads),
-        "poller": poller.map(Poller::name),
-        "cpus": opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
-        "idle_timeout_s": config.idle_timeout().map(|t| t.as_secs_f64()),
-        "pid": std::process::id(),
-    });
-    if let Some(setup) = server.io_uring() {
-        ready["io_uring"] = serde_json::to_value(setup)?;
-    }
-    say(&ready)?;
+    let ready = ReadyLine {
+        listening: local,
+        model: opts.model.name.into(),
+        workload: opts.workload,
+        threads: opts.model.threads.effective(threads),
+        poller: poller.map(|p| p.name().into()),
+        cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
+        idle_timeout_s: config.idle_timeout().map(|t| t.as_secs_f64()),
+        pid: std::process::id(),
+        io_uring: server.io_uring(),
+    };
+    say(&serde_json::to_value(&ready)?)?;
 
     let deadline = opts.duration.map(|d| Instant::now() + d);
     loop {
@@ -269,5 +290,56 @@ fn say(value: &serde_json::Value) -> anyhow::Result<()> {
     match writeln!(out, "{value}").and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         written => written.context("cannot write to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::UringListener;
+
+    #[test]
+    fn the_ready_line_is_read_back_as_written() {
+        let plain = ReadyLine {
+            listening: "127.0.0.1:40123".parse().unwrap(),
+            model: "blocking".into(),
+            workload: Workload::Http,
+            threads: None,
+            poller: None,
+            cpus: None,
+            idle_timeout_s: None,
+            pid: 4242,
+            io_uring: None,
+        };
+        let text = serde_json::to_string(&plain).unwrap();
+        // The wire format other programs read: every key, null when absent, no io_uring.
+        assert_eq!(
+            text,
+            r#"{"listening":"127.0.0.1:40123","model":"blocking","workload":"http","threads":null,"poller":null,"cpus":null,"idle_timeout_s":null,"pid":4242}"#
+        );
+        assert_eq!(serde_json::from_str::<ReadyLine>(&text).unwrap(), plain);
+        let uring = ReadyLine {
+            model: "proactor-uring".into(),
+            workload: Workload::Echo,
+            threads: Some(2),
+            poller: Some("epoll".into()),
+            cpus: Some(vec![0]),
+            idle_timeout_s: Some(60.0),
+            io_uring: Some(UringSetup {
+                setup_flags: vec!["SINGLE_ISSUER".into(), "DEFER_TASKRUN".into()],
+                refused: Vec::new(),
+                sqpoll: false,
+                send_zc: false,
+                zc_min_bytes: 3072,
+                listener: UringListener::PerThread,
+                registered_files: true,
+                buffers: 4096,
+                buffer_bytes: 4096,
+                recv: "multishot-capped".into(),
+            }),
+            ..plain
+        };
+        let text = serde_json::to_string(&uring).unwrap();
+        assert_eq!(serde_json::from_str::<ReadyLine>(&text).unwrap(), uring);
     }
 }

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::metrics::process::ProcessCounters;
+use crate::serve::ReadyLine;
 use crate::sys::child::{describe, guard, stopped_note, GuardedChild, StderrTail};
 use crate::Error;
 
@@ -87,7 +88,7 @@ pub struct ServerProcess {
     stderr: StderrTail,
     pub addr: SocketAddr,
     /// The server's ready line.
-    pub ready: serde_json::Value,
+    pub ready: Option<ReadyLine>,
     /// The `bench` arguments it was started with, for messages.
     args: Vec<String>,
     /// Windows: the child's stdin, where `counters` and `stop` go.
@@ -165,17 +166,19 @@ impl ServerProcess {
             lines,
             stderr,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ready: serde_json::Value::Null,
+            ready: None,
             args: args.to_vec(),
             #[cfg(windows)]
             control,
         };
-        (server.addr, server.ready) = server.wait_ready(stop)?;
+        let ready = server.wait_ready(stop)?;
+        server.addr = ready.listening;
+        server.ready = Some(ready);
         Ok(server)
     }
 
-    /// Waits for the ready line; returns the address and the whole line.
-    fn wait_ready(&mut self, stop: &AtomicBool) -> anyhow::Result<(SocketAddr, serde_json::Value)> {
+    /// Waits for the ready line (a JSON line with `listening`; others are passed over).
+    fn wait_ready(&mut self, stop: &AtomicBool) -> anyhow::Result<ReadyLine> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if stop.load(Ordering::Acquire) {
@@ -187,11 +190,12 @@ impl ServerProcess {
                 Ok(line) => {
                     let value: serde_json::Value = serde_json::from_str(&line)
                         .with_context(|| format!("the server's ready line is not JSON: {line}"))?;
-                    if let Some(addr) = value.get("listening").and_then(|v| v.as_str()) {
-                        let addr = addr.parse().with_context(|| {
-                            format!("the server's ready line has a bad address: {line}")
-                        })?;
-                        return Ok((addr, value));
+                    if value.get("listening").is_some() {
+                        return serde_json::from_value(value).with_context(|| {
+                            format!(
+                                "the server's ready line is not what bench serve prints: {line}"
+                            )
+                        });
                     }
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}

@@ -17,7 +17,7 @@ use super::RunOptions;
 use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome, Shape};
 use crate::metrics::process::ProcessCounters;
 use crate::metrics::syscalls::Accounting;
-use crate::models::{Model, Poller, UringOptions, UringSetup};
+use crate::models::{Model, Poller, UringOptions};
 use crate::output::progress::ProgressLine;
 use crate::protocol::{http, Workload};
 use crate::result::measured::{costs, to_run, RunIdentity};
@@ -108,7 +108,7 @@ pub(super) fn measure(
     let count_server = count.is_some_and(|c| c.server);
     let args = serve_options(model, opts, place, poller).to_args();
     let mut server = ServerProcess::spawn_counted(&args, stop, count_server)?;
-    let server_setup = server.ready.get("io_uring").cloned();
+    let io_uring = server.ready.as_ref().and_then(|r| r.io_uring.clone());
     let config = load_config(opts, at, server.addr, count);
     let label = match count {
         Some(Counting {
@@ -131,7 +131,6 @@ pub(super) fn measure(
     let threads = model
         .threads
         .effective(opts.threads.unwrap_or(place.server.len()));
-    let io_uring: Option<UringSetup> = server_setup.and_then(|v| serde_json::from_value(v).ok());
     let mut run = to_run(
         RunIdentity {
             model: Some(model.name.to_string()),
