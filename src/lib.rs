@@ -2,20 +2,26 @@
 //! accounting that says what each model costs.
 //!
 //! The binary `bench` (src/main.rs) only parses the command line ([`cli`]) and calls
-//! [`app::execute`].
-//! Everything else lives here so that tests can drive it in-process:
+//! [`app::execute`]. Everything else lives here so that tests can drive it in-process. The
+//! modules, from the top down; each imports only modules below it:
 //!
-//! - [`models`]: the model contract and one file per model;
-//! - [`protocol`]: the wire protocols and the shared request handler (`--work-us`, `--block-us`);
-//! - [`serve`]: `bench serve`, a model behind a listener with a ready line and counters;
-//! - [`load`]: the load generator;
+//! - [`app`]: one function per command;
+//! - [`cli`]: the command line (the only module that knows clap), scenario files
+//!   (`bench run --scenario FILE`), and the settings each command runs with;
 //! - [`run`]: `bench run`, which starts servers as child processes and measures them;
-//! - [`cli`]: the command line, scenario files (`bench run --scenario FILE`), and the settings
-//!   each command runs with;
-//! - [`metrics`]: latency histograms, process accounting;
-//! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd);
-//! - [`result`]: the result file (the JSON contract): its types, reading and writing;
-//! - [`report`]: the printed table, the Markdown/HTML report and its charts.
+//!   [`report`]: the printed table, the Markdown/HTML report and its charts; [`compare`]:
+//!   `bench compare` and its verdict;
+//! - [`result`]: the result file (the JSON contract): its types, reading, the one atomic
+//!   writer, a run made from a measured outcome, typed warnings; [`output`]: the console, how
+//!   figures are written, the progress line, the warnings' lines;
+//! - [`load`]: the load generator; [`serve`]: `bench serve`, a model behind a listener with a
+//!   ready line and counters;
+//! - [`models`]: the model contract, the parts models share, one module per model;
+//!   [`protocol`]: the wire protocols and the shared request handler (`--work-us`,
+//!   `--block-us`); [`metrics`]: latency histograms, process accounting, system-call counters;
+//! - [`sys`]: the raw system calls (CPU affinity, signals, rusage, poll, select, eventfd) and
+//!   the guarded child process; [`units`]: CPU lists, durations, sizes, rates; [`hooks`]: every
+//!   `IOMODELS_*` variable; [`error`]: the errors that pick the exit code.
 //!
 //! Output goes through [`output::console`] (`out!`, `outln!`, `errln!`), never `println!`:
 //! a reader that goes away must end `bench` quietly, not panic it.
@@ -25,7 +31,6 @@
 pub mod app;
 pub mod cli;
 pub mod compare;
-pub mod config;
 pub mod error;
 pub mod hooks;
 pub mod load;
@@ -38,5 +43,6 @@ pub mod result;
 pub mod run;
 pub mod serve;
 pub mod sys;
+pub mod units;
 
 pub use error::Error;

@@ -25,13 +25,13 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::CpuList;
 use crate::metrics::process::ProcessCounters;
 use crate::models::{
     bind, Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions, UringSetup,
 };
 use crate::protocol::{Cost, Protocol, Workload};
 use crate::sys::Control;
+use crate::units::CpuList;
 use crate::{hooks, sys, Error};
 
 #[derive(Clone, Debug)]

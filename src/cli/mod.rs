@@ -22,13 +22,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare::Format;
-use crate::config::{
-    parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
-    parse_slo, CpuList, Slo,
-};
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
+use crate::units::{
+    parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
+    parse_slo, CpuList, Slo,
+};
 use choice::choice;
 
 #[derive(Debug, Parser)]

@@ -358,8 +358,8 @@ mod tests {
     fn serve_options_round_trip_through_their_command_line() {
         use std::time::Duration;
 
-        use crate::config::CpuList;
         use crate::models::{Poller, UringListener, UringOptions, MODELS};
+        use crate::units::CpuList;
         let model = |name: &str| MODELS.iter().find(|m| m.name == name).unwrap();
         let plain = ServeOptions {
             model: model("reactor"),

@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::CpuList;
 use crate::sys;
+use crate::units::CpuList;
 use local::run_local;
 use outcome::client_cost;
 

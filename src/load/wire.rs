@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::part::{kind, Part};
 use super::{HttpRequest, LoadConfig, Shape, Slice};
-use crate::config::CpuList;
 use crate::metrics::histogram::{decode, encode};
 use crate::metrics::syscalls::SyscallCounts;
+use crate::units::CpuList;
 
 /// What one client process drives: its share of the run's [`LoadConfig`].
 #[derive(Debug, Serialize, Deserialize)]

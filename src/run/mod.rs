@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::config::{CpuList, Slo};
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringOptions};
 use crate::protocol::Workload;
 pub use crate::result::measured::{to_run, RunIdentity};
 use crate::result::{Env, ResultFile};
+use crate::units::{CpuList, Slo};
 use crate::{sys, Error};
 use plan::scenario_of;
 pub use plan::{client_processes, default_out, effective_poller, pin_self};

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{Plan, RunOptions};
-use crate::config::CpuList;
 use crate::load;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, SERVER_OWN_FDS};
@@ -15,6 +14,7 @@ use crate::protocol::Workload;
 use crate::result::warning::Warning;
 use crate::result::Env;
 use crate::result::Scenario;
+use crate::units::CpuList;
 use crate::{sys, Error};
 
 /// Where the server and the client run.

@@ -1,4 +1,5 @@
-//! Values typed on the command line, parsed and checked before anything starts.
+//! Units and values typed on the command line (CPU lists, durations, sizes, counts, rates,
+//! latency objectives), parsed and checked before anything starts.
 //!
 //! Parsers here back clap's `value_parser`s, so a bad value is reported by clap with the option
 //! named and exit code 2, before any server or connection exists.
