@@ -322,31 +322,8 @@ fn print_load_run(run: &Run) {
 /// The scenario of `bench load --json`'s result file.
 fn load_scenario(a: &LoadArgs, config: &LoadConfig, run: &Run) -> Scenario {
     Scenario {
-        command: "load".into(),
-        models: Vec::new(),
         target: Some(a.target.clone()),
-        workload: config.shape.workload.name().into(),
-        connections: config.shape.connections,
-        client_threads: config.threads,
-        payload: config.shape.payload,
-        pipeline: config.shape.pipeline,
-        timeout_s: config.shape.timeout.map(|t| t.as_secs_f64()),
-        rate: config.shape.rate,
-        interval_s: config.shape.interval.as_secs_f64(),
-        duration_s: config.shape.duration.as_secs_f64(),
-        warmup_s: config.shape.warmup.as_secs_f64(),
-        repeat: 1,
-        server_threads: None,
-        poller: None,
-        server_cpus: Vec::new(),
         client_cpus: run.client_cpus.clone(),
-        work_us: 0,
-        block_us: 0,
-        accounting: "off".into(),
-        uring_options: None,
-        idle_timeout_s: None,
-        file: None,
-        matrix: None,
-        slo: Vec::new(),
+        ..Scenario::of_shape("load", &config.shape, config.threads)
     }
 }

@@ -42,17 +42,9 @@ pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     check_uring(&models, a.handler.uring_given())?;
     Ok(RunOptions {
         models,
-        workload: a.shape.workload.unwrap_or(Workload::Echo),
-        connections: a.shape.connections,
+        shape: shape_of(&a.shape, a.shape.workload.unwrap_or(Workload::Echo)),
         client_threads: a.client_threads,
         client_processes: a.shape.client_processes,
-        duration: a.shape.duration,
-        warmup: a.shape.warmup,
-        payload: a.shape.payload,
-        pipeline: a.shape.pipeline,
-        timeout: a.shape.timeout,
-        rate: a.shape.rate,
-        interval: a.shape.interval,
         slo: a.slo.clone(),
         repeat: a.repeat as usize,
         threads: a.handler.threads,
@@ -169,18 +161,12 @@ pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
     Ok(LoadConfig {
         target: target.addr,
         shape: Shape {
-            workload: target.workload,
-            connections: a.shape.connections,
-            duration: a.shape.duration,
-            warmup: a.shape.warmup,
+            // HTTP sends no echo payload.
             payload: match target.workload {
                 Workload::Echo => a.shape.payload,
                 Workload::Http => 0,
             },
-            pipeline: a.shape.pipeline,
-            timeout: a.shape.timeout,
-            rate: a.shape.rate,
-            interval: a.shape.interval,
+            ..shape_of(&a.shape, target.workload)
         },
         threads,
         http: target.http,
@@ -189,6 +175,21 @@ pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
         connect_timeout: crate::load::connect_timeout(a.shape.connections),
         processes: split.processes,
     })
+}
+
+/// The load's shape as the command line gave it, with `workload`.
+fn shape_of(a: &LoadShape, workload: Workload) -> Shape {
+    Shape {
+        workload,
+        connections: a.connections,
+        duration: a.duration,
+        warmup: a.warmup,
+        payload: a.payload,
+        pipeline: a.pipeline,
+        timeout: a.timeout,
+        rate: a.rate,
+        interval: a.interval,
+    }
 }
 
 /// Where `bench load` sends its load: the address, the workload, and for HTTP the request.

@@ -1,10 +1,10 @@
 //! The load's shape: what is sent, over how many connections, for how long and how fast.
 //!
 //! This is the one declaration of the load's shape. The load generator's configuration
-//! ([`LoadConfig`](super::LoadConfig)) and each client process's share of it
-//! ([`PartConfig`](super::wire::PartConfig), flattened into its JSON line) hold a `Shape`
-//! rather than copies of its fields; whatever else describes a load (the run's options, the
-//! result file's scenario) is to hold or be built from this one too.
+//! ([`LoadConfig`](super::LoadConfig)), each client process's share of it
+//! ([`PartConfig`](super::wire::PartConfig), flattened into its JSON line) and `bench run`'s
+//! options (`RunOptions`) hold a `Shape` rather than copies of its fields; the result file's
+//! scenario is written from one (`Scenario::of_shape`), in the file's own units (seconds).
 
 use std::time::Duration;
 

@@ -25,6 +25,9 @@ pub mod warning;
 
 use serde::{Deserialize, Serialize};
 
+use crate::load::Shape;
+use crate::protocol::Workload;
+
 use crate::models::UringOptions;
 pub use env::{Env, Tool};
 pub use io::{load, write_atomic};
@@ -118,6 +121,45 @@ pub fn describe_point(point: &serde_json::Map<String, serde_json::Value>) -> Str
 
 fn one_second() -> f64 {
     1.0
+}
+
+impl Scenario {
+    /// A scenario of `command` with the load's `shape` and `client_threads`, and nothing else
+    /// yet: no models, target, server, CPUs or handler cost, one repeat, no counting.
+    pub fn of_shape(command: &str, shape: &Shape, client_threads: usize) -> Scenario {
+        Scenario {
+            command: command.into(),
+            models: Vec::new(),
+            target: None,
+            workload: shape.workload.name().into(),
+            connections: shape.connections,
+            client_threads,
+            // HTTP sends no echo payload, whatever was given.
+            payload: match shape.workload {
+                Workload::Echo => shape.payload,
+                Workload::Http => 0,
+            },
+            pipeline: shape.pipeline,
+            timeout_s: shape.timeout.map(|t| t.as_secs_f64()),
+            rate: shape.rate,
+            interval_s: shape.interval.as_secs_f64(),
+            duration_s: shape.duration.as_secs_f64(),
+            warmup_s: shape.warmup.as_secs_f64(),
+            repeat: 1,
+            server_threads: None,
+            poller: None,
+            server_cpus: Vec::new(),
+            client_cpus: Vec::new(),
+            work_us: 0,
+            block_us: 0,
+            accounting: "off".into(),
+            uring_options: None,
+            idle_timeout_s: None,
+            file: None,
+            matrix: None,
+            slo: Vec::new(),
+        }
+    }
 }
 
 impl ResultFile {

@@ -20,8 +20,8 @@ pub(super) const COUNTING_WARMUP: Duration = Duration::from_millis(500);
 /// window and warm-up capped at `COUNTING_WINDOW` and `COUNTING_WARMUP`.
 pub(super) fn counting_pass(opts: &RunOptions) -> RunOptions {
     let mut opts = opts.clone();
-    opts.duration = opts.duration.min(COUNTING_WINDOW);
-    opts.warmup = opts.warmup.min(COUNTING_WARMUP);
+    opts.shape.duration = opts.shape.duration.min(COUNTING_WINDOW);
+    opts.shape.warmup = opts.shape.warmup.min(COUNTING_WARMUP);
     opts
 }
 

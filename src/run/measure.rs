@@ -40,7 +40,7 @@ impl Job<'_> {
     /// One pass at `rate`, with system calls counted as `--accounting` says.
     pub(super) fn accounted(&self, rate: Option<f64>) -> anyhow::Result<Run> {
         let mut opts = self.opts.clone();
-        opts.rate = rate;
+        opts.shape.rate = rate;
         let counting_opts = counting::counting_pass(&opts);
         let pass = |count: Option<Counting>| {
             // A pass of its own that only counts is short: counts per request settle fast.
@@ -71,7 +71,9 @@ impl Job<'_> {
                     crate::errln!(
                         "      counting system calls: the server, then the client, in passes \
                          of their own ({} each)",
-                        humantime::format_duration(counting_opts.duration + counting_opts.warmup)
+                        humantime::format_duration(
+                            counting_opts.shape.duration + counting_opts.shape.warmup
+                        )
                     );
                 }
                 let counted = pass(Some(Counting::SERVER))?;
@@ -126,7 +128,7 @@ pub(super) fn measure(
     })?;
     line.finish();
     let client_syscalls = outcome.client_syscalls.take();
-    let failure = stop_server(server, &outcome, edges.error.take(), opts.connections);
+    let failure = stop_server(server, &outcome, edges.error.take(), opts.shape.connections);
     let server_costs = edges.costs(failure.is_none(), outcome.requests);
     let threads = model
         .threads
@@ -171,7 +173,7 @@ fn serve_options(
     let uring = opts.uring.filter(|_| model.uring_options);
     ServeOptions {
         model,
-        workload: opts.workload,
+        workload: opts.shape.workload,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         threads: opts.threads,
         cpus: Some(place.server.clone()),
@@ -181,7 +183,7 @@ fn serve_options(
         uring: uring.unwrap_or_default(),
         // Options that are all defaults need not be passed.
         uring_given: uring.is_some_and(|u| u != UringOptions::default()),
-        message_size: (opts.workload == Workload::Echo).then_some(opts.payload),
+        message_size: (opts.shape.workload == Workload::Echo).then_some(opts.shape.payload),
         idle_timeout: opts.idle_timeout,
         duration: None,
         stdin_control: false,
@@ -198,29 +200,23 @@ fn load_config(
     LoadConfig {
         target,
         shape: Shape {
-            workload: opts.workload,
-            connections: opts.connections,
-            duration: opts.duration,
-            warmup: opts.warmup,
-            payload: match opts.workload {
-                Workload::Echo => opts.payload,
+            // HTTP sends no echo payload.
+            payload: match opts.shape.workload {
+                Workload::Echo => opts.shape.payload,
                 Workload::Http => 0,
             },
-            pipeline: opts.pipeline,
-            timeout: opts.timeout,
-            rate: opts.rate,
-            interval: opts.interval,
+            ..opts.shape.clone()
         },
         threads: at.client_threads,
         // Our servers' plaintext answer is known: every body is checked.
-        http: (opts.workload == Workload::Http).then(|| HttpRequest {
+        http: (opts.shape.workload == Workload::Http).then(|| HttpRequest {
             host: target.to_string(),
             path: http::PLAINTEXT_PATH.into(),
             expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
         }),
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(at.place.client.clone()),
-        connect_timeout: load::connect_timeout(opts.connections),
+        connect_timeout: load::connect_timeout(opts.shape.connections),
         processes: at.client_processes,
     }
 }

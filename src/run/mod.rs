@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::load::Shape;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringOptions};
-use crate::protocol::Workload;
 pub use crate::result::measured::{to_run, RunIdentity};
 use crate::result::{Env, ResultFile};
 use crate::units::{CpuList, Slo};
@@ -44,20 +44,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub models: Vec<&'static Model>,
-    pub workload: Workload,
-    pub connections: usize,
+    /// The load: its workload, connections, lengths, payload (as given: HTTP sends none),
+    /// pipeline, timeout, rate and interval.
+    pub shape: Shape,
     pub client_threads: Option<usize>,
     /// `--client-processes` as given (`None`: as many as the open-file limit needs).
     pub client_processes: Option<usize>,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub payload: usize,
-    pub pipeline: usize,
-    pub timeout: Option<Duration>,
-    /// Open loop: requests per second (`None`: closed loop).
-    pub rate: Option<f64>,
-    /// The time series' interval.
-    pub interval: Duration,
     /// `--slo`: search each model's capacity at these objectives.
     pub slo: Vec<Slo>,
     pub repeat: usize,

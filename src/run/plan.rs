@@ -10,7 +10,6 @@ use super::{Plan, RunOptions};
 use crate::load;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, SERVER_OWN_FDS};
-use crate::protocol::Workload;
 use crate::result::warning::Warning;
 use crate::result::Env;
 use crate::result::Scenario;
@@ -69,22 +68,7 @@ pub(super) struct PointPlace {
 /// The result file's scenario: the first point's options.
 pub(super) fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
     Scenario {
-        command: "run".into(),
         models: opts.models.iter().map(|m| m.name.to_string()).collect(),
-        target: None,
-        workload: opts.workload.name().into(),
-        connections: opts.connections,
-        client_threads: at.client_threads,
-        payload: match opts.workload {
-            Workload::Echo => opts.payload,
-            Workload::Http => 0,
-        },
-        pipeline: opts.pipeline,
-        timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
-        rate: opts.rate,
-        interval_s: opts.interval.as_secs_f64(),
-        duration_s: opts.duration.as_secs_f64(),
-        warmup_s: opts.warmup.as_secs_f64(),
         repeat: opts.repeat,
         server_threads: opts.threads,
         poller: opts
@@ -102,8 +86,8 @@ pub(super) fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
             .filter(|t| !t.is_zero())
             .map(|t| t.as_secs_f64()),
         file: opts.scenario_file.clone(),
-        matrix: None,
         slo: opts.slo.iter().map(ToString::to_string).collect(),
+        ..Scenario::of_shape("run", &opts.shape, at.client_threads)
     }
 }
 
@@ -188,7 +172,7 @@ pub(super) fn places(plan: &Plan) -> anyhow::Result<(Vec<PointPlace>, Vec<String
             .opts
             .client_threads
             .unwrap_or(place.client.len())
-            .clamp(1, point.opts.connections);
+            .clamp(1, point.opts.shape.connections);
         places.push(PointPlace {
             place,
             client_threads,
@@ -201,9 +185,9 @@ pub(super) fn places(plan: &Plan) -> anyhow::Result<(Vec<PointPlace>, Vec<String
     let mut reasons = Vec::new();
     for (point, at) in plan.points.iter().zip(&mut places) {
         let opts = &point.opts;
-        server_descriptors(opts.connections)?;
+        server_descriptors(opts.shape.connections)?;
         let split = client_processes(
-            opts.connections,
+            opts.shape.connections,
             at.client_threads,
             opts.client_processes,
             opts.accounting != Accounting::Off,
@@ -243,7 +227,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::load::Shape;
     use crate::models::MODELS;
+    use crate::protocol::Workload;
 
     fn model(name: &str) -> &'static Model {
         MODELS.iter().find(|m| m.name == name).unwrap()
@@ -252,17 +238,19 @@ mod tests {
     fn opts(models: &[&str], workload: Workload) -> RunOptions {
         RunOptions {
             models: models.iter().map(|m| model(m)).collect(),
-            workload,
-            connections: 50,
+            shape: Shape {
+                workload,
+                connections: 50,
+                duration: Duration::from_secs(5),
+                warmup: Duration::from_secs(1),
+                payload: 64,
+                pipeline: 1,
+                timeout: None,
+                rate: None,
+                interval: Duration::from_secs(1),
+            },
             client_threads: None,
             client_processes: None,
-            duration: Duration::from_secs(5),
-            warmup: Duration::from_secs(1),
-            payload: 64,
-            pipeline: 1,
-            timeout: None,
-            rate: None,
-            interval: Duration::from_secs(1),
             slo: Vec::new(),
             repeat: 3,
             threads: None,

@@ -112,8 +112,8 @@ impl Session {
             job.model.name,
             job.repeat_index + 1,
             opts.repeat,
-            humantime::format_duration(opts.warmup),
-            humantime::format_duration(opts.duration),
+            humantime::format_duration(opts.shape.warmup),
+            humantime::format_duration(opts.shape.duration),
             if opts.slo.is_empty() {
                 String::new()
             } else {
@@ -126,7 +126,7 @@ impl Session {
     fn one(&mut self, point: &PlanPoint, job: &Job) -> Result<(), Halt> {
         let opts = job.opts;
         let step = if opts.slo.is_empty() {
-            job.accounted(opts.rate).map(|run| (vec![run], None))
+            job.accounted(opts.shape.rate).map(|run| (vec![run], None))
         } else {
             job.slo_search().map(|(runs, found)| (runs, Some(found)))
         };
