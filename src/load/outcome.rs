@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::part::OpenLoop;
 use crate::metrics::histogram::LatencySummary;
+use crate::metrics::syscall_figures::SyscallFigures;
 use crate::metrics::syscalls::SyscallCounts;
 
 /// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
@@ -42,7 +43,7 @@ pub struct ClientCost {
     /// The load threads' own system calls over the window (counted in the same pass as the
     /// server's); absent when not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub syscalls: Option<serde_json::Value>,
+    pub syscalls: Option<SyscallFigures>,
     /// The processes the load generator ran in (1: this one; more: that many child
     /// processes, whose CPU time the figures above include). 1 in files written before it
     /// existed.

@@ -4,6 +4,7 @@
 pub mod histogram;
 pub mod process;
 pub mod stats;
+pub mod syscall_figures;
 pub mod syscalls;
 #[cfg(target_os = "linux")]
 pub mod tracefs;

@@ -10,7 +10,8 @@
 //! - this file: the file as a whole ([`ResultFile`]) and the options that shaped it
 //!   ([`Scenario`]);
 //! - [`record`]: one measured run ([`Run`]) and the SLO search's findings;
-//! - [`syscalls`]: the system-call figures of a run;
+//! - [`syscalls`]: the system-call figures of a run (declared in `metrics`, beside the
+//!   counters, so that the load generator's outcome carries its own typed);
 //! - [`warning`]: a run's warnings, typed, written as their text;
 //! - [`measured`]: a run made from the load generator's outcome and the server's counters;
 //! - [`env`]: the machine and the tool that measured;
@@ -20,7 +21,6 @@ pub mod env;
 pub mod io;
 pub mod measured;
 pub mod record;
-pub mod syscalls;
 pub mod warning;
 
 use serde::{Deserialize, Serialize};
@@ -28,11 +28,13 @@ use serde::{Deserialize, Serialize};
 use crate::load::Shape;
 use crate::protocol::Workload;
 
+/// The system-call figures of a run, typed (declared with the counters, since the load
+/// generator's own figures travel in its outcome too).
+pub use crate::metrics::syscall_figures::{self as syscalls, SyscallFigures};
 use crate::models::UringOptions;
 pub use env::{Env, Tool};
 pub use io::{load, write_atomic};
 pub use record::{OpenLoopFigures, PacingError, Run, ServerCosts, SloCapacity, SloProbe};
-pub use syscalls::SyscallFigures;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

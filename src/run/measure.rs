@@ -309,10 +309,9 @@ fn add_counts(
     {
         if let Some(Ok(client)) = &client_syscalls {
             if run.failure.is_none() {
-                let figures =
-                    client_syscall_figures(client, run.requests, pass).with_window(run.duration_s);
-                // `client` is the load generator's wire type, which holds them untyped.
-                run.client.syscalls = serde_json::to_value(figures).ok();
+                run.client.syscalls = Some(
+                    client_syscall_figures(client, run.requests, pass).with_window(run.duration_s),
+                );
             }
         }
     }
