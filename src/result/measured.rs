@@ -248,3 +248,140 @@ pub fn to_run(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::histogram::{new_histogram, record};
+
+    fn client(busy: f64, saturated: bool) -> load::ClientCost {
+        load::ClientCost {
+            cpu_user_s: 0.5,
+            cpu_sys_s: 0.5,
+            busy_fraction: busy,
+            saturated,
+            syscalls: None,
+            processes: 1,
+            per_process: Vec::new(),
+        }
+    }
+
+    /// An open loop whose free connections sent `pacing_us` late, with `unsent` requests never
+    /// sent.
+    fn open(pacing_us: &[u64], sent: u64, unsent: u64) -> load::OpenLoop {
+        let mut pacing = new_histogram();
+        for &us in pacing_us {
+            record(&mut pacing, us);
+        }
+        load::OpenLoop {
+            uncorrected: new_histogram(),
+            pacing,
+            sent,
+            unsent,
+        }
+    }
+
+    #[test]
+    fn costs_are_per_request_and_rounded() {
+        let window = ProcessCounters {
+            cpu_user_s: 0.123_44,
+            cpu_sys_s: 0.2,
+            voluntary_ctx_switches: Some(30),
+            involuntary_ctx_switches: Some(10),
+            peak_rss_bytes: 4 << 20,
+            rss_bytes: 3 << 20,
+            threads: 2,
+        };
+        let c = costs(&window, 4000);
+        assert_eq!((c.cpu_user_s, c.cpu_sys_s), (0.123, 0.2));
+        // 323,440 µs over 4,000 requests; 40 switches over 4,000.
+        assert_eq!(c.cpu_us_per_request, Some(80.86));
+        assert_eq!(c.ctx_switches_per_request, Some(0.01));
+        assert_eq!((c.peak_rss_bytes, c.threads), (4 << 20, 2));
+        // No request: no figure per request, not a division by zero.
+        let none = costs(&window, 0);
+        assert_eq!(
+            (none.cpu_us_per_request, none.ctx_switches_per_request),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn an_open_loop_on_schedule_warns_of_nothing() {
+        let mut warnings = Vec::new();
+        let window = Duration::from_secs(2);
+        let f = open_loop_figures(
+            &open(&[5, 10, 20], 20_000, 0),
+            10_000.0,
+            9_950.0,
+            window,
+            &client(0.3, false),
+            50,
+            &mut warnings,
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            (f.requested_rps, f.achieved_rps, f.sent_rps),
+            (10_000.0, 9_950.0, 10_000.0)
+        );
+        assert_eq!((f.unsent_requests, f.pacing_error_us.samples), (0, 3));
+    }
+
+    #[test]
+    fn a_missed_rate_says_why_client_first_then_unsent_then_the_server() {
+        let window = Duration::from_secs(1);
+        let why = |client: &load::ClientCost, unsent: u64| {
+            let mut warnings = Vec::new();
+            open_loop_figures(
+                &open(&[5], 8_000, unsent),
+                10_000.0,
+                8_000.0,
+                window,
+                client,
+                50,
+                &mut warnings,
+            );
+            match warnings.as_slice() {
+                [Warning::RateMissed {
+                    achieved,
+                    rate,
+                    why,
+                }] => {
+                    assert_eq!((*achieved, *rate), (8_000.0, 10_000.0));
+                    why.clone()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            why(&client(0.97, true), 5),
+            Shortfall::ClientBusy { busy_percent: 97.0 }
+        );
+        assert_eq!(
+            why(&client(0.3, false), 5),
+            Shortfall::Unsent {
+                unsent: 5,
+                connections: 50
+            }
+        );
+        assert_eq!(why(&client(0.3, false), 0), Shortfall::ServerSlow);
+    }
+
+    #[test]
+    fn a_client_that_sent_late_is_said() {
+        let mut warnings = Vec::new();
+        open_loop_figures(
+            &open(&[400, 500, 900], 10_000, 0),
+            10_000.0,
+            10_000.0,
+            Duration::from_secs(1),
+            &client(0.5, false),
+            50,
+            &mut warnings,
+        );
+        assert!(
+            matches!(warnings.as_slice(), [Warning::SentLate { max_us, .. }] if *max_us >= 900.0),
+            "{warnings:?}"
+        );
+    }
+}
