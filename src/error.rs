@@ -1,4 +1,4 @@
-//! Errors that decide the process's exit code (see SPEC.md, "Exit codes").
+//! Errors that decide the process's exit code (the README lists them: "Exit codes").
 //!
 //! Code that does I/O returns `anyhow::Result` with context naming the path or address that
 //! failed; where the failure means something to the user (bad input, an environment that cannot

@@ -1,4 +1,5 @@
-//! `bench`: parse, run, print the error once with its causes, exit with the code SPEC.md gives.
+//! `bench`: parse, run, print the error once with its causes, exit with the code the README gives
+//! ("Exit codes").
 
 fn main() {
     // A server the harness started held, to count its system calls from its first instruction.

@@ -29,7 +29,7 @@ fn run_args(args: &[std::ffi::OsString]) -> RunArgs {
 }
 
 /// Every file expands into points that parse, and says in a comment what it is for; the
-/// claim scenarios of METHOD.md section 1 are all there.
+/// claim scenarios (one per claim the project set out to test) are all there.
 #[test]
 fn every_scenario_file_loads_and_names_its_claim() {
     let files = scenarios();

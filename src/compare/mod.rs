@@ -1,6 +1,6 @@
 //! `bench compare BASELINE CURRENT`: a verdict per run and metric (improved, regressed, no
 //! change) with the change and its 95% confidence interval, for a CI gate that does not cry
-//! wolf (METHOD.md section 5; the decision rule is in `stats.rs` and DESIGN.md).
+//! wolf (the decision rule is in `stats.rs` and DESIGN.md).
 //!
 //! Runs are matched by what makes them the same experiment: the model (with its poller), the
 //! workload, the sweep point, connections, payload, pipeline and rate. Their repeats are the

@@ -6,7 +6,7 @@
 //! thread at the due time (a high-resolution timer; the thread's timer slack is set to 1 µs
 //! so the kernel does not defer the wake-up by its default 50 µs). Elsewhere the poll waits
 //! until 2 ms before the due time and then polls without waiting (a busy wait over the last
-//! stretch, as METHOD.md prescribes when there is no precise timer).
+//! stretch, the usual remedy when there is no precise timer).
 
 use std::io;
 use std::time::{Duration, Instant};

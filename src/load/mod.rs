@@ -9,7 +9,8 @@
 //! are recorded; the caller is told when the window opens and closes, so that it can snapshot
 //! the server's counters at the same edges.
 //!
-//! One process may open only so many descriptors (FACTS.md: 20,000 here, which one process
+//! One process may open only so many descriptors (20,000 on the machines this is
+//! built on, DESIGN.md "Descriptors", which one process
 //! cannot fill with 20,000 sockets and still have room for itself), so the connections can
 //! also be driven by several client processes (`--client-processes N`, or on its own when the
 //! connections would not fit in one): `split.rs` is the parent's side, `process.rs` the

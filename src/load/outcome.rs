@@ -13,7 +13,8 @@ use crate::metrics::histogram::LatencySummary;
 use crate::metrics::syscall_figures::SyscallFigures;
 use crate::metrics::syscalls::SyscallCounts;
 
-/// Above this share of its CPUs busy, the client was the bottleneck (METHOD.md section 2).
+/// Above this share of its CPUs busy, the client was the bottleneck (DESIGN.md, "Is the client
+/// the bottleneck?").
 pub const SATURATED_BUSY: f64 = 0.90;
 
 /// A server that answered nothing for this long at the end of the measured window, while

@@ -3,7 +3,7 @@
 //! process that has not exec'd yet, with `inherit` (every thread it will create is counted)
 //! and `enable_on_exec` (counting starts at its first instruction of the new program).
 //!
-//! perf-event2 builds and reads the counters (a well-kept wrapper; the traps FACTS.md lists
+//! perf-event2 builds and reads the counters (a well-kept wrapper; its two traps
 //! are avoided here: the tracepoint id is read from tracefs ourselves, since the crate looks
 //! under debugfs, and kernel events are included, without which `raw_syscalls` counts 0).
 //! Counters are read, never reset: a window's counts are the difference of two snapshots.
