@@ -165,32 +165,61 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
             Error::Environment(format!("cannot pin the server to CPUs {cpus}: {e}"))
         })?;
     }
-    let cpu_count = match &opts.cpus {
-        Some(cpus) => cpus.len(),
-        None => sys::allowed_cpus().map_or(1, |c| c.len()),
-    };
-    let threads = opts.threads.unwrap_or(cpu_count).max(1);
     let listener = bind(opts.listen, opts.model.reuse_port)?;
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let config = ServerConfig {
+    let config = server_config(opts, poller);
+    let server = (opts.model.start)(listener, &config)
+        .with_context(|| format!("cannot start the {} server", opts.model.name))?;
+    let controls = controls(opts.stdin_control)?;
+    let ready = ReadyLine {
+        listening: local,
+        model: opts.model.name.into(),
+        workload: opts.workload,
+        threads: opts.model.threads.effective(config.threads),
+        poller: poller.map(|p| p.name().into()),
+        cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
+        idle_timeout_s: config.idle_timeout().map(|t| t.as_secs_f64()),
+        pid: std::process::id(),
+        io_uring: server.io_uring(),
+    };
+    say(&serde_json::to_value(&ready)?)?;
+    answer_until_stopped(server.as_ref(), &controls, opts.duration)?;
+    let last = counters(server.as_ref())?;
+    server
+        .stop()
+        .with_context(|| format!("the {} server did not stop cleanly", opts.model.name))?;
+    say(&json!({ "stopped": true, "counters": last }))?;
+    Ok(0)
+}
+
+/// The model's configuration: its protocol and handler cost, its threads (default: one per
+/// server CPU), poller, CPUs, `--uring-*` options and idle timeout.
+fn server_config(opts: &ServeOptions, poller: Option<Poller>) -> ServerConfig {
+    let cpu_count = match &opts.cpus {
+        Some(cpus) => cpus.len(),
+        None => sys::allowed_cpus().map_or(1, |c| c.len()),
+    };
+    ServerConfig {
         protocol: Protocol {
             workload: opts.workload,
             message_size: opts.message_size,
             cost: Cost::new(opts.work_us, opts.block_us),
         },
-        threads,
+        threads: opts.threads.unwrap_or(cpu_count).max(1),
         poller: poller.unwrap_or_default(),
         cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
         uring: opts.uring,
         idle_timeout: Some(opts.idle_timeout),
-    };
-    let server = (opts.model.start)(listener, &config)
-        .with_context(|| format!("cannot start the {} server", opts.model.name))?;
+    }
+}
 
+/// The control events, from the signals (and stdin's lines with `stdin_control`), each read
+/// by a thread of its own.
+fn controls(stdin_control: bool) -> anyhow::Result<mpsc::Receiver<Control>> {
     let (tx, rx) = mpsc::channel();
-    if opts.stdin_control {
+    if stdin_control {
         let tx = tx.clone();
         std::thread::Builder::new()
             .name("stdin-control".into())
@@ -207,44 +236,32 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<i32> {
             }
         })
         .context("cannot start the signal thread")?;
+    Ok(rx)
+}
 
-    let ready = ReadyLine {
-        listening: local,
-        model: opts.model.name.into(),
-        workload: opts.workload,
-        threads: opts.model.threads.effective(threads),
-        poller: poller.map(|p| p.name().into()),
-        cpus: opts.cpus.as_ref().map(|c| c.cpus().to_vec()),
-        idle_timeout_s: config.idle_timeout().map(|t| t.as_secs_f64()),
-        pid: std::process::id(),
-        io_uring: server.io_uring(),
-    };
-    say(&serde_json::to_value(&ready)?)?;
-
-    let deadline = opts.duration.map(|d| Instant::now() + d);
+/// Prints the counters at each snapshot asked for, until a stop (or the end of `duration`).
+fn answer_until_stopped(
+    server: &dyn RunningServer,
+    controls: &mpsc::Receiver<Control>,
+    duration: Option<Duration>,
+) -> anyhow::Result<()> {
+    let deadline = duration.map(|d| Instant::now() + d);
     loop {
         let control = match deadline {
-            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+            Some(at) => match controls.recv_timeout(at.saturating_duration_since(Instant::now())) {
                 Ok(control) => control,
-                Err(_) => break,
+                Err(_) => return Ok(()),
             },
-            None => match rx.recv() {
+            None => match controls.recv() {
                 Ok(control) => control,
-                Err(_) => break,
+                Err(_) => return Ok(()),
             },
         };
-        if control == Control::Snapshot {
-            say(&json!({ "counters": counters(server.as_ref())? }))?;
-        } else {
-            break;
+        if control != Control::Snapshot {
+            return Ok(());
         }
+        say(&json!({ "counters": counters(server)? }))?;
     }
-    let last = counters(server.as_ref())?;
-    server
-        .stop()
-        .with_context(|| format!("the {} server did not stop cleanly", opts.model.name))?;
-    say(&json!({ "stopped": true, "counters": last }))?;
-    Ok(0)
 }
 
 /// Turns stdin's lines into control events: `counters` asks for a snapshot; `stop`, the end of

@@ -108,6 +108,46 @@ fn open_loop_figures(
     }
 }
 
+/// Whether the client was saturated, and the warning that says so. In an open loop a thread
+/// that always has a request due or an answer to read never sleeps, so its CPU reads busy long
+/// before it falls behind; its schedule says whether it did: the client is saturated when it
+/// was busy and also sent late.
+fn client_warnings(outcome: &mut LoadOutcome, client_cpus_flag: &str) -> Vec<Warning> {
+    if let Some(open) = &outcome.open_loop {
+        let late =
+            !open.pacing.is_empty() && open.pacing.value_at_quantile(0.99) as f64 > PACING_WARN_US;
+        outcome.client.saturated &= late;
+    }
+    if !outcome.client.saturated {
+        return Vec::new();
+    }
+    vec![Warning::ClientSaturated {
+        busy_percent: outcome.client.busy_fraction * 100.0,
+        open_loop: outcome.open_loop.is_some(),
+        flag: client_cpus_flag.into(),
+    }]
+}
+
+/// The run's failure: a server silent at the end, with requests waiting, stalled; those
+/// requests are errors of their own kind (`unanswered`) and the run failed, whatever else was
+/// measured (`failure`, said after it).
+fn stalled(outcome: &mut LoadOutcome, failure: Option<String>) -> Option<String> {
+    let Some(silent) = outcome.stalled_for() else {
+        return failure;
+    };
+    *outcome.errors.entry("unanswered".into()).or_default() += outcome.unfinished;
+    let stall = format!(
+        "the server stopped answering: nothing answered in the last {:.1} s of the window \
+         while {} requests waited (the time series shows when)",
+        silent.as_secs_f64(),
+        outcome.unfinished
+    );
+    Some(match failure {
+        Some(other) => format!("{stall}; {other}"),
+        None => stall,
+    })
+}
+
 /// Builds a result-file run from a load outcome (shared by `bench run` and `bench load`).
 pub fn to_run(
     id: RunIdentity,
@@ -117,28 +157,7 @@ pub fn to_run(
     failure: Option<String>,
     client_cpus_flag: &str,
 ) -> anyhow::Result<Run> {
-    let mut warnings = Vec::new();
-    // Open loop: a thread that always has a request due or an answer to read never sleeps, so
-    // its CPU reads busy long before it falls behind; its schedule says whether it did. The
-    // client is saturated when it was busy and also sent late.
-    if let Some(open) = &outcome.open_loop {
-        let late =
-            !open.pacing.is_empty() && open.pacing.value_at_quantile(0.99) as f64 > PACING_WARN_US;
-        outcome.client.saturated &= late;
-    }
-    if outcome.client.saturated && outcome.open_loop.is_some() {
-        warnings.push(Warning::ClientSaturated {
-            busy_percent: outcome.client.busy_fraction * 100.0,
-            open_loop: true,
-            flag: client_cpus_flag.into(),
-        });
-    } else if outcome.client.saturated {
-        warnings.push(Warning::ClientSaturated {
-            busy_percent: outcome.client.busy_fraction * 100.0,
-            open_loop: false,
-            flag: client_cpus_flag.into(),
-        });
-    }
+    let mut warnings = client_warnings(&mut outcome, client_cpus_flag);
     if outcome.starved_connections > 0 && outcome.requests > 0 {
         warnings.push(Warning::Starved {
             starved: outcome.starved_connections,
@@ -166,24 +185,7 @@ pub fn to_run(
             text: text.clone(),
         });
     }
-    // A server silent at the end, with requests waiting, stalled: those requests are errors
-    // of their own kind and the run failed, whatever else was measured.
-    let failure = match outcome.stalled_for() {
-        Some(silent) => {
-            *outcome.errors.entry("unanswered".into()).or_default() += outcome.unfinished;
-            let stall = format!(
-                "the server stopped answering: nothing answered in the last {:.1} s of the \
-                 window while {} requests waited (the time series shows when)",
-                silent.as_secs_f64(),
-                outcome.unfinished
-            );
-            Some(match failure {
-                Some(other) => format!("{stall}; {other}"),
-                None => stall,
-            })
-        }
-        None => failure,
-    };
+    let failure = stalled(&mut outcome, failure);
     let window_s = outcome.window.as_secs_f64();
     let errors = outcome.error_count();
     let warmup_errors: u64 = outcome.warmup_errors.values().sum();

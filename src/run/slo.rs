@@ -24,6 +24,19 @@ impl Job<'_> {
     /// run. A probe meets the objectives when it ran clean (no failure, no error), answered
     /// at least 99% of its rate, and each objective's percentile of the corrected latency is
     /// within its limit. Every probe is returned, in order.
+    /// Probe 0: closed loop, the ceiling the search starts under.
+    fn closed_loop_probe(&self, probe: SloProbe) -> anyhow::Result<Run> {
+        let mut ceiling = self.accounted(None)?;
+        ceiling.slo_probe = Some(probe);
+        if self.progress {
+            crate::errln!(
+                "      probe 0 (closed loop): {} req/s",
+                format::fmt_rate(ceiling.throughput_rps)
+            );
+        }
+        Ok(ceiling)
+    }
+
     pub(super) fn slo_search(&self) -> anyhow::Result<(Vec<Run>, SloCapacity)> {
         let objectives: Vec<String> = self.opts.slo.iter().map(ToString::to_string).collect();
         let probe_of = |index, met, missed| SloProbe {
@@ -33,20 +46,13 @@ impl Job<'_> {
             missed,
         };
         let mut runs = Vec::new();
-        let mut ceiling = self.accounted(None)?;
-        ceiling.slo_probe = Some(probe_of(
+        let ceiling = self.closed_loop_probe(probe_of(
             0,
             false,
             Some("the closed-loop probe sets no rate: it bounds the search".into()),
-        ));
+        ))?;
         let closed = ceiling.throughput_rps;
         let clean = ceiling.failure.is_none() && ceiling.errors + ceiling.warmup_errors == 0;
-        if self.progress {
-            crate::errln!(
-                "      probe 0 (closed loop): {} req/s",
-                format::fmt_rate(closed)
-            );
-        }
         runs.push(ceiling);
         let mut found = SloCapacity {
             model: self.model.name.to_string(),
@@ -100,18 +106,7 @@ impl Job<'_> {
             }
         }
         found.capacity_rps = met;
-        // A probe at the bracket's edges whose client was saturated: the client, not the
-        // server, may have set the capacity.
-        let edge = |rate: Option<f64>| {
-            runs.iter()
-                .find(|r| r.rate.is_some() && r.rate == rate && r.client.saturated)
-        };
-        if let Some(r) = edge(found.missed_rps).or_else(|| edge(found.capacity_rps)) {
-            found.warnings.push(Warning::ClientBound {
-                busy_percent: r.client.busy_fraction * 100.0,
-                rate: format::fmt_rate(r.rate.unwrap_or_default()),
-            });
-        }
+        found.warnings.extend(client_bound(&runs, &found));
         Ok((runs, found))
     }
 
@@ -155,4 +150,18 @@ impl Job<'_> {
             .collect();
         (!over.is_empty()).then(|| over.join(", "))
     }
+}
+
+/// A probe at the bracket's edges whose client was saturated: the client, not the server, may
+/// have set the capacity.
+fn client_bound(runs: &[Run], found: &SloCapacity) -> Option<Warning> {
+    let edge = |rate: Option<f64>| {
+        runs.iter()
+            .find(|r| r.rate.is_some() && r.rate == rate && r.client.saturated)
+    };
+    let r = edge(found.missed_rps).or_else(|| edge(found.capacity_rps))?;
+    Some(Warning::ClientBound {
+        busy_percent: r.client.busy_fraction * 100.0,
+        rate: format::fmt_rate(r.rate.unwrap_or_default()),
+    })
 }
