@@ -19,11 +19,12 @@
 //!
 //! The files, top down: this one (the configuration and [`run_load`]); `shape.rs` (the load's
 //! shape); `outcome.rs` (what a run measured); `timeline.rs` (the shared timeline and its
-//! watcher); `local.rs` (the worker threads of one process); `worker.rs` (one thread's event
-//! loop) with `conn.rs`, `connect.rs`, `exchange.rs`, `schedule.rs` and `tally.rs` (a
-//! connection, connecting, the bytes and their checks, the open loop's due times, the
-//! recording); `part.rs` (a thread's tally and the merge); `http.rs`, `alarm.rs`; and for
-//! several processes `plan.rs`, `split.rs`, `process.rs`, `wire.rs`.
+//! watcher); `local.rs` (the worker threads of one process); the worker's steps `connect.rs`,
+//! `open_loop.rs` and `tally.rs` (connecting and failing, the open loop's releases, the
+//! recording) over `worker.rs` (one thread's event loop); below it `conn.rs`, `exchange.rs` and
+//! `schedule.rs` (a connection, the bytes and their checks, the open loop's due times);
+//! `part.rs` (a thread's tally and the merge); `http.rs`, `alarm.rs`; and for several processes
+//! `plan.rs`, `split.rs`, `process.rs`, `wire.rs`.
 
 mod alarm;
 mod conn;
@@ -31,6 +32,7 @@ mod connect;
 mod exchange;
 pub mod http;
 mod local;
+mod open_loop;
 mod outcome;
 mod part;
 mod plan;

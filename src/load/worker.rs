@@ -23,8 +23,8 @@
 //!
 //! Where each part lives: the connection's state `conn.rs`, connecting and failing `connect.rs`,
 //! the bytes on the wire and their checks `exchange.rs`, the open loop's due times
-//! `schedule.rs`, the recording of answers and errors `tally.rs`; this file holds the worker and
-//! its event loop.
+//! `schedule.rs` and its steps `open_loop.rs`, the recording of answers and errors `tally.rs`;
+//! this file holds the worker and its event loop.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -19,7 +19,7 @@ use windows_sys::Win32::System::IO::{
 };
 
 use super::op::{last_wsa_error, AcceptSlot, ADDR_ROOM};
-use super::port::{Shared, IO_KEY, RETRY_KEY};
+use super::shared::{Shared, IO_KEY, RETRY_KEY};
 use crate::models::parts::mio_loop::ACCEPT_RETRY;
 
 /// `AcceptEx` operations kept pending on the listener.

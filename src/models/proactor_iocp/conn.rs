@@ -1,11 +1,13 @@
-//! A connection of the port: its receive and send operations, its state behind a lock (held
-//! only to run the handler and post the next operation), and what its completions do: answer,
-//! send the rest or the backlog, receive again unless paused, close once everything is out.
+//! A connection of the port: adopting it, posting its receive and send operations, and what
+//! its completions do: answer, send the rest or the backlog, receive again unless paused, close
+//! once everything is out. The connection itself and its state behind a lock (held only to run
+//! the handler and post the next operation) are defined in `op.rs`, beside the operations that
+//! point back to it.
 
 use std::cell::UnsafeCell;
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use windows_sys::Win32::Networking::WinSock::{
@@ -13,64 +15,15 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 
-use super::op::{ConnOp, Header, Kind};
-use super::port::Shared;
+use super::op::{lock, Conn, ConnOp, ConnState, Header, Kind};
+use super::shared::Shared;
 use crate::models::parts::idle::Idle;
 use crate::models::parts::mio_loop::OUT_HIGH_WATER;
-use crate::protocol::{Flow, Session};
+use crate::protocol::Flow;
 
 /// Each connection's receive buffer, committed while its `WSARecv` waits (the blocking models
 /// and `proactor-emulated` read 16 KiB too).
 pub(super) const RECV_BUF: usize = 16 * 1024;
-
-pub(super) struct Conn {
-    pub(super) socket: SOCKET,
-    pub(super) recv_op: ConnOp,
-    pub(super) send_op: ConnOp,
-    pub(super) state: Mutex<ConnState>,
-}
-
-// SAFETY: the `OVERLAPPED` headers are written only by the thread that posts the operation,
-// while holding `state`, and read back by the one that takes its completion; `owner` never
-// changes. Everything else is behind the mutex.
-unsafe impl Sync for Conn {}
-// SAFETY: as above.
-unsafe impl Send for Conn {}
-
-pub(super) struct ConnState {
-    /// The slab key in the registry of live connections.
-    pub(super) id: usize,
-    pub(super) session: Session,
-    /// Where `WSARecv` writes; not touched while a receive is pending.
-    pub(super) recv_buf: Box<[u8]>,
-    /// The reply being sent; not touched while a send is pending.
-    pub(super) sending: Vec<u8>,
-    /// How much of `sending` the system has taken.
-    pub(super) sent: usize,
-    /// Replies made while a send was in flight, sent next.
-    pub(super) backlog: Vec<u8>,
-    pub(super) recv_pending: bool,
-    pub(super) send_pending: bool,
-    /// The peer sent its FIN, or an operation failed: no more receives.
-    pub(super) read_done: bool,
-    /// The session asked to close once its replies are out.
-    pub(super) closing: bool,
-    /// The socket is closed (its pending operations complete as aborted).
-    pub(super) closed: bool,
-    /// Receives stopped because the unsent replies passed the high-water mark.
-    pub(super) paused: bool,
-    pub(super) idle: Idle,
-}
-
-impl ConnState {
-    pub(super) fn unsent(&self) -> usize {
-        self.sending.len() - self.sent + self.backlog.len()
-    }
-}
-
-pub(super) fn lock(state: &Mutex<ConnState>) -> MutexGuard<'_, ConnState> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl Shared {
     /// Registers a set-up connection and posts its first receive.

@@ -31,9 +31,11 @@
 //! IIS and libuv post zero-byte reads to avoid that at large scale), and portability (Windows
 //! only).
 //!
-//! The files, bottom up: `op.rs` (the objects whose `OVERLAPPED` is handed to the system),
-//! `accept.rs` (the `AcceptEx` slots), `conn.rs` (a connection and its receive and send),
-//! `port.rs` (the port, its threads, the dispatch of completions, the idle sweep, the stop).
+//! The files, bottom up: `op.rs` (the objects whose `OVERLAPPED` is handed to the system, and
+//! the connection they point back to), `shared.rs` (what every thread of the port shares, and
+//! the completion keys), `accept.rs` (the `AcceptEx` slots), `conn.rs` (a connection's receive
+//! and send and their completions), `port.rs` (the port, its threads, the dispatch of
+//! completions, the idle sweep, the stop).
 
 #[cfg(windows)]
 mod accept;
@@ -43,6 +45,8 @@ mod conn;
 mod op;
 #[cfg(windows)]
 mod port;
+#[cfg(windows)]
+mod shared;
 
 use std::io;
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
-//! The completion port of `proactor-iocp` and its threads: the state they share, the start,
-//! the wait for completions and their dispatch, the idle sweep, the stop. The accept slots are
-//! in `accept.rs`, the connections in `conn.rs`, the objects handed to the system in `op.rs`
-//! (see the parent module for the design).
+//! The completion port of `proactor-iocp` and its threads: the start, the wait for completions
+//! and their dispatch, the idle sweep, the stop. The state the threads share and the completion
+//! keys are in `shared.rs`, the accept slots in `accept.rs`, the connections in `conn.rs`, the
+//! objects handed to the system in `op.rs` (see the parent module for the design).
 //!
 //! Memory handed to the system: every pending operation's `OVERLAPPED` (and the buffer it
 //! reads into or sends from) lives in a heap object that the operation keeps alive. A
@@ -32,59 +32,15 @@ use windows_sys::Win32::System::IO::{
 };
 
 use super::accept::{load_accept_ex, ACCEPTS};
-use super::conn::{lock, Conn};
-use super::op::{last_wsa_error, AcceptSlot, ConnOp, Header, Kind, ADDR_ROOM};
+use super::op::{last_wsa_error, lock, AcceptSlot, Conn, ConnOp, Header, Kind, ADDR_ROOM};
+use super::shared::{Shared, IO_KEY, RETRY_KEY, STOP_KEY};
 use crate::models::contract::{RunningServer, ServerConfig};
 use crate::models::parts::idle::sweep_interval;
-use crate::protocol::Protocol;
 
 /// Completions taken per `GetQueuedCompletionStatusEx`.
 const BATCH: usize = 64;
-/// Completion key of the listener and of every connection.
-pub(super) const IO_KEY: usize = 0;
-/// Completion key of a posted "this thread should return" packet.
-const STOP_KEY: usize = 1;
-/// Completion key of a posted "post this accept slot again" packet (its `OVERLAPPED` is the
-/// slot's).
-pub(super) const RETRY_KEY: usize = 2;
 /// How long `stop` waits for the aborted operations to come back before giving up on them.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-
-/// What every thread of the port shares.
-pub(super) struct Shared {
-    pub(super) port: HANDLE,
-    pub(super) listener: SOCKET,
-    pub(super) family: i32,
-    pub(super) accept_ex: unsafe extern "system" fn(
-        SOCKET,
-        SOCKET,
-        *mut core::ffi::c_void,
-        u32,
-        u32,
-        u32,
-        *mut u32,
-        *mut OVERLAPPED,
-    ) -> windows_sys::core::BOOL,
-    pub(super) protocol: Protocol,
-    pub(super) slots: Box<[AcceptSlot]>,
-    pub(super) stopping: AtomicBool,
-    /// Operations posted whose completion has not been handled yet.
-    pub(super) outstanding: AtomicUsize,
-    /// Live connections, so that `stop` can close each one.
-    pub(super) conns: Mutex<Slab<Arc<Conn>>>,
-    /// Whether an accept failure is being retried, so it is reported once.
-    pub(super) accept_failing: AtomicBool,
-    /// `--idle-timeout` and the sweep interval; the threads wait no longer than that.
-    pub(super) idle_timeout: Option<(Duration, Duration)>,
-    /// When the next idle sweep is due; the thread that holds the lock sweeps.
-    pub(super) next_sweep: Mutex<Instant>,
-}
-
-// SAFETY: the port and socket handles are usable from any thread; the slots are Sync (above);
-// the rest is atomics and mutexes.
-unsafe impl Sync for Shared {}
-// SAFETY: as above.
-unsafe impl Send for Shared {}
 
 pub(super) struct IocpServer {
     shared: Arc<Shared>,

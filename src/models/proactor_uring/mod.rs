@@ -28,9 +28,11 @@
 //!
 //! The files, bottom up: `options.rs` (the `--uring-*` options and the setup record, on every
 //! platform), `op.rs` (what a submission's user_data names), `buf_ring.rs` (the provided
-//! buffer ring), `conn.rs` (a connection's state), `setup.rs` (ring setup and the startup
-//! probe), `accept.rs`, `recv.rs`, `send.rs` (one operation each), `worker.rs` (the loop that
-//! submits, reaps and dispatches), `server.rs` (the threads, started and stopped together).
+//! buffer ring), `conn.rs` (a connection's state), `recv_mode.rs` (the recv a ring arms:
+//! capped multishot or single-shot), `setup.rs` (ring setup flags and sizes, and the startup
+//! probe), `worker.rs` (the worker and its loop that submits, reaps and dispatches),
+//! `accept.rs`, `recv.rs`, `send.rs` (one operation each, steps of the worker), `server.rs`
+//! (the threads, started and stopped together).
 
 pub mod options;
 
@@ -44,6 +46,8 @@ mod conn;
 mod op;
 #[cfg(target_os = "linux")]
 mod recv;
+#[cfg(target_os = "linux")]
+mod recv_mode;
 #[cfg(target_os = "linux")]
 mod send;
 #[cfg(target_os = "linux")]

@@ -3,13 +3,13 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use super::options::{UringListener, UringSetup};
-use super::worker::Worker;
+use super::worker::{Shared, Worker};
 use crate::models::contract::{RunningServer, ServerConfig};
 use crate::models::parts::listener::reuseport_group;
 use crate::sys;
@@ -22,13 +22,6 @@ struct UringServer {
 struct Ring {
     shared: Arc<Shared>,
     thread: JoinHandle<io::Result<()>>,
-}
-
-pub(super) struct Shared {
-    pub(super) stop: AtomicBool,
-    /// Written to wake the ring's thread (it keeps a read armed on it).
-    pub(super) wake: OwnedFd,
-    pub(super) connections: AtomicU64,
 }
 
 pub(super) fn start(

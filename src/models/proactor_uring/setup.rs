@@ -1,25 +1,16 @@
-//! Ring setup: the best `IORING_SETUP_*` flags the kernel accepts (with fallbacks), a ring's
-//! file table and provided buffers, and the startup probe that decides whether the model can
-//! run here.
+//! Ring setup: the best `IORING_SETUP_*` flags the kernel accepts (with fallbacks), the sizes of
+//! a ring's queues, file table and provided buffers (registered when the worker is built, in
+//! `worker.rs`), and the startup probe that decides whether the model can run here.
 
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, register::Probe, types, IoUring};
-use slab::Slab;
 
 use super::buf_ring::BufRing;
-use super::options::{UringOptions, UringSetup, ZC_MIN_BYTES};
-use super::recv::Recv;
-use super::server::Shared;
-use super::worker::Worker;
+use super::options::UringOptions;
 use super::{REFUSE_ENV, SETUP_ENV};
-use crate::models::parts::idle::sweep_interval;
-use crate::models::parts::mio_loop::ACCEPT_RETRY;
-use crate::protocol::Protocol;
 use crate::sys;
 
 /// Submission queue entries per ring; a full queue is submitted early, never dropped.
@@ -31,82 +22,14 @@ pub(super) const CQ_ENTRIES: u32 = 16384;
 /// request (sixteen recvs each); 1024 x 32 KiB, 8 MiB resident at 64 B (a small message
 /// touches one page of its buffer) and 27-35 µs per 64 KiB request. More connections than
 /// buffers landing at once get `-ENOBUFS`, and are re-armed as buffers come back.
-const BUFFERS: u16 = 1024;
-const BUFFER_BYTES: u32 = 32 * 1024;
-const GROUP: u16 = 0;
+pub(super) const BUFFERS: u16 = 1024;
+pub(super) const BUFFER_BYTES: u32 = 32 * 1024;
+pub(super) const GROUP: u16 = 0;
 /// The registered file table's size, capped by the process's open-file limit (the kernel
 /// refuses a larger one). A full table fails accept with -ENFILE: the ring backs off.
-const FILES_MAX: u32 = 32768;
+pub(super) const FILES_MAX: u32 = 32768;
 /// With `--uring-sqpoll`: how long the kernel's polling thread spins before it sleeps.
 const SQPOLL_IDLE_MS: u32 = 2000;
-
-impl Worker {
-    pub(super) fn new(
-        listener: TcpListener,
-        protocol: Protocol,
-        options: UringOptions,
-        idle_timeout: Option<Duration>,
-        shared: Arc<Shared>,
-    ) -> io::Result<(Worker, UringSetup)> {
-        let (ring, flags, refused) = build_ring(&options)?;
-        // Direct descriptors do not take slots in the process's descriptor table, but the
-        // kernel caps the registered table at the open-file limit.
-        let nofile = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
-        let files = (FILES_MAX as u64).min(nofile).max(1) as u32;
-        ring.submitter().register_files_sparse(files).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot register a file table of {files} entries: {e}"),
-            )
-        })?;
-        let bufs = BufRing::new(&ring, BUFFERS, BUFFER_BYTES, GROUP).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot register a provided buffer ring: {e}"),
-            )
-        })?;
-        let setup = UringSetup {
-            setup_flags: flags,
-            refused,
-            sqpoll: options.sqpoll,
-            send_zc: options.zc,
-            zc_min_bytes: ZC_MIN_BYTES,
-            listener: options.listener,
-            registered_files: true,
-            buffers: bufs.entries() as u32,
-            buffer_bytes: bufs.size(),
-            recv: Recv::here().describe(),
-        };
-        let worker = Worker {
-            ring,
-            bufs,
-            held: Slab::new(),
-            conns: Slab::new(),
-            starved: Vec::new(),
-            listener,
-            protocol,
-            options,
-            recv: Recv::here(),
-            shared,
-            wake_buf: Box::new([0; 8]),
-            retry_after: Box::new(types::Timespec::from(ACCEPT_RETRY)),
-            idle_timeout,
-            sweep_every: Box::new(types::Timespec::from(
-                idle_timeout.map_or(Duration::ZERO, sweep_interval),
-            )),
-            sweep_armed: false,
-            accept_armed: false,
-            accept_multishot: false,
-            accept_cancelling: false,
-            files: files as usize,
-            strays: 0,
-            loop_ops: 0,
-            retrying: false,
-            stopping: false,
-        };
-        Ok((worker, setup))
-    }
-}
 
 /// A set of `IORING_SETUP_*` flags to try.
 #[derive(Clone, Copy)]
@@ -133,7 +56,9 @@ impl Tier {
 /// Builds the ring with the best flags the kernel accepts: `SINGLE_ISSUER | DEFER_TASKRUN`,
 /// else `COOP_TASKRUN`, else none (with SQPOLL: `SQPOLL | SINGLE_ISSUER`, else `SQPOLL`;
 /// DEFER_TASKRUN cannot go with SQPOLL). Returns the ring, the flags used, the sets refused.
-fn build_ring(options: &UringOptions) -> io::Result<(IoUring, Vec<String>, Vec<String>)> {
+pub(super) fn build_ring(
+    options: &UringOptions,
+) -> io::Result<(IoUring, Vec<String>, Vec<String>)> {
     let mut tiers: &[Tier] = if options.sqpoll {
         &[Tier::Sqpoll, Tier::SqpollPlain]
     } else {

@@ -1,12 +1,14 @@
-//! One ring, one thread: the loop that submits and reaps (one `io_uring_enter` per iteration
-//! that both submits and waits), the dispatch of completions, the idle sweep, the close of a
-//! connection, and the stop. The operations live beside it: `accept.rs`, `recv.rs`,
-//! `send.rs`; the ring's setup in `setup.rs`.
+//! One ring, one thread: what the thread shares with the server, the worker built on its ring
+//! (file table and provided buffers registered), the loop that submits and reaps (one
+//! `io_uring_enter` per iteration that both submits and waits), the dispatch of completions,
+//! the idle sweep, the close of a connection, and the stop. The operations are steps of the
+//! worker, above it: `accept.rs`, `recv.rs`, `send.rs`; below it the ring's setup flags and
+//! sizes in `setup.rs`, the recv a ring arms in `recv_mode.rs`.
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,15 +18,24 @@ use slab::Slab;
 use super::buf_ring::BufRing;
 use super::conn::{Conn, Life, Mem, RecvState};
 use super::op::{decode, user_data, Op};
-use super::options::UringOptions;
-use super::recv::Recv;
-use super::server::Shared;
-use super::setup::CQ_ENTRIES;
+use super::options::{UringOptions, UringSetup, ZC_MIN_BYTES};
+use super::recv_mode::Recv;
+use super::setup::{build_ring, BUFFERS, BUFFER_BYTES, CQ_ENTRIES, FILES_MAX, GROUP};
+use crate::models::parts::idle::sweep_interval;
+use crate::models::parts::mio_loop::ACCEPT_RETRY;
 use crate::protocol::Protocol;
 use crate::sys;
 
 /// How long a stopping ring waits for its operations to end.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// What a ring's thread shares with the server that started it.
+pub(super) struct Shared {
+    pub(super) stop: AtomicBool,
+    /// Written to wake the ring's thread (it keeps a read armed on it).
+    pub(super) wake: OwnedFd,
+    pub(super) connections: AtomicU64,
+}
 
 pub(super) struct Worker {
     /// Declared first: dropped before the buffers the kernel may still write into.
@@ -62,6 +73,74 @@ pub(super) struct Worker {
     pub(super) loop_ops: u32,
     pub(super) retrying: bool,
     pub(super) stopping: bool,
+}
+
+impl Worker {
+    pub(super) fn new(
+        listener: TcpListener,
+        protocol: Protocol,
+        options: UringOptions,
+        idle_timeout: Option<Duration>,
+        shared: Arc<Shared>,
+    ) -> io::Result<(Worker, UringSetup)> {
+        let (ring, flags, refused) = build_ring(&options)?;
+        // Direct descriptors do not take slots in the process's descriptor table, but the
+        // kernel caps the registered table at the open-file limit.
+        let nofile = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
+        let files = (FILES_MAX as u64).min(nofile).max(1) as u32;
+        ring.submitter().register_files_sparse(files).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot register a file table of {files} entries: {e}"),
+            )
+        })?;
+        let bufs = BufRing::new(&ring, BUFFERS, BUFFER_BYTES, GROUP).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot register a provided buffer ring: {e}"),
+            )
+        })?;
+        let setup = UringSetup {
+            setup_flags: flags,
+            refused,
+            sqpoll: options.sqpoll,
+            send_zc: options.zc,
+            zc_min_bytes: ZC_MIN_BYTES,
+            listener: options.listener,
+            registered_files: true,
+            buffers: bufs.entries() as u32,
+            buffer_bytes: bufs.size(),
+            recv: Recv::here().describe(),
+        };
+        let worker = Worker {
+            ring,
+            bufs,
+            held: Slab::new(),
+            conns: Slab::new(),
+            starved: Vec::new(),
+            listener,
+            protocol,
+            options,
+            recv: Recv::here(),
+            shared,
+            wake_buf: Box::new([0; 8]),
+            retry_after: Box::new(types::Timespec::from(ACCEPT_RETRY)),
+            idle_timeout,
+            sweep_every: Box::new(types::Timespec::from(
+                idle_timeout.map_or(Duration::ZERO, sweep_interval),
+            )),
+            sweep_armed: false,
+            accept_armed: false,
+            accept_multishot: false,
+            accept_cancelling: false,
+            files: files as usize,
+            strays: 0,
+            loop_ops: 0,
+            retrying: false,
+            stopping: false,
+        };
+        Ok((worker, setup))
+    }
 }
 
 impl Worker {
