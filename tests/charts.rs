@@ -1,4 +1,4 @@
-//! The report's charts (src/report/charts.rs), drawn from the fixture result files: every chart
+//! The report's charts (src/report/charts/), drawn from the fixture result files: every chart
 //! the data supports is written as a well-formed SVG and a PNG of the stated size, and the
 //! ones it does not support are not written at all.
 

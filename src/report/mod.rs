@@ -1,6 +1,5 @@
 //! What the harness shows a person: the printed table, the Markdown and HTML report with its
-//! charts and findings, the progress line, and the output macros. It reads results only
-//! through [`crate::result`].
+//! charts and findings. It reads results only through [`crate::result`].
 
 pub mod charts;
 pub mod document;

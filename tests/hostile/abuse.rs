@@ -12,7 +12,7 @@ use super::server::Server;
 use super::{secs, HTTP_GET, IDLE_TIMEOUT};
 
 /// How late after its timeout a connection may be closed and still pass: two sweep intervals
-/// (a quarter of the timeout, see models/idle.rs), the observer's own polling, and a second
+/// (a quarter of the timeout, see models/parts/idle.rs), the observer's own polling, and a second
 /// and a half for a machine that other builds keep busy.
 pub const CLOSE_SLACK: Duration = Duration::from_millis(2000);
 

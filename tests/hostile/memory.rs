@@ -24,7 +24,7 @@ const FLOOD: Duration = Duration::from_secs(2);
 /// fast as the server answers keep its CPU busy for the whole flood (their kernel buffers take
 /// megabytes before any reply waits in the server), so the well-behaved request waits its turn
 /// behind one turn of each: an event loop gives each connection one read and 32 KiB of replies
-/// per turn (event_loop.rs, `CALLS_PER_TURN`), measured up to 0.58 s in a release build and
+/// per turn (models/parts/mio_loop.rs, `CALLS_PER_TURN`), measured up to 0.58 s in a release build and
 /// 1.71 s in the debug build the test command runs (HTTP, two trials sharing two CPUs). What
 /// must not happen is starvation until the flood ends: the bound is the flood plus the usual
 /// bound. `blocking`'s turn is the scheduler's: a thousand runnable threads, each given a
