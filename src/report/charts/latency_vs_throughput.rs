@@ -2,7 +2,7 @@
 
 use super::axes::{extent, fmt_micros, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
-use super::data::{context, groups};
+use super::data::{context, groups, Group};
 use super::style::{line_legend, Colors};
 use crate::metrics::stats::med;
 use crate::result::{ResultFile, Run};
@@ -10,53 +10,9 @@ use crate::result::{ResultFile, Run};
 /// p99 against achieved throughput over open-loop runs at several rates: an SLO search's
 /// probes, or a sweep over `rate`.
 pub(super) fn latency_vs_throughput(file: &ResultFile, colors: &Colors) -> Option<Chart> {
-    let rate_swept = file
-        .scenario
-        .matrix
-        .as_ref()
-        .is_some_and(|m| m.contains_key("rate"));
-    let runs: Vec<&Run> = file
-        .runs
-        .iter()
-        .filter(|r| r.failure.is_none() && r.rate.is_some())
-        .filter(|r| match &r.slo_probe {
-            Some(p) => p.index > 0,
-            None => rate_swept && r.point.contains_key("rate"),
-        })
-        .collect();
+    let runs = open_loop_runs(file);
     let slo = runs.iter().any(|r| r.slo_probe.is_some());
-    let mut lines = Vec::new();
-    for g in groups(&runs, &["rate"]) {
-        let mut rates: Vec<f64> = g.runs.iter().filter_map(|r| r.rate).collect();
-        rates.sort_by(f64::total_cmp);
-        rates.dedup();
-        let points: Vec<(f64, f64, bool)> = rates
-            .iter()
-            .filter_map(|&rate| {
-                let at: Vec<&Run> = g
-                    .runs
-                    .iter()
-                    .copied()
-                    .filter(|r| r.rate == Some(rate))
-                    .collect();
-                let met = at
-                    .iter()
-                    .all(|r| r.slo_probe.as_ref().map_or(true, |p| p.met));
-                Some((
-                    med(&at, |r| Some(r.throughput_rps))?,
-                    med(&at, |r| Some(r.latency_us.p99))?,
-                    met,
-                ))
-            })
-            .collect();
-        lines.push(Line {
-            name: g.name,
-            model: g.model,
-            variant: g.variant,
-            sent: false,
-            points,
-        });
-    }
+    let lines: Vec<Line> = groups(&runs, &["rate"]).into_iter().map(line).collect();
     if lines.iter().all(|l| l.points.len() < 2) {
         return None;
     }
@@ -66,6 +22,69 @@ pub(super) fn latency_vs_throughput(file: &ResultFile, colors: &Colors) -> Optio
         .filter_map(|r| r.slo_probe.as_ref())
         .flat_map(|p| p.objectives.iter())
         .find_map(|o| p99_objective(o));
+    Some(chart(file, lines, slo, objective, colors))
+}
+
+/// The complete open-loop runs at a requested rate: an SLO search's probes after the first, or
+/// a sweep's runs at a swept rate.
+fn open_loop_runs(file: &ResultFile) -> Vec<&Run> {
+    let rate_swept = file
+        .scenario
+        .matrix
+        .as_ref()
+        .is_some_and(|m| m.contains_key("rate"));
+    file.runs
+        .iter()
+        .filter(|r| r.failure.is_none() && r.rate.is_some())
+        .filter(|r| match &r.slo_probe {
+            Some(p) => p.index > 0,
+            None => rate_swept && r.point.contains_key("rate"),
+        })
+        .collect()
+}
+
+/// The group's line in order of requested rate: median throughput and p99 at each rate, the
+/// marker filled where every probe at that rate met the objectives.
+fn line(g: Group) -> Line {
+    let mut rates: Vec<f64> = g.runs.iter().filter_map(|r| r.rate).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    let points: Vec<(f64, f64, bool)> = rates
+        .iter()
+        .filter_map(|&rate| {
+            let at: Vec<&Run> = g
+                .runs
+                .iter()
+                .copied()
+                .filter(|r| r.rate == Some(rate))
+                .collect();
+            let met = at
+                .iter()
+                .all(|r| r.slo_probe.as_ref().map_or(true, |p| p.met));
+            Some((
+                med(&at, |r| Some(r.throughput_rps))?,
+                med(&at, |r| Some(r.latency_us.p99))?,
+                met,
+            ))
+        })
+        .collect();
+    Line {
+        name: g.name,
+        model: g.model,
+        variant: g.variant,
+        sent: false,
+        points,
+    }
+}
+
+/// The chart of the lines, the p99 objective (if any) drawn as a threshold within the y axis.
+fn chart(
+    file: &ResultFile,
+    lines: Vec<Line>,
+    slo: bool,
+    objective: Option<f64>,
+    colors: &Colors,
+) -> Chart {
     let (left, right) = extent(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
     let (mut lo, mut hi) = extent(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
     if let Some(us) = objective {
@@ -77,7 +96,7 @@ pub(super) fn latency_vs_throughput(file: &ResultFile, colors: &Colors) -> Optio
     } else {
         "a sweep over rate"
     };
-    Some(Chart {
+    Chart {
         stem: "latency-vs-throughput",
         title: format!("p99 latency against throughput ({})", context(file)),
         caption: format!(
@@ -101,7 +120,7 @@ pub(super) fn latency_vs_throughput(file: &ResultFile, colors: &Colors) -> Optio
             markers: true,
             threshold: objective.map(|us| (us, format!("objective p99 ≤ {}", fmt_micros(us)))),
         })],
-    })
+    }
 }
 
 /// `p99<=1ms` as microseconds.

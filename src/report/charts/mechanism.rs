@@ -22,88 +22,19 @@ pub(super) fn mechanism(file: &ResultFile, sel: &Selection, colors: &Colors) -> 
     if groups.is_empty() {
         return None;
     }
-    // Each panel with what it is called in the caption.
-    let mut panels: Vec<(BarPanel, &str)> = Vec::new();
-    let mut reads: Vec<String> = Vec::new();
-    let mut uncounted: Vec<&str> = Vec::new();
-    let mut legend = Vec::new();
-    match syscall_panel(&groups) {
-        Some((panel, entries)) => {
-            reads.push(format!(
-                "system calls stacked by name (the {} most made, the rest as other)",
-                entries.len() - 1
-            ));
-            legend = entries;
-            panels.push((panel, "system calls"));
-        }
-        None => uncounted.push("system calls"),
-    }
-    type Figure = fn(&Run) -> Option<f64>;
-    let server: [(&str, &str, &str, &str, Figure); 2] = [
-        (
-            "Context switches",
-            "switches per request",
-            "context switches",
-            "context switches (voluntary and involuntary)",
-            |r| r.server.as_ref()?.ctx_switches_per_request,
-        ),
-        (
-            "Server CPU time",
-            "CPU µs per request",
-            "server CPU time",
-            "server CPU time in µs (user and system)",
-            |r| r.server.as_ref()?.cpu_us_per_request,
-        ),
-    ];
-    for (title, desc, what, read, figure) in server {
-        let rows: Vec<BarRow> = groups
-            .iter()
-            .map(|g| match med(&g.runs, figure) {
-                Some(v) => BarRow {
-                    name: g.name.clone(),
-                    segments: vec![(v, colors.of(&g.model))],
-                    range: None,
-                    text: fmt_plain(v),
-                },
-                None => BarRow::not_counted(&g.name),
-            })
-            .collect();
-        if rows.iter().all(|r| r.segments.is_empty()) {
-            uncounted.push(what);
-            continue;
-        }
-        reads.push(read.into());
-        panels.push((BarPanel::new(title, desc, rows), what));
-    }
-    if panels.is_empty() {
+    let mut costs = Costs::default();
+    costs.add_syscalls(&groups);
+    costs.add_server(&groups, colors);
+    if costs.panels.is_empty() {
         return None;
     }
-    let mut missing = Vec::new();
-    if !uncounted.is_empty() {
-        missing.push(format!("{} not counted", join_and(&uncounted)));
-    }
-    for (panel, what) in &panels {
-        let rows: Vec<&str> = panel
-            .rows
-            .iter()
-            .filter(|r| r.segments.is_empty())
-            .map(|r| r.name.as_str())
-            .collect();
-        if !rows.is_empty() {
-            missing.push(format!("{what} not counted for {}", rows.join(", ")));
-        }
-    }
-    let missing = if missing.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", missing.join("; "))
-    };
+    let missing = costs.missing();
     let at = sel
         .sweep
         .as_ref()
         .map(|(_, at)| format!(" at {at}"))
         .unwrap_or_default();
-    let mut panels: Vec<BarPanel> = panels.into_iter().map(|(p, _)| p).collect();
+    let mut panels: Vec<BarPanel> = costs.panels.into_iter().map(|(p, _)| p).collect();
     panels[0].names = true;
     Some(Chart {
         stem: "mechanism",
@@ -111,11 +42,106 @@ pub(super) fn mechanism(file: &ResultFile, sel: &Selection, colors: &Colors) -> 
         caption: format!(
             "Per request, the median over repeats of what the server spent{at}: {}; shorter is \
              cheaper{missing}.",
-            reads.join(", ")
+            costs.reads.join(", ")
         ),
         panels: panels.into_iter().map(Panel::Bars).collect(),
-        legend,
+        legend: costs.legend,
     })
+}
+
+/// The chart's panels as they are found, with the words the caption needs about each.
+#[derive(Default)]
+struct Costs {
+    /// Each panel with what it is called in the caption.
+    panels: Vec<(BarPanel, &'static str)>,
+    /// How to read each panel, for the caption.
+    reads: Vec<String>,
+    /// The figures no run has, whose panels are left out.
+    uncounted: Vec<&'static str>,
+    legend: Vec<LegendEntry>,
+}
+
+impl Costs {
+    /// The system calls panel and its legend of call names, or the calls as not counted.
+    fn add_syscalls(&mut self, groups: &[Group]) {
+        match syscall_panel(groups) {
+            Some((panel, entries)) => {
+                self.reads.push(format!(
+                    "system calls stacked by name (the {} most made, the rest as other)",
+                    entries.len() - 1
+                ));
+                self.legend = entries;
+                self.panels.push((panel, "system calls"));
+            }
+            None => self.uncounted.push("system calls"),
+        }
+    }
+
+    /// A panel each for context switches and CPU time, or each as not counted.
+    fn add_server(&mut self, groups: &[Group], colors: &Colors) {
+        type Figure = fn(&Run) -> Option<f64>;
+        let server: [(&str, &str, &'static str, &str, Figure); 2] = [
+            (
+                "Context switches",
+                "switches per request",
+                "context switches",
+                "context switches (voluntary and involuntary)",
+                |r| r.server.as_ref()?.ctx_switches_per_request,
+            ),
+            (
+                "Server CPU time",
+                "CPU µs per request",
+                "server CPU time",
+                "server CPU time in µs (user and system)",
+                |r| r.server.as_ref()?.cpu_us_per_request,
+            ),
+        ];
+        for (title, desc, what, read, figure) in server {
+            let rows: Vec<BarRow> = groups
+                .iter()
+                .map(|g| match med(&g.runs, figure) {
+                    Some(v) => BarRow {
+                        name: g.name.clone(),
+                        segments: vec![(v, colors.of(&g.model))],
+                        range: None,
+                        text: fmt_plain(v),
+                    },
+                    None => BarRow::not_counted(&g.name),
+                })
+                .collect();
+            if rows.iter().all(|r| r.segments.is_empty()) {
+                self.uncounted.push(what);
+                continue;
+            }
+            self.reads.push(read.into());
+            self.panels.push((BarPanel::new(title, desc, rows), what));
+        }
+    }
+
+    /// ` (… not counted; … not counted for …)`: the figures no run has, then per panel the
+    /// series without them; empty when every series has every figure.
+    fn missing(&self) -> String {
+        let mut missing = Vec::new();
+        if !self.uncounted.is_empty() {
+            missing.push(format!("{} not counted", join_and(&self.uncounted)));
+        }
+        for (panel, what) in &self.panels {
+            let rows: Vec<&str> = panel
+                .rows
+                .iter()
+                .filter(|r| r.segments.is_empty())
+                .map(|r| r.name.as_str())
+                .collect();
+            if !rows.is_empty() {
+                missing.push(format!("{what} not counted for {}", rows.join(", ")));
+            }
+        }
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", missing.join("; "))
+        }
+    }
 }
 
 /// System calls per request stacked by name, with the legend of the names; none when no run

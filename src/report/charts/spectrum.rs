@@ -17,11 +17,42 @@ const SPECTRUM_STEP: f64 = 0.025;
 /// The spectrum's last decade: 99.9999%.
 const SPECTRUM_MAX_X: f64 = 6.0;
 
+/// Each model's latency at every percentile its merged histograms resolve, with a dashed
+/// line timed from send where the runs kept one; none when no run has a histogram.
 pub(super) fn spectrum(
     file: &ResultFile,
     sel: &Selection,
     colors: &Colors,
 ) -> anyhow::Result<Option<Chart>> {
+    let lines = lines(sel)?;
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let x = percentile_axis(&lines);
+    let (lo, hi) = extent(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    let at = sel
+        .sweep
+        .as_ref()
+        .map(|(_, at)| format!(" at {at}"))
+        .unwrap_or_default();
+    Ok(Some(Chart {
+        stem: "latency-spectrum",
+        title: format!("Latency by percentile{at} ({})", context(file)),
+        caption: caption(sel, &lines, &at),
+        legend: line_legend(&lines, colors, false),
+        panels: vec![Panel::Lines(LinePanel {
+            title: None,
+            x,
+            y: Axis::log(lo, hi, Fmt::Micros, "latency"),
+            lines,
+            markers: false,
+            threshold: None,
+        })],
+    }))
+}
+
+/// Per group, the line of its corrected histograms, then the line of its sent ones.
+fn lines(sel: &Selection) -> anyhow::Result<Vec<Line>> {
     let mut lines = Vec::new();
     for g in groups(&sel.runs, &sel.skip()) {
         let corrected = merged(&g.runs, |r| Some(&r.histogram))?;
@@ -45,9 +76,12 @@ pub(super) fn spectrum(
             });
         }
     }
-    if lines.is_empty() {
-        return Ok(None);
-    }
+    Ok(lines)
+}
+
+/// The x axis in decades of 1/(1-p), from 0% to the next whole decade past the longest line
+/// (at least 99%, at most 99.9999%), ticked at 50% and each decade.
+fn percentile_axis(lines: &[Line]) -> Axis {
     let x_end = lines
         .iter()
         .flat_map(|l| l.points.last().map(|p| p.0))
@@ -58,7 +92,18 @@ pub(super) fn spectrum(
         .chain((1..=6).map(f64::from))
         .filter(|t| *t <= x_end + 1e-9)
         .collect();
-    let (lo, hi) = extent(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    Axis {
+        log: false,
+        lo: 0.0,
+        hi: x_end,
+        ticks,
+        fmt: Fmt::Percentile,
+        desc: "percentile".into(),
+    }
+}
+
+/// How to read the chart: merged repeats or one histogram, and the sent lines if any.
+fn caption(sel: &Selection, lines: &[Line], at: &str) -> String {
     let open = lines.iter().any(|l| l.sent);
     let repeats = sel
         .runs
@@ -66,48 +111,23 @@ pub(super) fn spectrum(
         .map(|r| r.repeat_index + 1)
         .max()
         .unwrap_or(1);
-    let at = sel
-        .sweep
-        .as_ref()
-        .map(|(_, at)| format!(" at {at}"))
-        .unwrap_or_default();
-    Ok(Some(Chart {
-        stem: "latency-spectrum",
-        title: format!("Latency by percentile{at} ({})", context(file)),
-        caption: format!(
-            "Each line is one model's latency distribution ({} merged){at}: read across to a \
-             percentile and up to the latency at or under which that share of requests \
-             finished; both axes are logarithmic, so the right end shows the rarest, slowest \
-             requests{}.",
-            if repeats > 1 {
-                "its repeats' histograms"
-            } else {
-                "its histogram"
-            },
-            if open {
-                "; the dashed, lighter lines (sent) time each request from its send instead of \
-                 its due time, as a load generator blind to coordinated omission would"
-            } else {
-                ""
-            }
-        ),
-        legend: line_legend(&lines, colors, false),
-        panels: vec![Panel::Lines(LinePanel {
-            title: None,
-            x: Axis {
-                log: false,
-                lo: 0.0,
-                hi: x_end,
-                ticks,
-                fmt: Fmt::Percentile,
-                desc: "percentile".into(),
-            },
-            y: Axis::log(lo, hi, Fmt::Micros, "latency"),
-            lines,
-            markers: false,
-            threshold: None,
-        })],
-    }))
+    format!(
+        "Each line is one model's latency distribution ({} merged){at}: read across to a \
+         percentile and up to the latency at or under which that share of requests \
+         finished; both axes are logarithmic, so the right end shows the rarest, slowest \
+         requests{}.",
+        if repeats > 1 {
+            "its repeats' histograms"
+        } else {
+            "its histogram"
+        },
+        if open {
+            "; the dashed, lighter lines (sent) time each request from its send instead of \
+             its due time, as a load generator blind to coordinated omission would"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The runs' histograms merged; none when no run has one.

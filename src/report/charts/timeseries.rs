@@ -2,7 +2,7 @@
 
 use super::axes::{extent, fmt_plain, Axis, Fmt};
 use super::chart::{Chart, Line, LinePanel, Panel};
-use super::data::{context, groups};
+use super::data::{context, groups, Group};
 use super::style::{line_legend, Colors};
 use crate::result::{ResultFile, Run};
 
@@ -17,37 +17,54 @@ pub(super) fn timeseries(file: &ResultFile, colors: &Colors) -> Option<Chart> {
         .iter()
         .filter(|r| r.failure.is_none() && r.repeat_index == 0 && r.point.is_empty())
         .collect();
-    let mut tput = Vec::new();
-    let mut p99 = Vec::new();
-    for g in groups(&runs, &[]) {
-        let mut rate_points = Vec::new();
-        let mut p99_points = Vec::new();
-        for run in &g.runs {
-            let mut start = 0.0;
-            for i in &run.timeseries {
-                let len = i.t_s - start;
-                start = i.t_s;
-                if len > 0.0 {
-                    rate_points.push((i.t_s, i.requests as f64 / len, true));
-                }
-                if let Some(v) = i.p99_us.filter(|v| *v > 0.0) {
-                    p99_points.push((i.t_s, v, true));
-                }
-            }
-        }
-        let line = |points| Line {
-            name: g.name.clone(),
-            model: g.model.clone(),
-            variant: g.variant,
-            sent: false,
-            points,
-        };
-        tput.push(line(rate_points));
-        p99.push(line(p99_points));
-    }
+    let (tput, p99): (Vec<Line>, Vec<Line>) = groups(&runs, &[]).iter().map(lines).unzip();
     if tput.iter().all(|l| l.points.is_empty()) {
         return None;
     }
+    let legend = line_legend(&tput, colors, true);
+    Some(Chart {
+        stem: "timeseries",
+        title: format!("Over the measured window ({})", context(file)),
+        caption: format!(
+            "Each {} s interval of the first repeat's window, plotted at its end: left, \
+             requests answered per second; right, the interval's p99 latency (logarithmic); a \
+             dip or a spike is a stall that the run's totals average away.",
+            fmt_plain(file.scenario.interval_s)
+        ),
+        panels: panels(tput, p99),
+        legend,
+    })
+}
+
+/// The group's throughput and p99 lines, a point at the end of each interval.
+fn lines(g: &Group) -> (Line, Line) {
+    let mut rate_points = Vec::new();
+    let mut p99_points = Vec::new();
+    for run in &g.runs {
+        let mut start = 0.0;
+        for i in &run.timeseries {
+            let len = i.t_s - start;
+            start = i.t_s;
+            if len > 0.0 {
+                rate_points.push((i.t_s, i.requests as f64 / len, true));
+            }
+            if let Some(v) = i.p99_us.filter(|v| *v > 0.0) {
+                p99_points.push((i.t_s, v, true));
+            }
+        }
+    }
+    let line = |points| Line {
+        name: g.name.clone(),
+        model: g.model.clone(),
+        variant: g.variant,
+        sent: false,
+        points,
+    };
+    (line(rate_points), line(p99_points))
+}
+
+/// The throughput panel, and the p99 panel beside it when any interval has a p99.
+fn panels(tput: Vec<Line>, p99: Vec<Line>) -> Vec<Panel> {
     let t_end = tput
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
@@ -57,7 +74,6 @@ pub(super) fn timeseries(file: &ResultFile, colors: &Colors) -> Option<Chart> {
         .flat_map(|l| l.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
     let time = || Axis::from_zero(t_end, Fmt::Plain, "seconds into the window");
-    let legend = line_legend(&tput, colors, true);
     let mut panels = vec![Panel::Lines(LinePanel {
         title: Some("Throughput".into()),
         x: time(),
@@ -77,16 +93,5 @@ pub(super) fn timeseries(file: &ResultFile, colors: &Colors) -> Option<Chart> {
             threshold: None,
         }));
     }
-    Some(Chart {
-        stem: "timeseries",
-        title: format!("Over the measured window ({})", context(file)),
-        caption: format!(
-            "Each {} s interval of the first repeat's window, plotted at its end: left, \
-             requests answered per second; right, the interval's p99 latency (logarithmic); a \
-             dip or a spike is a stall that the run's totals average away.",
-            fmt_plain(file.scenario.interval_s)
-        ),
-        panels,
-        legend,
-    })
+    panels
 }
