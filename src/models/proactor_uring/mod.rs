@@ -75,6 +75,7 @@ pub const MODEL: Model = Model {
 };
 
 // The test hooks this model reads (crate::hooks says what each does).
+#[cfg(target_os = "linux")]
 use crate::hooks::{
     REFUSE_IO_URING as REFUSE_ENV, URING_RECV as RECV_ENV, URING_SETUP as SETUP_ENV,
 };
