@@ -73,12 +73,16 @@ impl Gate {
         if !out.is_file() || code == run::EXIT_INTERRUPTED {
             return Ok(code);
         }
+        // The run judges the models it ran, not the baseline's others.
+        let ran = result::load(out)?.scenario.models;
         let c = crate::compare::compare_files(
             b,
             out,
             &crate::compare::Options {
                 threshold: None,
                 normalize_to: self.normalize_to.clone(),
+                only_models: Some(ran),
+                ..Default::default()
             },
         )?;
         crate::outln!("\ncompared with the baseline {}:", b.display());
@@ -96,6 +100,9 @@ fn compare(a: &CompareArgs) -> anyhow::Result<i32> {
     let opts = crate::compare::Options {
         threshold: a.threshold,
         normalize_to: a.normalize_to.clone(),
+        allow_missing: a.allow_missing,
+        allow_dirty: a.allow_dirty,
+        only_models: None,
     };
     let c = crate::compare::compare_files(&a.baseline, &a.current, &opts)?;
     crate::out!("{}", crate::compare::render(&c, a.format));

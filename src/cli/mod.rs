@@ -88,9 +88,18 @@ pub struct CompareArgs {
     #[arg(long, value_parser = choice::<Format>(), default_value_t = Format::Text)]
     pub format: Format,
     /// Compare each model's figures as ratios to this model measured in the same file, so a
-    /// baseline from another machine can gate this one.
+    /// baseline from another machine can gate this one. The model itself is gated on its
+    /// counts per request as they are, and on its figures against the other models'.
     #[arg(long)]
     pub normalize_to: Option<String>,
+    /// A run of the baseline that failed or is absent in the current file is noted, not a
+    /// regression (by default it is one: exit 1).
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Accept a baseline made by a build with uncommitted changes (a `-dirty` commit): by
+    /// default it is refused, since nobody can rebuild the code it measured.
+    #[arg(long)]
+    pub allow_dirty: bool,
 }
 
 /// A percentage above 0: `5`, `2.5`, `5%`.

@@ -1,14 +1,20 @@
 //! `bench compare BASELINE CURRENT`: a verdict per run and metric (improved, regressed, no
-//! change) with the change and its 95% confidence interval, for a CI gate that does not cry
-//! wolf (the decision rule is in `stats.rs` and DESIGN.md).
+//! change) with the change and its significance, for a CI gate that neither cries wolf nor can
+//! be fooled (the decision rule is in `stats.rs`, the rules in DESIGN.md "Comparing").
 //!
 //! Runs are matched by what makes them the same experiment: the model (with its poller), the
 //! workload, the sweep point, connections, payload, pipeline and rate. Their repeats are the
-//! samples. With `--normalize-to MODEL` every figure is first divided by that model's median
-//! figure at the same point of the same file, so that a baseline from another machine can gate
-//! this one.
+//! samples. With `--normalize-to MODEL` every other model's figures are first divided by that
+//! model's at the same point of the same file, so that a baseline from another machine can gate
+//! this one; the reference itself is gated on its counts as they are and on its figures against
+//! the others' (`samples.rs`). A run of the baseline that failed or is absent in the current
+//! file is a regression; a change common to every model is reported on its own (`common.rs`);
+//! a saturated load generator's throughput and latency are not gated.
 
+mod common;
 mod render;
+mod samples;
+mod setup;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -19,7 +25,9 @@ use serde::Serialize;
 use crate::output::format::{fmt_rate, fmt_us, label};
 use crate::result::{self, describe_point, ResultFile, Run};
 use crate::Error;
+pub use common::CommonChange;
 pub use render::{render, Format};
+use samples::{Experiments, Repeats};
 pub use stats::{Change, Verdict};
 
 /// A figure compared.
@@ -48,6 +56,12 @@ pub struct Metric {
 impl Metric {
     fn of(&self, run: &Run) -> Option<f64> {
         (self.value)(run).filter(|v| v.is_finite())
+    }
+
+    /// Throughput and latency: with a saturated load generator they describe the client, not
+    /// the server, and are not gated. (The server's CPU and counts per request still are.)
+    pub fn client_bound_when_saturated(&self) -> bool {
+        !self.count && self.key != "cpu_us_per_request"
     }
 }
 
@@ -185,30 +199,68 @@ pub struct Row {
     pub key: RunKey,
     /// Repeats on each side.
     pub repeats: (usize, usize),
+    /// Under `--normalize-to`, the reference model's own row: its counts as they are, its time
+    /// and rate figures as ratios to the geometric mean of the other models.
+    pub reference: bool,
+    /// The load generator was saturated on a side: throughput and latency not gated.
+    pub saturated: bool,
     pub metrics: BTreeMap<&'static str, Change>,
+}
+
+impl Row {
+    /// The run as a table shows it.
+    pub fn describe(&self) -> String {
+        let run = self.key.describe();
+        if self.reference {
+            format!("{run} (vs the others)")
+        } else {
+            run
+        }
+    }
+}
+
+/// A run of the baseline that did not run in the current file: gone, or failed.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Missing {
+    pub run: String,
+    pub why: String,
 }
 
 /// The whole comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     pub rows: Vec<Row>,
-    /// Runs only one side has.
-    pub only_in_baseline: Vec<String>,
+    /// Runs of the baseline that failed or are absent in the current file: regressions, unless
+    /// `--allow-missing`.
+    pub missing: Vec<Missing>,
+    /// Whether a missing run counts as a regression.
+    pub missing_is_regression: bool,
+    /// Runs only the current file has.
     pub only_in_current: Vec<String>,
     /// Time and rate figures are ratios to this model at the same point (`--normalize-to`);
     /// counts per request are compared as they are.
     pub normalized_to: Option<String>,
-    /// Why no significance could be given, when it could not.
+    /// Metrics that moved alike for every model (raw figures).
+    pub common: Vec<CommonChange>,
+    /// What the reader must know: setups that differ, single repeats, saturated clients.
     pub notes: Vec<String>,
 }
 
 impl Comparison {
+    /// Regressed metrics, plus the runs that failed or went missing (unless allowed).
     pub fn regressions(&self) -> usize {
-        self.rows
+        let metrics = self
+            .rows
             .iter()
             .flat_map(|r| r.metrics.values())
             .filter(|c| c.verdict == Verdict::Regressed)
-            .count()
+            .count();
+        metrics
+            + if self.missing_is_regression {
+                self.missing.len()
+            } else {
+                0
+            }
     }
 }
 
@@ -218,6 +270,14 @@ pub struct Options {
     /// One threshold (relative) for every time and rate metric instead of the defaults.
     pub threshold: Option<f64>,
     pub normalize_to: Option<String>,
+    /// A run of the baseline that failed or is absent in the current file is noted, not a
+    /// regression.
+    pub allow_missing: bool,
+    /// Accept a baseline made by a build with uncommitted changes.
+    pub allow_dirty: bool,
+    /// Judge only these models' runs (`bench run --model X --baseline FILE` judges the models
+    /// it ran, not the baseline's others); `None`: every run of the baseline.
+    pub only_models: Option<Vec<String>>,
 }
 
 /// Reads both files and compares them; files that cannot be compared are an error (exit 2)
@@ -234,122 +294,170 @@ pub fn compare_files(
 
 /// Compares two result files.
 pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::Result<Comparison> {
-    let (differs, mut notes) = differences(base, cur);
-    let grouped_b = groups(base, opts.normalize_to.as_deref())?;
-    let grouped_c = groups(cur, opts.normalize_to.as_deref())?;
-    let mut rows = Vec::new();
-    for (key, b_runs) in &grouped_b {
-        let Some(c_runs) = grouped_c.get(key) else {
-            continue;
-        };
-        rows.push(compare_runs(key, b_runs, c_runs, opts, &mut notes));
-    }
-    let only_in_baseline: Vec<String> = grouped_b
-        .keys()
-        .filter(|k| !grouped_c.contains_key(k))
-        .map(RunKey::describe)
-        .collect();
-    let only_in_current: Vec<String> = grouped_c
-        .keys()
-        .filter(|k| !grouped_b.contains_key(k))
-        .map(RunKey::describe)
-        .collect();
-    if rows.is_empty() || !differs.is_empty() {
-        let mut why = differs;
-        if rows.is_empty() {
-            why.push(format!(
-                "no run of one file matches a run of the other (baseline: {}; current: {})",
-                join_or_none(&only_in_baseline),
-                join_or_none(&only_in_current)
-            ));
-        }
+    if base.tool.git_commit.ends_with("-dirty") && !opts.allow_dirty {
         return Err(Error::Usage(format!(
-            "the two files are not the same experiment: {}",
-            why.join("; ")
+            "the baseline was made by a build with uncommitted changes (commit {}): nobody can \
+             rebuild the code it measured; remake it from a clean commit, or pass --allow-dirty",
+            base.tool.git_commit
         ))
         .into());
     }
+    let (mut differs, mut notes) = setup::differences(base, cur);
+    let mut raw_b = samples::experiments(base);
+    let raw_c = samples::experiments(cur);
+    if let Some(only) = &opts.only_models {
+        let keep = |k: &RunKey| {
+            let model = k.model.split(' ').next().unwrap_or_default();
+            only.iter().any(|m| m == model) || opts.normalize_to.as_deref() == Some(model)
+        };
+        raw_b.retain(|k, _| keep(k));
+    }
+    if !raw_b.keys().any(|k| raw_c.contains_key(k)) {
+        differs.push(format!(
+            "no run of one file matches a run of the other (baseline: {}; current: {})",
+            join_or_none(&raw_b.keys().map(RunKey::describe).collect::<Vec<_>>()),
+            join_or_none(&raw_c.keys().map(RunKey::describe).collect::<Vec<_>>())
+        ));
+    }
+    if !differs.is_empty() {
+        return Err(Error::Usage(format!(
+            "the two files are not the same experiment: {}",
+            differs.join("; ")
+        ))
+        .into());
+    }
+    let (gated_b, gated_c) = match opts.normalize_to.as_deref() {
+        None => (raw_b.clone(), raw_c.clone()),
+        Some(reference) => {
+            if !raw_b
+                .iter()
+                .any(|(k, r)| k.model == reference && !r.ok.is_empty())
+            {
+                return Err(Error::Usage(format!(
+                    "--normalize-to {reference}: the baseline has no {reference} run to divide                      by (run it with the others)"
+                ))
+                .into());
+            }
+            (
+                normalizing(&raw_b, reference),
+                normalizing(&raw_c, reference),
+            )
+        }
+    };
+    let mut rows = Vec::new();
+    for (key, b) in gated_b.iter().filter(|(_, b)| !b.ok.is_empty()) {
+        let Some(c) = gated_c.get(key).filter(|c| !c.ok.is_empty()) else {
+            continue;
+        };
+        let reference = opts.normalize_to.as_deref() == Some(key.model.as_str());
+        rows.push(compare_runs(key, b, c, reference, opts, &mut notes));
+    }
+    let missing = missing(&raw_b, &raw_c, &gated_c, opts, &mut notes);
+    let only_in_current = raw_c
+        .keys()
+        .filter(|k| !raw_b.contains_key(k))
+        .map(RunKey::describe)
+        .collect();
+    saturation_note(&rows, &mut notes);
     Ok(Comparison {
         rows,
-        only_in_baseline,
+        missing,
+        missing_is_regression: !opts.allow_missing,
         only_in_current,
         normalized_to: opts.normalize_to.clone(),
+        common: common::common_changes(&raw_b, &raw_c),
         notes,
     })
 }
 
-/// How the two files' experiments differ: what makes them incomparable (the workload), and
-/// the notes on what a change under test may bring (a slower handler is what a regression
-/// looks like: said, not refused), another machine, another load.
-fn differences(base: &ResultFile, cur: &ResultFile) -> (Vec<String>, Vec<String>) {
-    let (bs, cs) = (&base.scenario, &cur.scenario);
-    let mut differs = Vec::new();
-    if bs.workload != cs.workload {
-        differs.push(format!("workload {} vs {}", bs.workload, cs.workload));
-    }
-    // Differences a change under test may bring (a slower handler is what a regression
-    // looks like) are said, not refused.
-    let mut notes = Vec::new();
-    if bs.duration_s != cs.duration_s || bs.warmup_s != cs.warmup_s {
-        notes.push(format!(
-            "the runs differ in length: {} s (+{} s warm-up) vs {} s (+{} s)",
-            bs.duration_s, bs.warmup_s, cs.duration_s, cs.warmup_s
-        ));
-    }
-    if bs.work_us != cs.work_us || bs.block_us != cs.block_us {
-        notes.push(format!(
-            "the handler's cost differs: work_us/block_us {}/{} vs {}/{}",
-            bs.work_us, bs.block_us, cs.work_us, cs.block_us
-        ));
-    }
-    if base.env.cpu_model != cur.env.cpu_model || base.env.cpus != cur.env.cpus {
-        notes.push(format!(
-            "measured on different machines ({}, {} CPUs vs {}, {} CPUs): compare ratios \
-             (--normalize-to MODEL)",
-            base.env.cpu_model, base.env.cpus, cur.env.cpu_model, cur.env.cpus
-        ));
-    }
-    if let (Some(lb), Some(lc)) = (base.env.loadavg_at_start, cur.env.loadavg_at_start) {
-        let cpus = base.env.cpus.max(1) as f64;
-        if (lb[0] - lc[0]).abs() / cpus > 1.0 {
+/// Under `--normalize-to`: every other experiment as ratios to the reference, and the
+/// reference itself against the rest.
+fn normalizing(all: &Experiments, reference: &str) -> Experiments {
+    let mut out = samples::normalized(all, reference);
+    out.extend(samples::reference_against_the_rest(all, reference));
+    out
+}
+
+/// The runs of the baseline that did not run in the current file: absent, failed in a repeat
+/// (where the baseline's all ran), or, under `--normalize-to`, left without their reference.
+fn missing(
+    raw_b: &Experiments,
+    raw_c: &Experiments,
+    gated_c: &Experiments,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Vec<Missing> {
+    let mut out = Vec::new();
+    for (key, b) in raw_b.iter().filter(|(_, b)| !b.ok.is_empty()) {
+        let why = match raw_c.get(key) {
+            None => Some("not in the current file".to_string()),
+            Some(c) if !c.failed.is_empty() && b.failed.is_empty() => Some(format!(
+                "failed in the current file ({} of {} repeats: {})",
+                c.failed.len(),
+                c.failed.len() + c.ok.len(),
+                c.failed.join("; ")
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            out.push(Missing {
+                run: key.describe(),
+                why,
+            });
+        } else if opts.normalize_to.is_some()
+            && raw_c.get(key).is_some_and(|c| !c.ok.is_empty())
+            && gated_c.get(key).is_none()
+        {
             notes.push(format!(
-                "the machine's load differed (load average {:.1} vs {:.1} on {} CPUs at the \
-                 start): times move with it, and not alike for every model (thread-per-connection \
-                 models take a larger share of a crowded CPU); compare runs taken under like load",
-                lb[0], lc[0], base.env.cpus
+                "{}: not compared, its reference ran in no repeat of the current file at                  this point",
+                key.describe()
             ));
         }
     }
-    (differs, notes)
+    out
+}
+
+/// One note for every experiment whose load generator was saturated.
+fn saturation_note(rows: &[Row], notes: &mut Vec<String>) {
+    let saturated: Vec<String> = rows
+        .iter()
+        .filter(|r| r.saturated)
+        .map(Row::describe)
+        .collect();
+    if !saturated.is_empty() {
+        notes.push(format!(
+            "the load generator was saturated in {}: their throughput and latency describe the              client, not the server, and are not gated (CPU and counts per request are); gate              on an open loop below capacity (--rate)",
+            saturated.join(", ")
+        ));
+    }
 }
 
 /// One experiment's repeats on both sides, metric by metric; a note on `notes` for a count
 /// that varies, and for a single repeat.
 fn compare_runs(
     key: &RunKey,
-    b_runs: &[Figures],
-    c_runs: &[Figures],
+    b: &Repeats,
+    c: &Repeats,
+    reference: bool,
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> Row {
+    let saturated = b.saturated || c.saturated;
     let mut metrics = BTreeMap::new();
     for m in METRICS {
-        let bv: Vec<f64> = b_runs
-            .iter()
-            .filter_map(|v| v.get(m.key).copied())
-            .collect();
-        let cv: Vec<f64> = c_runs
-            .iter()
-            .filter_map(|v| v.get(m.key).copied())
-            .collect();
+        if saturated && m.client_bound_when_saturated() {
+            continue;
+        }
+        let (bv, cv) = (b.values(m.key), c.values(m.key));
         if bv.is_empty() || cv.is_empty() {
             continue;
         }
-        // A count is gated tightly only where it is deterministic: repeats within its
-        // threshold of each other on both sides. io_uring's system calls per request are
-        // not (each wait reaps however many completions are in): gated like a time there.
-        let varies =
-            m.count && (stats::spread(&bv) > m.threshold || stats::spread(&cv) > m.threshold);
+        // A count is gated tightly only where it is deterministic: the baseline's repeats
+        // within its threshold of each other. io_uring's system calls per request are not
+        // (each wait reaps however many completions are in): gated like a time there. The
+        // baseline alone decides, so a change that makes a count noisier cannot loosen its
+        // own gate.
+        let varies = m.count && stats::spread(&bv) > m.threshold;
         let threshold = match (m.count && !varies, opts.threshold) {
             (true, _) => m.threshold,
             (false, Some(t)) => t,
@@ -359,17 +467,16 @@ fn compare_runs(
         // (Counts under the floor cannot regress anyway: not worth a note.)
         if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
             notes.push(format!(
-                "{} of {} varies between repeats (by up to {:.0}%): not a deterministic count \
-                 there, so it is gated like a time ({:.0}%)",
+                "{} of {} varies between the baseline's repeats (by {:.0}%): not a                  deterministic count there, so it is gated like a time ({:.0}%)",
                 m.name,
                 key.describe(),
-                100.0 * stats::spread(&bv).max(stats::spread(&cv)),
+                100.0 * stats::spread(&bv),
                 100.0 * threshold
             ));
         }
         metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
     }
-    if b_runs.len() < 2 || c_runs.len() < 2 {
+    if b.ok.len() < 2 || c.ok.len() < 2 {
         let note = "some runs have a single repeat on a side: no significance can be given \
                     for them, the threshold alone decides (use --repeat 3 or more)"
             .to_string();
@@ -379,7 +486,9 @@ fn compare_runs(
     }
     Row {
         key: key.clone(),
-        repeats: (b_runs.len(), c_runs.len()),
+        repeats: (b.ok.len(), c.ok.len()),
+        reference,
+        saturated,
         metrics,
     }
 }
@@ -390,97 +499,4 @@ fn join_or_none(v: &[String]) -> String {
     } else {
         v.join(", ")
     }
-}
-
-/// One repeat's figures, by metric key.
-type Figures = BTreeMap<&'static str, f64>;
-
-/// Each experiment's repeats, as metric -> value maps (normalized when asked).
-fn groups(
-    file: &ResultFile,
-    normalize_to: Option<&str>,
-) -> anyhow::Result<BTreeMap<RunKey, Vec<Figures>>> {
-    // Each repeat keeps its index: under --normalize-to it is divided by the reference's
-    // repeat of the same index, measured right beside it.
-    let mut out: BTreeMap<RunKey, Vec<(usize, Figures)>> = BTreeMap::new();
-    for run in file
-        .runs
-        .iter()
-        .filter(|r| r.slo_probe.is_none() && r.failure.is_none())
-    {
-        let values: Figures = METRICS
-            .iter()
-            .filter_map(|m| Some((m.key, m.of(run)?)))
-            .collect();
-        out.entry(RunKey::of(run))
-            .or_default()
-            .push((run.repeat_index, values));
-    }
-    let Some(reference) = normalize_to else {
-        return Ok(out
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().map(|(_, f)| f).collect()))
-            .collect());
-    };
-    let mut scaled = BTreeMap::new();
-    for (key, repeats) in &out {
-        let mut ref_key = key.clone();
-        ref_key.model = reference.to_string();
-        let Some(ref_runs) = out.get(&ref_key) else {
-            return Err(Error::Usage(format!(
-                "--normalize-to {reference}: a result file has no {reference} run at {} to \
-                 divide by (run it with the others)",
-                if key.point.is_empty() {
-                    "its point".to_string()
-                } else {
-                    key.point.clone()
-                }
-            ))
-            .into());
-        };
-        if key.model == reference {
-            continue;
-        }
-        let norm = repeats
-            .iter()
-            .map(|(index, values)| normalized(values, *index, ref_runs))
-            .collect();
-        scaled.insert(key.clone(), norm);
-    }
-    Ok(scaled)
-}
-
-/// One repeat's figures over the reference model's: its repeat of the same index when it has
-/// one (the two ran side by side, A B A B, so a slow spell of the machine divides out), else
-/// the median of its repeats. Counts per request do not depend on the machine's speed: they
-/// are kept as they are.
-fn normalized(values: &Figures, index: usize, reference: &[(usize, Figures)]) -> Figures {
-    let beside = reference.iter().find(|(i, _)| *i == index).map(|(_, f)| f);
-    let mut out = Figures::new();
-    for (m, x) in values {
-        if METRICS
-            .iter()
-            .any(|metric| metric.key == *m && metric.count)
-        {
-            out.insert(*m, *x);
-            continue;
-        }
-        let r = match beside.and_then(|f| f.get(m)) {
-            Some(r) => *r,
-            None => {
-                let all: Vec<f64> = reference
-                    .iter()
-                    .filter_map(|(_, f)| f.get(m).copied())
-                    .collect();
-                if all.is_empty() {
-                    continue;
-                }
-                stats::median(&all)
-            }
-        };
-        if r > 0.0 {
-            out.insert(*m, x / r);
-        }
-    }
-    out
 }

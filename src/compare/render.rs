@@ -85,7 +85,7 @@ fn lines(c: &Comparison) -> Vec<Line> {
             };
             out.push(Line {
                 verdict: ch.verdict,
-                run: row.key.describe(),
+                run: row.describe(),
                 metric: m.name,
                 baseline: figure(m, ch.baseline, normalized),
                 current: figure(m, ch.current, normalized),
@@ -158,6 +158,13 @@ fn summary(c: &Comparison) -> String {
     } else {
         "no regression".to_string()
     };
+    if c.missing_is_regression && !c.missing.is_empty() {
+        let _ = write!(
+            s,
+            " ({} of them a run that failed or is missing)",
+            c.missing.len()
+        );
+    }
     if improved > 0 {
         let _ = write!(
             s,
@@ -166,19 +173,37 @@ fn summary(c: &Comparison) -> String {
         );
     }
     if let Some(m) = &c.normalized_to {
-        let _ = write!(s, " (figures as ratios to {m} in the same run)");
+        let _ = write!(
+            s,
+            " (figures as ratios to {m} in the same run; {m} itself against the others, its \
+             counts as they are)"
+        );
     }
     s
 }
 
+/// The lines under the table: missing runs first, then changes common to every model, then
+/// the notes.
 fn footnotes(c: &Comparison) -> Vec<String> {
-    let mut out = c.notes.clone();
-    if !c.only_in_baseline.is_empty() {
-        out.push(format!(
-            "only in the baseline: {}",
-            c.only_in_baseline.join(", ")
-        ));
-    }
+    let mut out: Vec<String> = c
+        .missing
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {} {}",
+                if c.missing_is_regression {
+                    "REGRESSION"
+                } else {
+                    "allowed (--allow-missing)"
+                },
+                m.run,
+                m.why
+            )
+        })
+        .collect();
+    let normalized = c.normalized_to.is_some();
+    out.extend(c.common.iter().map(|ch| ch.describe(normalized)));
+    out.extend(c.notes.iter().cloned());
     if !c.only_in_current.is_empty() {
         out.push(format!(
             "only in the current file: {}",
