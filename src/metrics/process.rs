@@ -83,7 +83,22 @@ mod tests {
         let c = ProcessCounters::of_self().unwrap();
         assert!(c.threads >= 1);
         assert!(c.peak_rss_bytes > 0 && c.rss_bytes > 0);
-        let later = ProcessCounters::of_self().unwrap().since(&c);
-        assert!(later.cpu_s() >= 0.0);
+        // CPU burnt between the snapshots must show in their difference: burn until it shows
+        // 50 ms (the kernel counts in ticks of 10 ms or less), for 5 s of wall time at most;
+        // counters that do not move fail.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut later = ProcessCounters::of_self().unwrap().since(&c);
+        while later.cpu_s() < 0.05 && start.elapsed() < std::time::Duration::from_secs(5) {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            later = ProcessCounters::of_self().unwrap().since(&c);
+        }
+        assert!(
+            later.cpu_s() >= 0.05,
+            "5 s of a busy loop read as {} s of CPU",
+            later.cpu_s()
+        );
     }
 }

@@ -24,6 +24,8 @@ mod style;
 mod sweep;
 mod throughput;
 mod timeseries;
+#[cfg(test)]
+mod values;
 
 use std::path::Path;
 
