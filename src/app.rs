@@ -26,6 +26,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(a) => run_models(a),
         Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
+        Command::Docs { files, check } => docs(&files, check),
         Command::LoadPart => crate::load::run_client_process(),
     }
 }
@@ -92,6 +93,38 @@ impl Gate {
         );
         Ok(code.max(i32::from(c.regressions() > 0)))
     }
+}
+
+/// `bench docs`: every file's tables regenerated (or, with `check`, compared: exit 1 when one
+/// differs).
+fn docs(files: &[std::path::PathBuf], check: bool) -> anyhow::Result<i32> {
+    let mut stale = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", f.display())))?;
+        let dir = f.parent().unwrap_or(std::path::Path::new("."));
+        let fresh = crate::report::docs::regenerate(&text, dir)
+            .map_err(|e| Error::Usage(format!("{}: {e}", f.display())))?;
+        if fresh == text {
+            continue;
+        }
+        if check {
+            stale.push(f.display().to_string());
+        } else {
+            result::write_atomic(f, fresh.as_bytes())
+                .map_err(|e| Error::Environment(format!("cannot write {}: {e}", f.display())))?;
+            crate::outln!("{}: tables regenerated", f.display());
+        }
+    }
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    crate::errln!(
+        "tables differ from their data in: {} (run `bench docs {}`)",
+        stale.join(", "),
+        stale.join(" ")
+    );
+    Ok(1)
 }
 
 /// `bench compare`: exit 0 without a regression, 1 with one, 2 for files that cannot be

@@ -66,6 +66,17 @@ pub enum Command {
     /// Compare two result files: improved / regressed / no change per run and metric, with the
     /// change and its 95% confidence interval; exit 1 on a regression.
     Compare(CompareArgs),
+    /// Regenerate the tables of Markdown documents (README.md, DESIGN.md) from the result
+    /// files their `<!-- bench table FILE -->` blocks name; with --check, change nothing and
+    /// exit 1 when a table differs from its data.
+    Docs {
+        /// The Markdown files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only check: exit 1, naming the file, when a table is not what its data gives.
+        #[arg(long)]
+        check: bool,
+    },
     /// One client process of a load generator split over processes: started by `load` and
     /// `run`, which send it its share on stdin (not for use by hand).
     #[command(hide = true)]

@@ -2,6 +2,7 @@
 //! charts and findings. It reads results only through [`crate::result`].
 
 pub mod charts;
+pub mod docs;
 pub mod document;
 pub mod findings;
 pub mod table;
