@@ -97,10 +97,7 @@ pub fn pct(x: f64) -> String {
 pub fn basis(samples: &[Sample], metric: Metric) -> String {
     let fewest = samples.iter().map(|s| s.n).min().unwrap_or(0);
     if fewest >= 2 {
-        let widest = samples
-            .iter()
-            .map(|s| s.spread(metric))
-            .fold(0.0, f64::max);
+        let widest = samples.iter().map(|s| s.spread(metric)).fold(0.0, f64::max);
         let repeats = if samples.iter().all(|s| s.n == fewest) {
             fewest.to_string()
         } else {
@@ -146,7 +143,11 @@ mod tests {
         let mut groups: Vec<Vec<Run>> = Vec::new();
         for i in 1..=6 {
             let file = load(&root.join(format!("aa/aa{i}.json")));
-            let mut runs: Vec<Run> = file.runs.into_iter().filter(|r| r.failure.is_none()).collect();
+            let mut runs: Vec<Run> = file
+                .runs
+                .into_iter()
+                .filter(|r| r.failure.is_none())
+                .collect();
             runs.sort_by_key(|r| r.repeat_index);
             groups.extend(by_model(&runs));
         }

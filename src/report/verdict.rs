@@ -92,7 +92,11 @@ fn judge_one(file: &ResultFile, e: &Expectation) -> (Verdict, String) {
         .collect();
     let mut samples = Vec::new();
     for model in &e.ratio {
-        let mine: Vec<&Run> = here.iter().copied().filter(|r| label(r) == *model).collect();
+        let mine: Vec<&Run> = here
+            .iter()
+            .copied()
+            .filter(|r| label(r) == *model)
+            .collect();
         if mine.is_empty() {
             return cannot(format!("no run of {model}{at} in this file"));
         }

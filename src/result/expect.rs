@@ -134,7 +134,10 @@ impl Metric {
             Metric::Ctxsw => server?.ctx_switches_per_request,
             Metric::Rss => server.map(|s| s.peak_rss_bytes as f64),
             Metric::Threads => server.map(|s| s.threads as f64),
-            Metric::Served => Some(run.connections.saturating_sub(run.starved_connections as usize) as f64),
+            Metric::Served => Some(
+                run.connections
+                    .saturating_sub(run.starved_connections as usize) as f64,
+            ),
         }
     }
 }

@@ -37,7 +37,11 @@ pub(super) fn figures(runs: &[&Run]) -> Vec<Figures> {
         .into_iter()
         .map(|model| {
             let all: Vec<&Run> = runs.iter().copied().filter(|r| label(r) == model).collect();
-            let mine: Vec<&Run> = all.iter().copied().filter(|r| r.failure.is_none()).collect();
+            let mine: Vec<&Run> = all
+                .iter()
+                .copied()
+                .filter(|r| r.failure.is_none())
+                .collect();
             let med = |f: &dyn Fn(&Run) -> Option<f64>| stats::med(&mine, f);
             let mut by_name: Vec<(String, f64)> = Vec::new();
             if let Some(first) = mine.iter().find_map(|r| r.syscalls.as_ref()) {

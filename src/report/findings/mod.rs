@@ -6,8 +6,8 @@
 
 mod lead;
 
-use lead::{figures, lead, mechanism, Figures};
 pub(crate) use lead::unranked;
+use lead::{figures, lead, mechanism, Figures};
 
 use super::spread::Sample;
 use crate::output::format::{fmt_rate, fmt_us};
