@@ -127,9 +127,8 @@ fn judge_one(file: &ResultFile, e: &Expectation) -> (Verdict, String) {
     let s = a.spread(e.metric).max(b.spread(e.metric));
     let (lo, hi) = (ratio / (1.0 + s), ratio * (1.0 + s));
     let figures = format!(
-        "{} {}: {} {} / {} {} = {ratio:.2}, {}",
+        "{}{at}: {} {} / {} {} = {ratio:.2}, {}",
         e.metric,
-        at.trim_start(),
         e.ratio[0],
         show(a.median, e.metric),
         e.ratio[1],
@@ -188,12 +187,15 @@ fn rests_on(a: Sample, b: Sample, metric: Metric, s: f64) -> String {
             pct(b.spread(metric))
         )
     } else {
+        let runs = |n: usize| match n {
+            1 => "one run".to_string(),
+            n => format!("{n} repeats"),
+        };
         format!(
-            "{} and {} run{}: a single run is given the A/A spread of {metric}, so the ratio \
+            "{} against {}: a single run is given the A/A spread of {metric}, so the ratio \
              could be off by {}",
-            a.n,
-            b.n,
-            if b.n == 1 { "" } else { "s" },
+            runs(a.n),
+            runs(b.n),
             pct(s)
         )
     }
