@@ -359,3 +359,29 @@ fn expectations_are_judged_holds_does_not_hold_or_cannot_be_told() {
     assert!(judged[0].why.contains("saturated"), "{}", judged[0].why);
     assert_eq!(overall(&judged), Verdict::CannotTell);
 }
+
+/// Each claim scenario states its claim as expectations the report can judge.
+#[test]
+fn every_claim_scenario_states_expectations() {
+    for claim in [
+        "c10k",
+        "handler-cpu",
+        "handler-blocking",
+        "pollers",
+        "scaling-connections",
+        "readiness-vs-completion",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{claim}.toml"));
+        let expanded = iomodels::cli::scenario::expand(vec![
+            "bench".into(),
+            "run".into(),
+            "--scenario".into(),
+            path.into_os_string(),
+        ])
+        .unwrap_or_else(|e| panic!("{claim}: {e}"));
+        assert!(
+            !expanded.expect.is_empty(),
+            "{claim}.toml has no [[expect]]"
+        );
+    }
+}
