@@ -165,8 +165,14 @@ fn report(a: &ReportArgs) -> anyhow::Result<i32> {
 /// Runs a command line with its scenario file expanded: a sweep's points (each a `bench run`
 /// command line) become one plan, run into one result file; anything else runs as parsed.
 pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
-    let Expanded { points, matrix } = expanded;
-    if points.len() == 1 && matrix.is_none() {
+    let Expanded {
+        points,
+        matrix,
+        expect,
+    } = expanded;
+    // A file without a sweep runs as its one command line would, unless it has expectations
+    // for the result to carry.
+    if points.len() == 1 && matrix.is_none() && expect.is_empty() {
         let cli = Cli::parse_from(&points[0].args);
         return execute(cli);
     }
@@ -177,6 +183,7 @@ pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
                 .map(|(k, v)| (k, serde_json::Value::Array(v)))
                 .collect()
         }),
+        expect,
     };
     let mut gate = None;
     for (i, point) in points.into_iter().enumerate() {
@@ -193,6 +200,7 @@ pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
         let opts = run_options(args, i == 0).map_err(|e| {
             let at = crate::result::describe_point(&values);
             match e.downcast::<Error>() {
+                Ok(Error::Usage(why)) if at.is_empty() => Error::Usage(why).into(),
                 Ok(Error::Usage(why)) => Error::Usage(format!("at the point {at}: {why}")).into(),
                 Ok(other) => anyhow::Error::new(other),
                 Err(e) => e,

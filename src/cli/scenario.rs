@@ -14,6 +14,9 @@
 //! the models run at every point). An option set both at the top level and in the matrix is
 //! refused; one the command line sets is fixed there and leaves the sweep. Every point's
 //! command line is checked before anything runs.
+//!
+//! `[[expect]]` tables state the scenario's claim as checks over its own figures
+//! ([`expect`]); they travel into the result file for `bench report` to judge.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -29,7 +32,10 @@ use super::check::{
 use super::sweep::{check_values, points, read_matrix, Dim, File};
 pub use super::sweep::{Expanded, Point, MAX_POINTS};
 use crate::cli::Cli;
+use crate::result::Expectation;
 use crate::Error;
+
+mod expect;
 
 /// The command line of a `bench run` with its `--scenario` file expanded into one command
 /// line per point of the file's matrix (one point without a matrix); other command lines,
@@ -56,7 +62,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded, Error> {
 fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded, Error> {
     let mut cmd = Cli::command();
     let given = given_on_command_line(&mut cmd, &args[2..]);
-    let file = read(Src { path, text }, given.picks_models, &mut cmd)?;
+    let (file, expect) = read(Src { path, text }, given.picks_models, &mut cmd)?;
     let swept: Vec<&Dim> = file
         .dims
         .iter()
@@ -80,7 +86,11 @@ fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded,
             .map(|d| (d.name.clone(), d.values.clone()))
             .collect()
     });
-    Ok(Expanded { points, matrix })
+    Ok(Expanded {
+        points,
+        matrix,
+        expect,
+    })
 }
 
 /// The value of `--scenario` among `bench run`'s arguments (the last one, as clap takes it).
@@ -151,8 +161,12 @@ fn run_command(cmd: &Command) -> &Command {
 }
 
 /// Reads and checks a scenario file: its top level, its matrix, each value of the matrix with
-/// the top level (the points themselves are checked by [`points`]).
-fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'a>, Error> {
+/// the top level (the points themselves are checked by [`points`]), and its expectations.
+fn read<'a>(
+    src: Src<'a>,
+    skip_models: bool,
+    cmd: &mut Command,
+) -> Result<(File<'a>, Vec<Expectation>), Error> {
     let table = parse(src)?;
     let run = run_command(cmd).clone();
     let (mut base, top_models) = read_top_level(src, &table, &run, skip_models)?;
@@ -170,12 +184,16 @@ fn read<'a>(src: Src<'a>, skip_models: bool, cmd: &mut Command) -> Result<File<'
     let add_all = skip_models || models_at.is_none();
     check_options(src, &table, cmd, &base, models_at, add_all)?;
     check_values(src, cmd, &base, &dims, add_all)?;
-    Ok(File {
-        src,
-        base,
-        add_all,
-        dims,
-    })
+    let expect = expect::read(src, &table, &dims)?;
+    Ok((
+        File {
+            src,
+            base,
+            add_all,
+            dims,
+        },
+        expect,
+    ))
 }
 
 /// The file as a TOML table.
@@ -200,7 +218,7 @@ fn read_top_level<'t>(
     let mut base: Vec<String> = Vec::new();
     let mut models_key = None;
     for (key, value) in table {
-        if key == "matrix" {
+        if key == "matrix" || key == "expect" {
             continue;
         }
         let name = key.replace('_', "-");

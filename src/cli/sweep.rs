@@ -29,6 +29,8 @@ pub struct Expanded {
     /// numbers, strings, booleans), minus the keys the command line fixed; None when the file
     /// has no matrix (or every key was fixed).
     pub matrix: Option<Vec<(String, Vec<Json>)>>,
+    /// The file's `[[expect]]`, checked; empty without.
+    pub expect: Vec<crate::result::Expectation>,
 }
 
 /// One point of a sweep.
@@ -50,6 +52,7 @@ impl Expanded {
                 args,
             }],
             matrix: None,
+            expect: Vec::new(),
         }
     }
 }

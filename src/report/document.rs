@@ -14,6 +14,7 @@ use anyhow::Context;
 use super::charts::{self, ChartFile};
 use super::findings::{distinct, findings, gaps, groups};
 use super::table;
+use super::verdict::{self, Verdict};
 use crate::output::format::fmt_rate;
 use crate::result::{self, describe_point, ResultFile, Run, Scenario, SloCapacity};
 use crate::Error;
@@ -102,6 +103,7 @@ pub fn markdown(files: &[(String, ResultFile)], charts: &[ChartFile]) -> String 
 /// One result file's section: scenario, environment, findings, tables.
 fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
     let _ = writeln!(out, "## {index}. {}\n", title(name, file));
+    verdicts(out, file);
     let _ = writeln!(out, "### Scenario\n");
     key_values(out, &scenario_rows(&file.scenario));
     environment(out, file);
@@ -120,6 +122,39 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
         }
         out.push('\n');
     }
+}
+
+/// The Verdict: the scenario's claim, judged expectation by expectation, then over all;
+/// nothing for a file without expectations.
+fn verdicts(out: &mut String, file: &ResultFile) {
+    let judged = verdict::judge(file);
+    if judged.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Verdict\n");
+    let overall = verdict::overall(&judged);
+    let counts: Vec<String> = [Verdict::Holds, Verdict::DoesNotHold, Verdict::CannotTell]
+        .into_iter()
+        .filter_map(|v| {
+            let n = judged.iter().filter(|j| j.verdict == v).count();
+            (n > 0).then(|| format!("{v}: {n}"))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "The claim **{overall}** over its {} expectation{} ({}).\n",
+        judged.len(),
+        if judged.len() == 1 { "" } else { "s" },
+        counts.join("; ")
+    );
+    for j in &judged {
+        let _ = writeln!(
+            out,
+            "- **{}**: {}. {}.",
+            j.verdict, j.expectation.says, j.why
+        );
+    }
+    out.push('\n');
 }
 
 /// Every scenario option, as the Scenario table's rows.

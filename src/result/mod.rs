@@ -14,10 +14,12 @@
 //!   counters, so that the load generator's outcome carries its own typed);
 //! - [`warning`]: a run's warnings, typed, written as their text;
 //! - [`measured`]: a run made from the load generator's outcome and the server's counters;
+//! - [`expect`]: a claim scenario's expectations, carried for the report to judge;
 //! - [`env`]: the machine and the tool that measured;
 //! - [`io`]: reading a file back, and the one atomic writer.
 
 pub mod env;
+pub mod expect;
 pub mod io;
 pub mod measured;
 pub mod record;
@@ -33,6 +35,7 @@ use crate::protocol::Workload;
 pub use crate::metrics::syscall_figures::{self as syscalls, SyscallFigures};
 use crate::models::UringOptions;
 pub use env::{Env, Tool};
+pub use expect::{Bound, Expectation, Metric};
 pub use io::{load, write_atomic};
 pub use record::{OpenLoopFigures, PacingError, Run, ServerCosts, SloCapacity, SloProbe};
 
@@ -102,6 +105,10 @@ pub struct Scenario {
     /// `--slo`: the objectives searched for; absent without.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<String>,
+    /// The scenario file's `[[expect]]`: its claim as checks over its own figures, judged by
+    /// the report; absent when it has none (and in files written before they existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<Expectation>,
 }
 
 /// A swept value as a person writes it: `epoll`, `100`.
@@ -160,6 +167,7 @@ impl Scenario {
             file: None,
             matrix: None,
             slo: Vec::new(),
+            expect: Vec::new(),
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct Plan {
     pub points: Vec<PlanPoint>,
     /// The sweep as the scenario file wrote it.
     pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The scenario file's expectations, carried into the result for the report to judge.
+    pub expect: Vec<crate::result::Expectation>,
 }
 
 /// Runs `bench run` with one set of options; returns the exit code.
@@ -122,6 +124,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<i32> {
             opts: opts.clone(),
         }],
         matrix: None,
+        expect: Vec::new(),
     })
 }
 
@@ -145,6 +148,7 @@ pub fn run_plan(plan: &Plan) -> anyhow::Result<i32> {
     let common_warnings = plan::common_warnings(&places, &env);
     let mut scenario = scenario_of(first, &places[0]);
     scenario.matrix = plan.matrix.clone();
+    scenario.expect = plan.expect.clone();
     let mut session = Session::new(
         ResultFile::new(scenario, env),
         out,

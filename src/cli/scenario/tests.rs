@@ -14,7 +14,7 @@ use super::*;
 /// not among these arguments: [`expand`] gives them.
 fn scenario_args(path: &Path, text: &str, skip_models: bool) -> Result<Vec<String>, Error> {
     let mut cmd = Cli::command();
-    let file = read(Src { path, text }, skip_models, &mut cmd)?;
+    let (file, _expect) = read(Src { path, text }, skip_models, &mut cmd)?;
     let all: Vec<&Dim> = file.dims.iter().collect();
     points(&file, &all, &mut cmd)?;
     Ok(file.base)
@@ -301,4 +301,44 @@ fn scenario_args_gives_the_top_level_and_checks_the_matrix() {
         e.contains("line 2, key `matrix.connections`, value 0"),
         "{e}"
     );
+}
+
+/// `[[expect]]`: read into the expansion, and a bad one refused with the fix named.
+#[test]
+fn expectations_are_read_and_checked() {
+    let head = "models = [\"reactor\", \"tokio\"]\n[matrix]\nconnections = [1, 10]\n";
+    let good = "[[expect]]\nsays = \"tie\"\nwhere = { connections = 10 }\nmetric = \"p99\"\n\
+                ratio = [\"reactor\", \"tokio\"]\nwithin = 0.25\n";
+    let e = sweep(&format!("{head}{good}"), &[]).unwrap();
+    assert_eq!(e.expect.len(), 1);
+    assert_eq!(e.expect[0].at["connections"], 10);
+    assert_eq!(e.expect[0].metric, crate::result::Metric::P99);
+    for (bad, needle) in [
+        (
+            good.replace("= 10 }", "= 100 }"),
+            "does not run (it runs 1, 10)",
+        ),
+        (
+            good.replace("\"p99\"", "\"p98\""),
+            "metric `p98` is none of",
+        ),
+        (good.replace("within = 0.25", ""), "exactly one of at_least"),
+        (
+            good.replace("within = 0.25", "within = 0.25\nat_most = 2"),
+            "exactly one of",
+        ),
+        (
+            good.replace("[\"reactor\", \"tokio\"]", "\"reactor\""),
+            "two models",
+        ),
+        (good.replace("says", "claim"), "unknown key `claim`"),
+    ] {
+        let err = sweep(&format!("{head}{bad}"), &[]).unwrap_err();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let no_matrix =
+        "models = [\"reactor\"]\n[[expect]]\nsays = \"x\"\nwhere = { connections = 1 }\n\
+                     metric = \"p99\"\nratio = [\"reactor\", \"tokio\"]\nat_most = 2\n";
+    let err = sweep(no_matrix, &[]).unwrap_err();
+    assert!(err.contains("has no [matrix]"), "{err}");
 }
