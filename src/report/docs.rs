@@ -117,13 +117,12 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
             block
                 .point
                 .as_ref()
-                .is_none_or(|p| describe_point(&r.point) == *p)
+                .map_or(true, |p| describe_point(&r.point) == *p)
         })
         .filter(|r| {
-            block
-                .models
-                .as_ref()
-                .is_none_or(|m| m.iter().any(|m| crate::output::format::label(r) == *m))
+            block.models.as_ref().map_or(true, |m| {
+                m.iter().any(|m| crate::output::format::label(r) == *m)
+            })
         })
         .cloned()
         .collect();
