@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A/A series: compares every pair of result files of the same build with `bench compare` and
-counts the false alarms (any verdict other than "no change"), per metric; also gives, per
+counts the false alarms (any verdict other than "no change", and any run called failed or
+missing), per metric, and lists the changes said to be common to every model; also gives, per
 metric, the smallest threshold that would have kept every pair silent (the largest inner bound
 of a significant change's 95% interval). DESIGN.md, "Comparing", has the series of
 results/aa/ and what it set.
@@ -39,7 +40,15 @@ def main():
                              capture_output=True, text=True)
         if out.returncode == 2:
             sys.exit(f"bench compare {a} {b} refused: {out.stderr.strip()}")
-        for row in json.loads(out.stdout)["comparison"]["rows"]:
+        comparison = json.loads(out.stdout)["comparison"]
+        for m in comparison.get("missing", []):
+            n["missing"] += 1
+            alarms["missing"] += 1
+            listed.append(f"{a} {b} {m['run']} missing: {m['why']}")
+        for c in comparison.get("common", []):
+            listed.append(f"{a} {b} common to every model: {c['metric']} {c['direction']} "
+                          f"({c['least']:+.3f} to {c['most']:+.3f}; noted, not gated)")
+        for row in comparison["rows"]:
             model = row["key"]["model"]
             if only and model not in only:
                 continue
