@@ -100,8 +100,8 @@ pub fn compare(metric: &Metric, baseline: &[f64], current: &[f64], threshold: f6
     // A pair (baseline x, current y) "went up by more than t": y > x (1 + t); "down": y < x (1 - t).
     let (up, down) = (1.0 + threshold, 1.0 - threshold);
     let (m, n) = (baseline.len(), current.len());
-    let p_value = (m >= 2 && n >= 2).then(|| {
-        let null = RankNull::new(m, n);
+    let null = (m >= 2 && n >= 2).then(|| RankNull::new(m, n));
+    let p_value = null.as_ref().map(|null| {
         if c > b {
             null.tail(pairs(baseline, current, |x, y| y > x))
         } else if c < b {
@@ -110,11 +110,7 @@ pub fn compare(metric: &Metric, baseline: &[f64], current: &[f64], threshold: f6
             1.0
         }
     });
-    let critical = if p_value.is_some() {
-        RankNull::new(m, n).critical()
-    } else {
-        None
-    };
+    let critical = null.as_ref().and_then(RankNull::critical);
     let (interval, verdict) = match critical {
         Some(k) => {
             let went_up = pairs(baseline, current, |x, y| y > x * up) >= k;
