@@ -89,8 +89,9 @@ fn compare(base: &Path, cur: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Reactor 20% slower (and its CPU 20% dearer), the others unchanged: as ratios to reactor,
-/// every other model reads 25% better. The reference's own row catches it.
+/// Reactor at half the throughput (and its CPU 1.5 times dearer), the others unchanged: as
+/// ratios to reactor, every other model reads twice as good. The reference's own row catches
+/// it. (Shifts past every default threshold: what is tested is who is gated, not how finely.)
 #[test]
 fn a_reactor_regression_under_normalize_to_is_caught() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +101,7 @@ fn a_reactor_regression_under_normalize_to_is_caught() {
         "c.json",
         MODELS,
         |m, i| match m {
-            "reactor" => fig(80_000.0, 7.2, 2.0),
+            "reactor" => fig(50_000.0, 9.0, 2.0),
             _ => steady(m, i),
         },
         |_| {},
@@ -139,7 +140,7 @@ fn the_reference_models_counts_are_gated_raw() {
     expect(&o, 1, &["syscalls/req", "1 regression"]);
 }
 
-/// Every model 20% slower: the ratios do not move, and the gate says the change is common to
+/// Every model at half the throughput: the ratios do not move, and the gate says the change is common to
 /// every model instead of staying silent.
 #[test]
 fn a_slowdown_common_to_every_model_is_reported() {
@@ -149,7 +150,7 @@ fn a_slowdown_common_to_every_model_is_reported() {
         dir.path(),
         "c.json",
         MODELS,
-        |_, _| fig(80_000.0, 7.5, 2.0),
+        |_, _| fig(50_000.0, 9.0, 2.0),
         |_| {},
     );
     let o = compare(&base, &cur, &["--normalize-to", "reactor"]);
@@ -241,7 +242,7 @@ fn a_noisier_count_does_not_loosen_its_threshold() {
 }
 
 /// With the load generator saturated on a side, throughput and latency describe the client:
-/// a 30% throughput drop there is not gated (and the output says why); CPU still is.
+/// a 60% throughput drop there is not gated (and the output says why); CPU still is.
 #[test]
 fn a_saturated_client_is_not_gated_on_throughput() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,7 +253,7 @@ fn a_saturated_client_is_not_gated_on_throughput() {
         &["reactor"],
         |_, _| Fig {
             saturated: true,
-            ..fig(70_000.0, 6.0, 2.0)
+            ..fig(40_000.0, 6.0, 2.0)
         },
         |_| {},
     );
@@ -268,7 +269,7 @@ fn a_saturated_client_is_not_gated_on_throughput() {
         &["reactor"],
         |_, _| Fig {
             saturated: true,
-            ..fig(70_000.0, 8.0, 2.0)
+            ..fig(40_000.0, 8.0, 2.0)
         },
         |_| {},
     );

@@ -64,7 +64,7 @@ pub enum Command {
     /// (SVG and PNG).
     Report(ReportArgs),
     /// Compare two result files: improved / regressed / no change per run and metric, with the
-    /// change and its 95% confidence interval; exit 1 on a regression.
+    /// change, its one-sided 95% bounds and an exact rank test; exit 1 on a regression.
     Compare(CompareArgs),
     /// Regenerate the tables of Markdown documents (README.md, DESIGN.md) from the result
     /// files their `<!-- bench table FILE -->` blocks name; with --check, change nothing and

@@ -222,7 +222,7 @@ fn text(c: &Comparison) -> String {
         "baseline",
         "current",
         "change",
-        "95% interval",
+        "interval (one-sided 95% bounds)",
     ];
     let rows: Vec<Vec<String>> = lines
         .iter()
@@ -252,7 +252,7 @@ fn markdown(c: &Comparison) -> String {
     let _ = writeln!(out, "### bench compare: {}\n", summary(c));
     let _ = writeln!(
         out,
-        "| | run | metric | baseline | current | change | 95% interval |\n|---|---|---|---:|---:|---:|---|"
+        "| | run | metric | baseline | current | change | interval (one-sided 95% bounds) |\n|---|---|---|---:|---:|---:|---|"
     );
     for l in lines(c) {
         let _ = writeln!(
