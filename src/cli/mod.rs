@@ -90,7 +90,7 @@ pub struct CompareArgs {
     /// The result file to judge.
     pub current: PathBuf,
     /// The change (percent) a time or rate metric must pass to count, instead of each metric's
-    /// default (throughput and CPU 5%, p50 10%, p99 30%, p99.9 75%); counts per request keep
+    /// default (throughput and CPU 15%, p50 10%, p99 50%, p99.9 100%); counts per request keep
     /// their own 5% and 0.05 per request, except a count that varies between repeats, gated
     /// like a time (50% by default).
     #[arg(long, value_parser = parse_percent)]

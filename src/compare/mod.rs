@@ -44,9 +44,9 @@ pub struct Metric {
     /// The smallest absolute change that can count (for counts per request).
     pub floor: f64,
     /// The default threshold: the relative change the metric must pass to count. Counts are
-    /// tight; times and rates are the smallest round values with at most 1% false alarms at 3,
-    /// 5 and 10 repeats on the A/A noise of a shared 2-CPU machine (tests/calibration.rs;
-    /// DESIGN.md, "Comparing").
+    /// tight; times and rates are one step above the smallest candidate with at most 1% false
+    /// alarms at 3, 5 and 10 repeats, raw and normalized, on the A/A noise of a shared 2-CPU
+    /// machine (tests/calibration.rs; DESIGN.md, "Comparing").
     pub threshold: f64,
     /// The figure in a run, if the run has it.
     pub value: fn(&Run) -> Option<f64>,
@@ -107,7 +107,7 @@ pub const METRICS: &[Metric] = &[
         "throughput_rps",
         "throughput",
         true,
-        0.40,
+        0.15,
         |r| Some(r.throughput_rps),
         fmt_rate,
     ),
@@ -115,7 +115,7 @@ pub const METRICS: &[Metric] = &[
         "p50_us",
         "p50",
         false,
-        0.40,
+        0.10,
         |r| Some(r.latency_us.p50),
         fmt_us,
     ),
@@ -131,7 +131,7 @@ pub const METRICS: &[Metric] = &[
         "p999_us",
         "p99.9",
         false,
-        0.75,
+        1.00,
         |r| Some(r.latency_us.p999),
         fmt_us,
     ),
