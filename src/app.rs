@@ -48,6 +48,7 @@ fn run_models(a: RunArgs) -> anyhow::Result<i32> {
 struct Gate {
     baseline: Option<std::path::PathBuf>,
     normalize_to: Option<String>,
+    allow_dirty: bool,
 }
 
 impl Gate {
@@ -55,13 +56,16 @@ impl Gate {
         Gate {
             baseline: a.baseline.clone(),
             normalize_to: a.normalize_to.clone(),
+            allow_dirty: a.allow_dirty,
         }
     }
 
-    /// A baseline that cannot be read stops the run before anything is measured.
+    /// A baseline that cannot be read, or that `bench compare` would refuse (a `-dirty` build
+    /// without --allow-dirty), stops the run before anything is measured.
     fn check(&self) -> anyhow::Result<()> {
         if let Some(b) = &self.baseline {
-            result::load(b)?;
+            let file = result::load(b)?;
+            crate::compare::check_baseline(&file, self.allow_dirty)?;
         }
         Ok(())
     }
@@ -83,6 +87,7 @@ impl Gate {
                 threshold: None,
                 normalize_to: self.normalize_to.clone(),
                 only_models: Some(ran),
+                allow_dirty: self.allow_dirty,
                 ..Default::default()
             },
         )?;

@@ -318,3 +318,99 @@ fn a_dirty_baseline_is_refused_unless_allowed() {
         &["no regression"],
     );
 }
+
+/// The baseline had one failed repeat of tokio; the current file has tokio failing in every
+/// repeat: still a regression (a run that did not run at all is never "no change").
+#[test]
+fn a_run_failing_in_every_repeat_is_a_regression_even_after_a_flaky_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = file(
+        dir.path(),
+        "b.json",
+        MODELS,
+        |m, i| Fig {
+            failed: m == "tokio" && i == 4,
+            ..steady(m, i)
+        },
+        |_| {},
+    );
+    let cur = file(
+        dir.path(),
+        "c.json",
+        MODELS,
+        |m, i| Fig {
+            failed: m == "tokio",
+            ..steady(m, i)
+        },
+        |_| {},
+    );
+    let o = compare(&base, &cur, &[]);
+    expect(
+        &o,
+        1,
+        &["REGRESSION: tokio failed in the current file (5 of 5 repeats, against 1 of 5"],
+    );
+}
+
+/// A model added to the current file (four times as fast) does not move the reference's
+/// figures against the others: the reference is held against the models both files ran.
+#[test]
+fn a_model_added_does_not_move_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = file(dir.path(), "b.json", MODELS, steady, |_| {});
+    let cur = file(
+        dir.path(),
+        "c.json",
+        &["reactor", "blocking", "tokio", "multi-reactor"],
+        |m, i| match m {
+            "multi-reactor" => fig(400_000.0, 1.5, 2.0),
+            _ => steady(m, i),
+        },
+        |_| {},
+    );
+    let o = compare(&base, &cur, &["--normalize-to", "reactor"]);
+    expect(
+        &o,
+        0,
+        &["no regression", "only in the current file: multi-reactor"],
+    );
+}
+
+/// The baseline's reference failed at the only point: the others there cannot be divided by
+/// it, and the output says they were not compared instead of passing them in silence.
+#[test]
+fn runs_left_without_the_baselines_reference_are_said_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = file(
+        dir.path(),
+        "b.json",
+        MODELS,
+        |m, i| Fig {
+            failed: m == "reactor" && i > 0,
+            ..steady(m, i)
+        },
+        |_| {},
+    );
+    // Reactor ran once in the baseline: the others' repeats 1-4 are divided by its median.
+    let o = compare(&base, &base, &["--normalize-to", "reactor"]);
+    expect(&o, 0, &["no regression"]);
+    let none = file(
+        dir.path(),
+        "n.json",
+        MODELS,
+        |m, i| Fig {
+            failed: m == "reactor",
+            ..steady(m, i)
+        },
+        |_| {},
+    );
+    let o = compare(&base, &none, &["--normalize-to", "reactor"]);
+    expect(
+        &o,
+        1,
+        &[
+            "REGRESSION: reactor failed in the current file",
+            "blocking: not compared, its reference ran in no repeat of the current file",
+        ],
+    );
+}

@@ -98,4 +98,43 @@ fn a_table_is_regenerated_and_checked() {
     let o = bench().arg("docs").arg(&doc).output().unwrap();
     expect(&o, 2, &["line 1", "end bench table"]);
     assert!(!text(&o).contains("panicked"));
+    // A block whose end line is missing before the next block: an error, and the prose between
+    // them is not eaten (the file is left as it was).
+    let both = "<!-- bench table r.json -->\nold\n## Section\nprose\n\
+                <!-- bench table r.json -->\nold\n<!-- end bench table -->\n";
+    std::fs::write(&doc, both).unwrap();
+    let o = bench().arg("docs").arg(&doc).output().unwrap();
+    expect(&o, 2, &["line 1", "before the next block"]);
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), both);
+}
+
+/// A table of a sweep's file must pick its point: a median across points is no figure.
+#[test]
+fn a_table_across_sweep_points_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/sweep.json"),
+        dir.path().join("s.json"),
+    )
+    .unwrap();
+    let doc = dir.path().join("doc.md");
+    std::fs::write(
+        &doc,
+        "<!-- bench table s.json -->\n<!-- end bench table -->\n",
+    )
+    .unwrap();
+    expect(
+        &bench().arg("docs").arg(&doc).output().unwrap(),
+        2,
+        &["sweep points", "point=\""],
+    );
+    std::fs::write(
+        &doc,
+        "<!-- bench table s.json point=\"connections=10\" -->\n<!-- end bench table -->\n",
+    )
+    .unwrap();
+    expect(&bench().arg("docs").arg(&doc).output().unwrap(), 0, &[]);
+    assert!(std::fs::read_to_string(&doc)
+        .unwrap()
+        .contains("at connections=10"));
 }

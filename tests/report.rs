@@ -358,6 +358,14 @@ fn expectations_are_judged_holds_does_not_hold_or_cannot_be_told() {
     assert_eq!(judged[0].verdict, Verdict::CannotTell, "{judged:#?}");
     assert!(judged[0].why.contains("saturated"), "{}", judged[0].why);
     assert_eq!(overall(&judged), Verdict::CannotTell);
+    // A server's own count is still its own with a saturated client: judged.
+    let counted = expectation(
+        "says = \"reactor makes as many system calls as blocking\"\nmetric = \"syscalls\"\n\
+         ratio = [\"reactor\", \"blocking\"]\nwithin = 0.2",
+    );
+    file.scenario.expect = vec![counted];
+    let judged = judge(&file);
+    assert_ne!(judged[0].verdict, Verdict::CannotTell, "{judged:#?}");
 }
 
 /// Each claim scenario states its claim as expectations the report can judge.
@@ -384,4 +392,38 @@ fn every_claim_scenario_states_expectations() {
             "{claim}.toml has no [[expect]]"
         );
     }
+}
+
+/// A tie (`within`) read through the spread as the other bounds are: a noisy 1.3x is neither
+/// a tie nor a lead (cannot be told), a steady 1.3x is no tie, a steady 1.01x is one.
+#[test]
+fn a_tie_is_judged_through_the_spread() {
+    use iomodels::report::verdict::{judge, Verdict};
+    let tie = expectation(
+        "says = \"reactor ties blocking\"\nmetric = \"throughput\"\n\
+         ratio = [\"reactor\", \"blocking\"]\nwithin = 0.05",
+    );
+    let verdict_for = |reactor: [f64; 2], blocking: f64| {
+        let mut file = edited(|r| {
+            r.client.saturated = false;
+            r.throughput_rps = match r.model.as_deref() {
+                Some("reactor") => reactor[r.repeat_index],
+                _ => blocking,
+            };
+        });
+        file.scenario.expect = vec![tie.clone()];
+        judge(&file)[0].verdict
+    };
+    assert_eq!(
+        verdict_for([100_000.0, 160_000.0], 100_000.0),
+        Verdict::CannotTell
+    );
+    assert_eq!(
+        verdict_for([130_000.0, 130_000.0], 100_000.0),
+        Verdict::DoesNotHold
+    );
+    assert_eq!(
+        verdict_for([101_000.0, 101_000.0], 100_000.0),
+        Verdict::Holds
+    );
 }

@@ -311,6 +311,11 @@ pub struct RunArgs {
     /// Result file. Default: results/run-<UTC time>.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Let a build with uncommitted changes write a reference or baseline result (under
+    /// results/reference/ or results/baseline/), and accept a `--baseline` made by one; both
+    /// are refused by default.
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// After the run, compare its result with this baseline result file (as `bench compare
     /// BASELINE RESULT`): the verdict is printed and a regression makes the exit code 1.
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! is no address) happen here, before anything starts: exit code 2.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
 
 use super::{LoadArgs, LoadShape, RunArgs, ServeArgs};
 use crate::load::{HttpRequest, LoadConfig, Shape};
@@ -35,11 +36,36 @@ pub fn serve_options(a: ServeArgs) -> ServeOptions {
 }
 
 /// `bench run`'s options, checked; `notes`: say which models `--all` skips.
+/// A result written into a `results/reference/` or `results/baseline/` folder is one that
+/// documents and the CI gate quote: a build with uncommitted changes (`-dirty`) may not make
+/// it, since nobody could rebuild the code it measured, unless `--allow-dirty`.
+pub fn refuse_dirty_reference(out: &Path, commit: &str, allow: bool) -> anyhow::Result<()> {
+    let parts: Vec<String> = out
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let kept = parts
+        .windows(2)
+        .any(|w| w[0] == "results" && (w[1] == "reference" || w[1] == "baseline"));
+    if kept && commit.ends_with("-dirty") && !allow {
+        return Err(Error::Usage(format!(
+            "{} is a reference or baseline result, and this build has uncommitted changes \
+             (commit {commit}): commit them and rebuild, or pass --allow-dirty",
+            out.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     let models = chosen_models(a.all, &a.model, notes);
     check_poller(&models, a.handler.poller, a.shape.connections)?;
     check_load_shape(&a.shape, !a.slo.is_empty())?;
     check_uring(&models, a.handler.uring_given())?;
+    if let Some(out) = &a.out {
+        refuse_dirty_reference(out, env!("IOMODELS_GIT_COMMIT"), a.allow_dirty)?;
+    }
     Ok(RunOptions {
         models,
         shape: shape_of(&a.shape, a.shape.workload.unwrap_or(Workload::Echo)),
@@ -342,6 +368,18 @@ fn check_load_shape(shape: &LoadShape, slo: bool) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dirty_build_may_not_write_a_reference_or_baseline_result() {
+        let dirty = "0123abc-dirty";
+        for kept in ["results/reference/echo.json", "x/results/baseline/ci.json"] {
+            let e = refuse_dirty_reference(Path::new(kept), dirty, false).unwrap_err();
+            assert!(e.to_string().contains("--allow-dirty"), "{e}");
+            refuse_dirty_reference(Path::new(kept), dirty, true).unwrap();
+            refuse_dirty_reference(Path::new(kept), "0123abc", false).unwrap();
+        }
+        refuse_dirty_reference(Path::new("results/run-1.json"), dirty, false).unwrap();
+    }
 
     /// `bench serve`'s options through their command line and back.
     fn round_trip(opts: &ServeOptions) -> ServeOptions {

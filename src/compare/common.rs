@@ -21,32 +21,42 @@ pub struct CommonChange {
     pub experiments: usize,
 }
 
-/// The time and rate metrics whose raw medians moved past their threshold the same way in
-/// every experiment both files ran (two at least); runs with a saturated load generator do not
-/// count for throughput and latency.
-pub fn common_changes(base: &Experiments, cur: &Experiments) -> Vec<CommonChange> {
+/// The time and rate metrics whose raw medians moved past their threshold (`threshold` when
+/// given, as `--threshold`) the same way in every experiment both files ran, of two models at
+/// least; runs with a saturated load generator do not count for throughput and latency.
+pub fn common_changes(
+    base: &Experiments,
+    cur: &Experiments,
+    threshold: Option<f64>,
+) -> Vec<CommonChange> {
     let mut out = Vec::new();
     for m in METRICS.iter().filter(|m| !m.count) {
-        let changes: Vec<f64> = base
+        let threshold = threshold.unwrap_or(m.threshold);
+        let moved: Vec<(&str, f64)> = base
             .iter()
-            .filter_map(|(key, b)| Some((b, cur.get(key)?)))
-            .filter(|(b, c)| !(m.client_bound_when_saturated() && (b.saturated || c.saturated)))
-            .filter_map(|(b, c)| {
+            .filter_map(|(key, b)| Some((key, b, cur.get(key)?)))
+            .filter(|(_, b, c)| !(m.client_bound_when_saturated() && (b.saturated || c.saturated)))
+            .filter_map(|(key, b, c)| {
                 let (bv, cv) = (b.values(m.key), c.values(m.key));
                 if bv.is_empty() || cv.is_empty() {
                     return None;
                 }
                 let (bm, cm) = (stats::median(&bv), stats::median(&cv));
-                (bm > 0.0).then(|| cm / bm - 1.0)
+                (bm > 0.0).then(|| (key.model.as_str(), cm / bm - 1.0))
             })
             .collect();
-        if changes.len() < 2 {
+        let mut models: Vec<&str> = moved.iter().map(|(m, _)| *m).collect();
+        models.sort_unstable();
+        models.dedup();
+        // One model at several points is that model's change, not a common one.
+        if models.len() < 2 {
             continue;
         }
+        let changes: Vec<f64> = moved.iter().map(|(_, c)| *c).collect();
         let worse = |x: f64| if m.higher_is_better { -x } else { x };
-        let direction = if changes.iter().all(|c| worse(*c) > m.threshold) {
+        let direction = if changes.iter().all(|c| worse(*c) > threshold) {
             "worse"
-        } else if changes.iter().all(|c| worse(*c) < -m.threshold) {
+        } else if changes.iter().all(|c| worse(*c) < -threshold) {
             "better"
         } else {
             continue;

@@ -17,7 +17,7 @@ mod samples;
 mod setup;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -293,9 +293,10 @@ pub fn compare_files(
     compare(&b, &c, opts)
 }
 
-/// Compares two result files.
-pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::Result<Comparison> {
-    if base.tool.git_commit.ends_with("-dirty") && !opts.allow_dirty {
+/// A baseline made by a build with uncommitted changes is refused unless `allow_dirty`:
+/// nobody can rebuild the code it measured.
+pub fn check_baseline(base: &ResultFile, allow_dirty: bool) -> anyhow::Result<()> {
+    if base.tool.git_commit.ends_with("-dirty") && !allow_dirty {
         return Err(Error::Usage(format!(
             "the baseline was made by a build with uncommitted changes (commit {}): nobody can \
              rebuild the code it measured; remake it from a clean commit, or pass --allow-dirty",
@@ -303,6 +304,12 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
         ))
         .into());
     }
+    Ok(())
+}
+
+/// Compares two result files.
+pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::Result<Comparison> {
+    check_baseline(base, opts.allow_dirty)?;
     let (mut differs, mut notes) = setup::differences(base, cur);
     let mut raw_b = samples::experiments(base);
     let raw_c = samples::experiments(cur);
@@ -335,13 +342,23 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
                 .any(|(k, r)| k.model == reference && !r.ok.is_empty())
             {
                 return Err(Error::Usage(format!(
-                    "--normalize-to {reference}: the baseline has no {reference} run to divide                      by (run it with the others)"
+                    "--normalize-to {reference}: the baseline has no {reference} run to divide \
+                        by (run it with the others)"
                 ))
                 .into());
             }
+            // The experiments that ran in both files: the only ones the reference is held
+            // against.
+            let shared: BTreeSet<RunKey> = raw_b
+                .iter()
+                .filter(|(k, b)| {
+                    !b.ok.is_empty() && raw_c.get(*k).is_some_and(|c| !c.ok.is_empty())
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
             (
-                normalizing(&raw_b, reference),
-                normalizing(&raw_c, reference),
+                normalizing(&raw_b, reference, &shared),
+                normalizing(&raw_c, reference, &shared),
             )
         }
     };
@@ -353,7 +370,7 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
         let reference = opts.normalize_to.as_deref() == Some(key.model.as_str());
         rows.push(compare_runs(key, b, c, reference, opts, &mut notes));
     }
-    let missing = missing(&raw_b, &raw_c, &gated_c, opts, &mut notes);
+    let missing = missing(&raw_b, &raw_c, &gated_b, &gated_c, opts, &mut notes);
     let only_in_current = raw_c
         .keys()
         .filter(|k| !raw_b.contains_key(k))
@@ -366,38 +383,46 @@ pub fn compare(base: &ResultFile, cur: &ResultFile, opts: &Options) -> anyhow::R
         missing_is_regression: !opts.allow_missing,
         only_in_current,
         normalized_to: opts.normalize_to.clone(),
-        common: common::common_changes(&raw_b, &raw_c),
+        common: common::common_changes(&raw_b, &raw_c, opts.threshold),
         notes,
     })
 }
 
 /// Under `--normalize-to`: every other experiment as ratios to the reference, and the
 /// reference itself against the rest.
-fn normalizing(all: &Experiments, reference: &str) -> Experiments {
+fn normalizing(all: &Experiments, reference: &str, shared: &BTreeSet<RunKey>) -> Experiments {
     let mut out = samples::normalized(all, reference);
-    out.extend(samples::reference_against_the_rest(all, reference));
+    out.extend(samples::reference_against_the_rest(all, reference, shared));
     out
 }
 
-/// The runs of the baseline that did not run in the current file: absent, failed in a repeat
-/// (where the baseline's all ran), or, under `--normalize-to`, left without their reference.
+/// The runs of the baseline that did not run in the current file: absent, failed in every
+/// repeat, or failed in a larger share of repeats than in the baseline. Under `--normalize-to`,
+/// a run that ran on both sides but lost its reference on one is noted as not compared.
 fn missing(
     raw_b: &Experiments,
     raw_c: &Experiments,
+    gated_b: &Experiments,
     gated_c: &Experiments,
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> Vec<Missing> {
+    let share = |r: &Repeats| r.failed.len() as f64 / (r.failed.len() + r.ok.len()).max(1) as f64;
     let mut out = Vec::new();
     for (key, b) in raw_b.iter().filter(|(_, b)| !b.ok.is_empty()) {
         let why = match raw_c.get(key) {
             None => Some("not in the current file".to_string()),
-            Some(c) if !c.failed.is_empty() && b.failed.is_empty() => Some(format!(
-                "failed in the current file ({} of {} repeats: {})",
-                c.failed.len(),
-                c.failed.len() + c.ok.len(),
-                c.failed.join("; ")
-            )),
+            Some(c) if !c.failed.is_empty() && (c.ok.is_empty() || share(c) > share(b)) => {
+                Some(format!(
+                    "failed in the current file ({} of {} repeats, against {} of {} in the \
+                     baseline: {})",
+                    c.failed.len(),
+                    c.failed.len() + c.ok.len(),
+                    b.failed.len(),
+                    b.failed.len() + b.ok.len(),
+                    c.failed.join("; ")
+                ))
+            }
             Some(_) => None,
         };
         if let Some(why) = why {
@@ -405,13 +430,19 @@ fn missing(
                 run: key.describe(),
                 why,
             });
-        } else if opts.normalize_to.is_some()
-            && raw_c.get(key).is_some_and(|c| !c.ok.is_empty())
-            && gated_c.get(key).is_none()
-        {
+            continue;
+        }
+        let ran_both = raw_c.get(key).is_some_and(|c| !c.ok.is_empty());
+        let lost = |g: &Experiments| g.get(key).map_or(true, |r| r.ok.is_empty());
+        if opts.normalize_to.is_some() && ran_both && (lost(gated_b) || lost(gated_c)) {
             notes.push(format!(
-                "{}: not compared, its reference ran in no repeat of the current file at                  this point",
-                key.describe()
+                "{}: not compared, its reference ran in no repeat of the {} at this point",
+                key.describe(),
+                if lost(gated_b) {
+                    "baseline"
+                } else {
+                    "current file"
+                }
             ));
         }
     }
@@ -427,7 +458,9 @@ fn saturation_note(rows: &[Row], notes: &mut Vec<String>) {
         .collect();
     if !saturated.is_empty() {
         notes.push(format!(
-            "the load generator was saturated in {}: their throughput and latency describe the              client, not the server, and are not gated (CPU and counts per request are); gate              on an open loop below capacity (--rate)",
+            "the load generator was saturated in {}: their throughput and latency describe the \
+                client, not the server, and are not gated (CPU and counts per request are); gate \
+                on an open loop below capacity (--rate)",
             saturated.join(", ")
         ));
     }
@@ -468,7 +501,8 @@ fn compare_runs(
         // (Counts under the floor cannot regress anyway: not worth a note.)
         if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
             notes.push(format!(
-                "{} of {} varies between the baseline's repeats (by {:.0}%): not a                  deterministic count there, so it is gated like a time ({:.0}%)",
+                "{} of {} varies between the baseline's repeats (by {:.0}%): not a \
+                    deterministic count there, so it is gated like a time ({:.0}%)",
                 m.name,
                 key.describe(),
                 100.0 * stats::spread(&bv),
@@ -477,9 +511,10 @@ fn compare_runs(
         }
         metrics.insert(m.key, stats::compare(m, &bv, &cv, threshold));
     }
-    if b.ok.len() < 2 || c.ok.len() < 2 {
-        let note = "some runs have a single repeat on a side: no significance can be given \
-                    for them, the threshold alone decides (use --repeat 3 or more)"
+    if !stats::testable(b.ok.len(), c.ok.len()) {
+        let note = "some runs have too few repeats for a test (fewer than 3 a side, or 2 \
+                    against 5): no significance can be given for them, the threshold alone \
+                    decides (use --repeat 3 or more)"
             .to_string();
         if !notes.contains(&note) {
             notes.push(note);

@@ -2,7 +2,7 @@
 //! with what keeps a run from being gated (a failed repeat, a saturated load generator), and
 //! the same figures as ratios to a reference model measured beside them (`--normalize-to`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{stats, RunKey, METRICS};
 use crate::result::{ResultFile, Run};
@@ -104,16 +104,24 @@ pub fn normalized(all: &Experiments, reference: &str) -> Experiments {
 }
 
 /// The reference model itself under `--normalize-to`: its counts as they are (they are gated
-/// raw), its time and rate figures over the geometric mean of every other model's at the same
-/// point and repeat. A reference that got slower then reads as slower than the rest, instead
-/// of as every other model getting faster.
-pub fn reference_against_the_rest(all: &Experiments, reference: &str) -> Experiments {
+/// raw), its time and rate figures over the geometric mean of the other models' at the same
+/// point and repeat, of those in `shared` only (the models that ran at that point in both
+/// files, so that a model added or lost does not move the reference). A reference that got
+/// slower then reads as slower than the rest, instead of as every other model getting faster.
+pub fn reference_against_the_rest(
+    all: &Experiments,
+    reference: &str,
+    shared: &BTreeSet<RunKey>,
+) -> Experiments {
     let mut out = Experiments::new();
     for (key, repeats) in all.iter().filter(|(k, _)| k.model == reference) {
         let others: Vec<&Repeats> = all
             .iter()
             .filter(|(k, r)| {
-                k.model != reference && reference_key(k, reference) == *key && !r.ok.is_empty()
+                k.model != reference
+                    && reference_key(k, reference) == *key
+                    && !r.ok.is_empty()
+                    && shared.contains(*k)
             })
             .map(|(_, r)| r)
             .collect();

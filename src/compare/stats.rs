@@ -150,6 +150,24 @@ pub fn compare(metric: &Metric, baseline: &[f64], current: &[f64], threshold: f6
     }
 }
 
+/// Whether `m` repeats against `n` can be significant at all: the test's smallest p-value,
+/// 1 / C(m + n, m), must reach [`ALPHA`] (3 against 3, or 2 against 5, at the least).
+pub fn testable(m: usize, n: usize) -> bool {
+    // One repeat on a side has no spread: never a test (see [`compare`]).
+    if m < 2 || n < 2 {
+        return false;
+    }
+    // C(m + n, m) >= 1 / ALPHA, computed without overflow (it only has to pass 20).
+    let mut c = 1.0f64;
+    for i in 1..=m.min(n) {
+        c = c * (m + n + 1 - i) as f64 / i as f64;
+        if c * ALPHA >= 1.0 - EPS {
+            return true;
+        }
+    }
+    c * ALPHA >= 1.0 - EPS
+}
+
 /// How many of the pairs (baseline repeat x, current repeat y) satisfy `holds(x, y)`.
 fn pairs(baseline: &[f64], current: &[f64], holds: impl Fn(f64, f64) -> bool) -> usize {
     baseline
@@ -208,6 +226,12 @@ impl RankNull {
             }
             degree -= i;
             poly[degree + 1..].iter_mut().for_each(|c| *c = 0.0);
+            // The coefficients grow like C(m + n, m): rescaled (the distribution is their
+            // ratio to their sum) so that hundreds of repeats a side stay finite.
+            let largest = poly.iter().fold(0.0f64, |a: f64, c: &f64| a.max(c.abs()));
+            if largest > 1e100 {
+                poly.iter_mut().for_each(|c| *c /= largest);
+            }
         }
         poly.truncate(top + 1);
         let total: f64 = poly.iter().sum();
@@ -247,6 +271,23 @@ mod tests {
 
     const THROUGHPUT: Metric = crate::compare::METRICS[0];
     const P50: Metric = crate::compare::METRICS[1];
+
+    #[test]
+    fn testable_sizes_are_those_whose_smallest_p_reaches_alpha() {
+        assert!(testable(3, 3) && testable(2, 5) && testable(5, 2) && testable(10, 10));
+        assert!(!testable(2, 2) && !testable(2, 4) && !testable(1, 100) && !testable(0, 5));
+    }
+
+    /// Slow in a debug build (over two minutes): `cargo test --release --lib -- --ignored
+    /// hundreds_of_repeats`.
+    #[test]
+    #[ignore]
+    fn hundreds_of_repeats_a_side_still_give_a_test() {
+        // C(1040, 520) is past f64: without rescaling every coefficient would overflow.
+        let null = RankNull::new(520, 520);
+        assert!(null.probability.iter().all(|p| p.is_finite()));
+        assert!(null.critical().is_some());
+    }
 
     #[test]
     fn a_clear_drop_with_low_noise_is_a_regression() {

@@ -10,18 +10,22 @@
 //!
 //! `point` picks a sweep point (as the report writes it, `connections=50`), `models` and
 //! `columns` pick rows and columns (the model column always comes first); all three are
-//! optional. The file is read relative to the document's folder. A result made by a build
-//! with uncommitted changes (`-dirty`) is refused: nobody could rebuild what it measured.
+//! optional. A claim's verdict is a block too, `<!-- bench verdict FILE -->` ... `<!-- end
+//! bench verdict -->`: the verdict of the file's `[[expect]]` expectations, as its report
+//! opens. The file is read relative to the document's folder. A result made by a build with
+//! uncommitted changes (`-dirty`) is refused: nobody could rebuild what it measured.
 
 use std::fmt::Write;
 use std::path::Path;
 
-use super::table;
-use crate::result::{self, describe_point, Run};
+use super::{document, table};
+use crate::result::{self, describe_point, ResultFile, Run};
 use crate::Error;
 
 const OPEN: &str = "<!-- bench table ";
 const CLOSE: &str = "<!-- end bench table -->";
+const OPEN_VERDICT: &str = "<!-- bench verdict ";
+const CLOSE_VERDICT: &str = "<!-- end bench verdict -->";
 
 /// One block's request: the file and what to take from it.
 #[derive(Debug, PartialEq)]
@@ -38,24 +42,46 @@ pub fn regenerate(doc: &str, dir: &Path) -> anyhow::Result<String> {
     let mut lines = doc.split_inclusive('\n').enumerate();
     while let Some((n, line)) = lines.next() {
         out.push_str(line);
-        let Some(spec) = line.trim().strip_prefix(OPEN) else {
+        let trimmed = line.trim();
+        let (spec, close, verdict) = if let Some(spec) = trimmed.strip_prefix(OPEN) {
+            (spec, CLOSE, false)
+        } else if let Some(spec) = trimmed.strip_prefix(OPEN_VERDICT) {
+            (spec, CLOSE_VERDICT, true)
+        } else {
             continue;
         };
         let block = parse(spec.trim_end_matches("-->").trim())
             .map_err(|e| Error::Usage(format!("line {}: {e}", n + 1)))?;
-        let closed = lines.by_ref().any(|(_, l)| l.trim() == CLOSE);
+        // The old contents up to the end line are dropped; another block's opening line
+        // before it means this block's end line is missing (dropping on would eat prose).
+        let mut closed = false;
+        for (_, l) in lines.by_ref() {
+            let l = l.trim();
+            if l == close {
+                closed = true;
+                break;
+            }
+            if l.starts_with(OPEN) || l.starts_with(OPEN_VERDICT) {
+                break;
+            }
+        }
         if !closed {
             return Err(Error::Usage(format!(
-                "line {}: the table has no `{CLOSE}` line after it: add one",
+                "line {}: the block has no `{close}` line before the next block or the end: \
+                 add one",
                 n + 1
             ))
             .into());
         }
+        let made = if verdict {
+            verdict_of(&block, dir)
+        } else {
+            table_of(&block, dir)
+        };
         out.push_str(
-            &table_of(&block, dir)
-                .map_err(|e| Error::Usage(format!("line {} ({}): {e}", n + 1, block.file)))?,
+            &made.map_err(|e| Error::Usage(format!("line {} ({}): {e}", n + 1, block.file)))?,
         );
-        out.push_str(CLOSE);
+        out.push_str(close);
         out.push('\n');
     }
     Ok(out)
@@ -98,8 +124,8 @@ fn parse(spec: &str) -> Result<Block, String> {
     Ok(block)
 }
 
-/// The block's table and its source line.
-fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
+/// A result file a document may quote: one made by a clean commit.
+fn clean(block: &Block, dir: &Path) -> anyhow::Result<ResultFile> {
     let file = result::load(&dir.join(&block.file))?;
     let commit = &file.tool.git_commit;
     if commit.ends_with("-dirty") {
@@ -109,6 +135,34 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
         ))
         .into());
     }
+    Ok(file)
+}
+
+/// The block's claim verdict and its source line.
+fn verdict_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
+    let file = clean(block, dir)?;
+    let text = document::verdict_text(&file)
+        .ok_or_else(|| Error::Usage("the file has no [[expect]] expectations to judge".into()))?;
+    let repeats = file
+        .runs
+        .iter()
+        .map(|r| r.repeat_index + 1)
+        .max()
+        .unwrap_or(1);
+    let commit = &file.tool.git_commit;
+    Ok(format!(
+        "{text}\n<sub>From [{}]({}), commit {}, {repeats} repeat{}.</sub>\n",
+        block.file,
+        block.file,
+        short(commit),
+        if repeats == 1 { "" } else { "s" }
+    ))
+}
+
+/// The block's table and its source line.
+fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
+    let file = clean(block, dir)?;
+    let commit = &file.tool.git_commit;
     let runs: Vec<Run> = file
         .runs
         .iter()
@@ -128,6 +182,17 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
         .collect();
     if runs.is_empty() {
         return Err(Error::Usage("no run matches the block's point and models".into()).into());
+    }
+    let points: Vec<String> =
+        super::findings::distinct(runs.iter().map(|r| describe_point(&r.point)));
+    if points.len() > 1 {
+        return Err(Error::Usage(format!(
+            "the runs span {} sweep points ({}): pick one with point=\"...\" (a median across \
+             points is no figure)",
+            points.len(),
+            points.join("; ")
+        ))
+        .into());
     }
     let (header, rows) = table::cells(&runs);
     let keep: Vec<usize> = match &block.columns {
@@ -155,7 +220,7 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
         "\n<sub>From [{}]({}), commit {}, {}{}.</sub>",
         block.file,
         block.file,
-        &commit[..commit.len().min(7)],
+        short(commit),
         if repeats > 1 {
             format!("medians of {repeats} interleaved repeats")
         } else {
@@ -167,6 +232,11 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
             .map_or(String::new(), |p| format!(", at {p}"))
     );
     Ok(out)
+}
+
+/// A commit's first seven characters.
+fn short(commit: &str) -> String {
+    commit.chars().take(7).collect()
 }
 
 #[cfg(test)]

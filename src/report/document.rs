@@ -127,11 +127,19 @@ fn section(out: &mut String, index: usize, name: &str, file: &ResultFile) {
 /// The Verdict: the scenario's claim, judged expectation by expectation, then over all;
 /// nothing for a file without expectations.
 fn verdicts(out: &mut String, file: &ResultFile) {
+    if let Some(text) = verdict_text(file) {
+        let _ = writeln!(out, "### Verdict\n\n{text}");
+    }
+}
+
+/// The claim's verdict over all, then each expectation's with the figures it rests on
+/// (Markdown); `None` for a file without expectations.
+pub fn verdict_text(file: &ResultFile) -> Option<String> {
     let judged = verdict::judge(file);
     if judged.is_empty() {
-        return;
+        return None;
     }
-    let _ = writeln!(out, "### Verdict\n");
+    let mut out = String::new();
     let overall = verdict::overall(&judged);
     let counts: Vec<String> = [Verdict::Holds, Verdict::DoesNotHold, Verdict::CannotTell]
         .into_iter()
@@ -154,7 +162,7 @@ fn verdicts(out: &mut String, file: &ResultFile) {
             j.verdict, j.expectation.says, j.why
         );
     }
-    out.push('\n');
+    Some(out)
 }
 
 /// Every scenario option, as the Scenario table's rows.
