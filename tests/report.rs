@@ -427,3 +427,16 @@ fn a_tie_is_judged_through_the_spread() {
         Verdict::Holds
     );
 }
+
+/// A poller is part of a model's label (`reactor (select)`), not of the sweep point: the
+/// pollers claim, sweeping `poller` and `connections`, is judged per connections value.
+#[test]
+fn a_swept_poller_is_a_model_not_a_point() {
+    use iomodels::report::verdict::judge;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("results/reference/claims/pollers.json");
+    let file = iomodels::result::load(&path).unwrap();
+    for j in judge(&file) {
+        assert!(!j.why.contains("sweep points"), "{}", j.why);
+    }
+}
