@@ -6,7 +6,7 @@
 //! models, an open loop at 20,000 req/s, 5 interleaved repeats a file; the machine otherwise
 //! quiet) and results/reference/restructure/aa-{a,b}-{1..6}.json (reactor and proactor-uring,
 //! closed loop, one repeat a file, so each series of six files is one set of six repeats across
-//! runs, made while other builds shared the machine: load average 7 to 9 on 2 CPUs). The older
+//! runs, made while other builds shared the machine: load average 3.3 to 8.9 on 2 CPUs). The older
 //! results/aa/ files are not used: a build with uncommitted changes made them, and five of the
 //! six ran at load averages of 4.8 to 60. For each metric
 //! and model the residuals are ln(value) - ln(median of its set), times sqrt(k / (k - 1)) for a

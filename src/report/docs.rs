@@ -183,12 +183,7 @@ fn table_of(block: &Block, dir: &Path) -> anyhow::Result<String> {
     if runs.is_empty() {
         return Err(Error::Usage("no run matches the block's point and models".into()).into());
     }
-    // The poller is part of a model's label (`reactor (select)`), not of the point.
-    let points: Vec<String> = super::findings::distinct(runs.iter().map(|r| {
-        let mut point = r.point.clone();
-        point.remove("poller");
-        describe_point(&point)
-    }));
+    let points: Vec<String> = super::findings::distinct(runs.iter().map(super::findings::point_of));
     if points.len() > 1 {
         return Err(Error::Usage(format!(
             "the runs span {} sweep points ({}): pick one with point=\"...\" (a median across \

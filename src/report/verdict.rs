@@ -91,12 +91,8 @@ fn judge_one(file: &ResultFile, e: &Expectation) -> (Verdict, String) {
         .filter(|r| r.slo_probe.is_none())
         .filter(|r| e.at.iter().all(|(k, v)| r.point.get(k) == Some(v)))
         .collect();
-    // The poller is part of a model's label (`reactor (select)`), not of the point.
-    let points: Vec<String> = super::findings::distinct(here.iter().map(|r| {
-        let mut point = r.point.clone();
-        point.remove("poller");
-        describe_point(&point)
-    }));
+    let points: Vec<String> =
+        super::findings::distinct(here.iter().map(|r| super::findings::point_of(r)));
     if points.len() > 1 {
         return cannot(format!(
             "its `where` picks {} sweep points ({}), not one: name every swept key",

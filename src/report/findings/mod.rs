@@ -13,6 +13,14 @@ use super::spread::Sample;
 use crate::output::format::{fmt_rate, fmt_us};
 use crate::result::{describe_point, Metric, ResultFile, Run, SloCapacity};
 
+/// A run's sweep point as the report names it, without the poller: a swept poller is part of
+/// the model's label (`reactor (select)`), not of the point.
+pub(super) fn point_of(run: &Run) -> String {
+    let mut point = run.point.clone();
+    point.remove("poller");
+    describe_point(&point)
+}
+
 /// The items in the order they first come, each once.
 pub(super) fn distinct<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut out = Vec::new();
