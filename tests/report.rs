@@ -368,6 +368,46 @@ fn expectations_are_judged_holds_does_not_hold_or_cannot_be_told() {
     assert_ne!(judged[0].verdict, Verdict::CannotTell, "{judged:#?}");
 }
 
+/// A model that failed only because it fell silent with connections waiting (threadpool at
+/// C10K) is judged on what it served, which is the claim; any other failure leaves nothing.
+#[test]
+fn a_model_that_failed_by_starving_is_judged_on_what_it_served() {
+    use iomodels::report::verdict::{judge, Verdict};
+    let stall = format!(
+        "{} nothing answered in the last 4.0 s of the window while 99 requests waited",
+        iomodels::result::measured::STALLED
+    );
+    let served = expectation(
+        "says = \"blocking serves at most half the connections reactor serves\"\n\
+         metric = \"served\"\nratio = [\"blocking\", \"reactor\"]\nat_most = 0.5",
+    );
+    let judge_with = |failure: &str| {
+        let mut file = edited(|r| {
+            if r.model.as_deref() == Some("blocking") {
+                r.starved_connections = r.connections as u64 - 1;
+                r.failure = Some(failure.to_string());
+            }
+        });
+        file.scenario.expect = vec![served.clone()];
+        judge(&file).remove(0)
+    };
+    let starved = judge_with(&stall);
+    assert_eq!(starved.verdict, Verdict::Holds, "{starved:#?}");
+    assert!(
+        starved.why.contains("served: blocking 1 / reactor"),
+        "{}",
+        starved.why
+    );
+    for other in [
+        "the server exited with status 1",
+        &format!("{stall}; the server died"),
+    ] {
+        let died = judge_with(other);
+        assert_eq!(died.verdict, Verdict::CannotTell, "{other}: {died:#?}");
+        assert!(died.why.contains("blocking failed"), "{}", died.why);
+    }
+}
+
 /// Each claim scenario states its claim as expectations the report can judge.
 #[test]
 fn every_claim_scenario_states_expectations() {

@@ -8,7 +8,8 @@
 //! `at_least x` holds when ratio / (1 + s) >= x and does not hold when ratio x (1 + s) < x;
 //! `at_most x` the mirror; with d = max(ratio, 1 / ratio), `within w` holds when
 //! d (1 + s) - 1 <= w and does not hold when d / (1 + s) - 1 > w. Anything between cannot be told, as it cannot when a model
-//! involved failed, left connections unserved (except on `served` itself), ran with a
+//! involved failed, left connections unserved (except on `served` itself, which a run that
+//! failed only by falling silent is still judged on), ran with a
 //! saturated load generator (for throughput and latency, which are then the client's), or lacks
 //! the figure.
 
@@ -17,6 +18,7 @@ use std::fmt;
 use super::findings::unranked;
 use super::spread::{pct, Sample};
 use crate::output::format::label;
+use crate::result::measured::failed_only_by_stalling;
 use crate::result::{describe_point, Bound, Expectation, Metric, ResultFile, Run};
 
 /// What the figures say of an expectation.
@@ -111,7 +113,13 @@ fn judge_one(file: &ResultFile, e: &Expectation) -> (Verdict, String) {
             return cannot(format!("no run of {model}{at} in this file"));
         }
         if let Some(why) = unranked(model, &mine) {
-            if e.metric != Metric::Served || mine.iter().any(|r| r.failure.is_some()) {
+            // What a model served is whole even when it starved connections, and even when
+            // the run failed only because the server fell silent: that is what `served` is
+            // about. Any other failure leaves no figure to judge.
+            let served_whole = mine
+                .iter()
+                .all(|r| r.failure.is_none() || failed_only_by_stalling(r));
+            if e.metric != Metric::Served || !served_whole {
                 return cannot(why);
             }
         }

@@ -128,6 +128,17 @@ fn client_warnings(outcome: &mut LoadOutcome, client_cpus_flag: &str) -> Vec<War
     }]
 }
 
+/// How the failure of a run whose server fell silent begins ([`stalled`]).
+pub const STALLED: &str = "the server stopped answering:";
+
+/// Whether a run failed only because its server fell silent with requests waiting: its
+/// figures are then whole, and what it served is the measure of what it starved.
+pub fn failed_only_by_stalling(run: &Run) -> bool {
+    run.failure
+        .as_deref()
+        .is_some_and(|f| f.starts_with(STALLED) && !f.contains("; "))
+}
+
 /// The run's failure: a server silent at the end, with requests waiting, stalled; those
 /// requests are errors of their own kind (`unanswered`) and the run failed, whatever else was
 /// measured (`failure`, said after it).
@@ -137,8 +148,8 @@ fn stalled(outcome: &mut LoadOutcome, failure: Option<String>) -> Option<String>
     };
     *outcome.errors.entry("unanswered".into()).or_default() += outcome.unfinished;
     let stall = format!(
-        "the server stopped answering: nothing answered in the last {:.1} s of the window \
-         while {} requests waited (the time series shows when)",
+        "{STALLED} nothing answered in the last {:.1} s of the window while {} requests \
+         waited (the time series shows when)",
         silent.as_secs_f64(),
         outcome.unfinished
     );
