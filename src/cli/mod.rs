@@ -14,6 +14,7 @@ pub mod choice;
 pub mod options;
 pub mod scenario;
 mod sweep;
+mod target;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
