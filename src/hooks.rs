@@ -1,4 +1,4 @@
-//! Every `IOMODELS_*` environment variable, on one page. All but [`HOLD_EXEC`] are test hooks:
+//! Every `IOMODELS_*` environment variable, on one page. All but [`HOLD_EXEC`] and [`HOLD_EXEC_COMMAND`] are test hooks:
 //! they make `bench` act as a machine that refuses something, or a process that fails, would,
 //! so that the tests can check what it then says and does on machines where nothing fails.
 //! Unset, none changes anything; none is meant for users.
@@ -44,6 +44,11 @@ pub const URING_RECV: &str = "IOMODELS_URING_RECV";
 /// system-call counters on the held process in between, so that they count from the server's
 /// first instruction.
 pub const HOLD_EXEC: &str = "IOMODELS_HOLD_EXEC";
+
+/// Not a test hook: with [`HOLD_EXEC`], what the held `bench` execs once released: set, its
+/// arguments are a program and its arguments (an outside server, `bench run --server`) instead
+/// of `bench`'s own.
+pub const HOLD_EXEC_COMMAND: &str = "IOMODELS_HOLD_EXEC_COMMAND";
 
 /// Whether [`FAULT`] asks for `which`.
 pub fn fault(which: &str) -> bool {

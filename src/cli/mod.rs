@@ -26,6 +26,7 @@ use crate::compare::Format;
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
+use crate::run::OutsideServer;
 use crate::units::{
     parse_count, parse_cpu_list, parse_duration, parse_positive_duration, parse_rate, parse_size,
     parse_slo, CpuList, Slo,
@@ -289,7 +290,7 @@ pub struct LoadArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["model", "all"]))]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true).args(["model", "all", "server"]))]
 pub struct RunArgs {
     /// A model to run; repeat the option for several (see `bench models`).
     #[arg(long, value_parser = parse_model)]
@@ -297,6 +298,13 @@ pub struct RunArgs {
     /// Run every model available here.
     #[arg(long)]
     pub all: bool,
+    /// An outside server to run beside the models, as NAME=COMMAND (repeatable): COMMAND is
+    /// split into words as a shell would and run without a shell, {port} replaced by a free
+    /// port on 127.0.0.1 (and {threads}, {cpus} by the server's thread count and CPUs); it is
+    /// pinned, counted and stopped as a model is, its whole process tree (Linux). E.g.
+    /// --server redis='redis-server --port {port} --save "" --appendonly no'
+    #[arg(long, value_name = "NAME=COMMAND", value_parser = parse_server)]
+    pub server: Vec<OutsideServer>,
     /// Runs per model; models are interleaved (A B C A B C) and the table shows medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub repeat: u64,
@@ -350,6 +358,11 @@ pub struct RunArgs {
     pub shape: LoadShape,
     #[command(flatten)]
     pub handler: HandlerArgs,
+}
+
+/// clap value parser for `--server`: NAME=COMMAND.
+fn parse_server(spec: &str) -> Result<OutsideServer, String> {
+    OutsideServer::parse(spec)
 }
 
 /// clap value parser for `--model`: any known model name.

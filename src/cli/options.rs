@@ -61,6 +61,7 @@ pub fn refuse_dirty_reference(out: &Path, commit: &str, allow: bool) -> anyhow::
 
 pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     let models = chosen_models(a.all, &a.model, notes);
+    check_servers(&a.server)?;
     check_poller(&models, a.handler.poller, a.shape.connections)?;
     check_load_shape(&a.shape, !a.slo.is_empty())?;
     check_uring(&models, a.handler.uring_given())?;
@@ -69,6 +70,7 @@ pub fn run_options(a: RunArgs, notes: bool) -> anyhow::Result<RunOptions> {
     }
     Ok(RunOptions {
         models,
+        servers: a.server.clone(),
         shape: shape_of(&a.shape, a.shape.workload.unwrap_or(Workload::Echo)),
         client_threads: a.client_threads,
         client_processes: a.shape.client_processes,
@@ -119,6 +121,24 @@ fn chosen_models(all: bool, named: &[&'static Model], notes: bool) -> Vec<&'stat
         }
     }
     chosen
+}
+
+/// Outside servers need Linux (their process tree is read from /proc) and names of their own.
+fn check_servers(servers: &[crate::run::OutsideServer]) -> Result<(), Error> {
+    if !servers.is_empty() && !cfg!(target_os = "linux") {
+        return Err(Error::Environment(
+            "--server needs Linux: an outside server's process tree is read from /proc".into(),
+        ));
+    }
+    for (i, s) in servers.iter().enumerate() {
+        if servers[..i].iter().any(|o| o.name == s.name) {
+            return Err(Error::Usage(format!(
+                "two servers are named `{}`: give each --server a name of its own",
+                s.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The `--uring-*` options need a model that takes them.

@@ -151,7 +151,7 @@ fn given_on_command_line(cmd: &mut Command, user: &[OsString]) -> Given {
         // the sweep.
         None => HashSet::new(),
     };
-    let picks_models = ids.contains("model") || ids.contains("all");
+    let picks_models = ids.contains("model") || ids.contains("all") || ids.contains("server");
     Given { ids, picks_models }
 }
 
@@ -222,6 +222,13 @@ fn read_top_level<'t>(
             continue;
         }
         let name = key.replace('_', "-");
+        if key == "servers" {
+            models_key = models_key.or(Some(key.as_str()));
+            if !skip_models {
+                base.extend(servers_args(value).map_err(|why| src.usage(None, key, why))?);
+            }
+            continue;
+        }
         if is_models(key) {
             models_key = Some(key.as_str());
             if !skip_models {
@@ -246,6 +253,34 @@ fn read_top_level<'t>(
         }
     }
     Ok((base, models_key))
+}
+
+/// The arguments of a `[servers.NAME]` table per outside server, each with its `command`:
+/// `--server=NAME=COMMAND`.
+fn servers_args(value: &toml::Value) -> Result<Vec<String>, String> {
+    const HOW: &str = "write each outside server as a table of its own: [servers.redis] with \
+                       command = \"redis-server --port {port}\"";
+    let Some(servers) = value.as_table() else {
+        return Err(HOW.into());
+    };
+    servers
+        .iter()
+        .map(|(name, server)| {
+            let table = server.as_table().ok_or(HOW)?;
+            if let Some(other) = table.keys().find(|k| *k != "command") {
+                return Err(format!(
+                    "[servers.{name}] has an unknown key `{other}` (its one key is command)"
+                ));
+            }
+            match table.get("command") {
+                Some(toml::Value::String(command)) => Ok(format!("--server={name}={command}")),
+                _ => Err(format!(
+                    "[servers.{name}] needs command = \"...\", the command that starts it with \
+                     {{port}} where it takes the port"
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Why a value of the top level does not fit its option.

@@ -208,6 +208,7 @@ pub fn to_run(
     }
     Ok(Run {
         model: id.model,
+        command: None,
         workload: config.shape.workload.name().into(),
         connections: config.shape.connections,
         payload: config.shape.payload,

@@ -25,6 +25,8 @@ pub mod measured;
 pub mod record;
 pub mod warning;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::load::Shape;
@@ -58,7 +60,11 @@ pub struct ResultFile {
 pub struct Scenario {
     /// `run` or `load`.
     pub command: String,
+    /// The models run, then the outside servers' names.
     pub models: Vec<String>,
+    /// `bench run --server NAME=COMMAND`: each outside server's command as given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, String>,
     /// For `load`: the target address.
     pub target: Option<String>,
     pub workload: String,
@@ -139,6 +145,7 @@ impl Scenario {
         Scenario {
             command: command.into(),
             models: Vec::new(),
+            servers: BTreeMap::new(),
             target: None,
             workload: shape.workload.name().into(),
             connections: shape.connections,

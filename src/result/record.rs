@@ -14,8 +14,12 @@ use crate::models::UringSetup;
 /// One measured run of one model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Run {
-    /// Null for `bench load` against an outside server.
+    /// The model, or the name of an outside server (`bench run --server NAME=...`); null for
+    /// `bench load` against an outside server.
     pub model: Option<String>,
+    /// For an outside server of `bench run --server`: its command as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     pub workload: String,
     pub connections: usize,
     pub payload: usize,

@@ -41,7 +41,7 @@ const COUNTERS_TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[cfg(unix)]
-use crate::hooks::HOLD_EXEC;
+use crate::hooks::{HOLD_EXEC, HOLD_EXEC_COMMAND};
 
 /// Called first thing in `main`: when started held (see [`HOLD_EXEC`]), waits to be released,
 /// then replaces this process with a fresh `bench` of the same arguments (same PID, so the
@@ -60,6 +60,19 @@ fn exec_after_release() -> ! {
     let mut byte = [0u8; 1];
     // EOF: the harness is gone before releasing us.
     if !matches!(std::io::stdin().read(&mut byte), Ok(1)) {
+        std::process::exit(3);
+    }
+    // An outside server (`bench run --server`): the arguments are its command.
+    if std::env::var_os(HOLD_EXEC_COMMAND).is_some() {
+        let mut words = std::env::args_os().skip(1);
+        let program = words.next().unwrap_or_default();
+        let err = Command::new(&program)
+            .args(words)
+            .env_remove(HOLD_EXEC)
+            .env_remove(HOLD_EXEC_COMMAND)
+            .stdin(Stdio::null())
+            .exec();
+        crate::errln!("error: cannot start `{}`: {err}", program.to_string_lossy());
         std::process::exit(3);
     }
     let err = match std::env::current_exe() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::child::ServerProcess;
+use super::server::Server;
 use super::{Plan, RunOptions};
 use crate::metrics::syscalls::Accounting;
 use crate::result::syscalls::{self, SyscallFigures};
@@ -100,7 +100,7 @@ pub(super) type SyscallSnapshot = crate::metrics::syscalls::SyscallCounts;
 pub(super) struct SyscallSnapshot;
 
 #[cfg(target_os = "linux")]
-pub(super) fn server_syscalls(server: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+pub(super) fn server_syscalls(server: &mut Server) -> Result<SyscallSnapshot, String> {
     server
         .syscalls()
         .unwrap_or_else(|| Err("the server was started without counters".into()))
@@ -111,7 +111,7 @@ pub(super) const NO_PERF: &str =
     "system calls are counted with Linux perf tracepoints; this platform has none";
 
 #[cfg(not(target_os = "linux"))]
-pub(super) fn server_syscalls(_: &mut ServerProcess) -> Result<SyscallSnapshot, String> {
+pub(super) fn server_syscalls(_: &mut Server) -> Result<SyscallSnapshot, String> {
     Err(NO_PERF.into())
 }
 

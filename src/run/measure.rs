@@ -1,18 +1,19 @@
-//! One pass of one model: start its `bench serve`, drive it with the load generator, snapshot
-//! the server's counters at the window's edges, stop it, and record the run; `Job` runs the
-//! passes `--accounting` asks for.
+//! One pass of one model or outside server: start it, drive it with the load generator,
+//! snapshot the server's counters at the window's edges, stop it, and record the run; `Job`
+//! runs the passes `--accounting` asks for.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::child::ServerProcess;
 use super::counting::{
     self, client_syscall_figures, server_syscall_figures, server_syscalls, syscall_window,
     Counting, SyscallSnapshot, NO_PERF,
 };
 use super::plan::{effective_poller, Placement, PointPlace};
+use super::server::Server;
+use super::subject::Subject;
 use super::RunOptions;
 use crate::load::{self, Edge, HttpRequest, LoadConfig, LoadOutcome, Shape};
 use crate::metrics::process::ProcessCounters;
@@ -24,11 +25,10 @@ use crate::result::measured::{costs, to_run, RunIdentity};
 use crate::result::warning::Warning;
 use crate::result::{Run, ServerCosts};
 use crate::serve::ServeOptions;
-use crate::sys;
 
-/// One model, one repeat, at one point.
+/// One model or outside server, one repeat, at one point.
 pub(super) struct Job<'a> {
-    pub(super) model: &'static Model,
+    pub(super) subject: Subject<'a>,
     pub(super) repeat_index: usize,
     pub(super) opts: &'a RunOptions,
     pub(super) at: &'a PointPlace,
@@ -49,7 +49,7 @@ impl Job<'_> {
                 _ => &opts,
             };
             measure(
-                self.model,
+                self.subject,
                 self.repeat_index,
                 opts,
                 self.at,
@@ -95,10 +95,10 @@ impl Job<'_> {
     }
 }
 
-/// One model, one pass; with `count`, the server's and/or the load generator's
-/// system calls are counted over the measured window.
+/// One model or outside server, one pass; with `count`, the server's and/or the load
+/// generator's system calls are counted over the measured window.
 pub(super) fn measure(
-    model: &'static Model,
+    subject: Subject,
     repeat_index: usize,
     opts: &RunOptions,
     at: &PointPlace,
@@ -106,17 +106,23 @@ pub(super) fn measure(
     count: Option<Counting>,
 ) -> anyhow::Result<Run> {
     let place = &at.place;
-    let poller = effective_poller(model, opts.poller);
+    let model = match subject {
+        Subject::Model(model) => Some(model),
+        Subject::Server(_) => None,
+    };
+    let poller = model.and_then(|m| effective_poller(m, opts.poller));
     let count_server = count.is_some_and(|c| c.server);
-    let args = serve_options(model, opts, place, poller).to_args();
-    let mut server = ServerProcess::spawn_counted(&args, stop, count_server)?;
-    let io_uring = server.ready.as_ref().and_then(|r| r.io_uring.clone());
-    let config = load_config(opts, at, server.addr, count);
+    let args = model
+        .map(|m| serve_options(m, opts, place, poller).to_args())
+        .unwrap_or_default();
+    let started = Server::start(subject, &args, opts, place, stop, count_server)?;
+    let mut server = started.server;
+    let config = load_config(opts, at, server.addr(), count, model.is_some());
     let label = match count {
         Some(Counting {
             pass: "separate", ..
-        }) => format!("{} (counting)", model.name),
-        _ => model.name.to_string(),
+        }) => format!("{subject} (counting)"),
+        _ => subject.to_string(),
     };
     let line = ProgressLine::new(!opts.quiet && std::io::stdout().is_terminal(), &label);
     let mut edges = Edges::default();
@@ -128,14 +134,12 @@ pub(super) fn measure(
     })?;
     line.finish();
     let client_syscalls = outcome.client_syscalls.take();
-    let failure = stop_server(server, &outcome, edges.error.take(), opts.shape.connections);
+    let failure = stop_server(server, &outcome, edges.error.take(), opts.shape.connections)?;
     let server_costs = edges.costs(failure.is_none(), outcome.requests);
-    let threads = model
-        .threads
-        .effective(opts.threads.unwrap_or(place.server.len()));
+    let threads = started.threads;
     let mut run = to_run(
         RunIdentity {
-            model: Some(model.name.to_string()),
+            model: Some(subject.name().to_string()),
             threads,
             poller: poller.map(|p| p.name().to_string()),
             repeat_index,
@@ -149,8 +153,9 @@ pub(super) fn measure(
         failure,
         "--client-cpus",
     )?;
-    run.io_uring = io_uring;
-    if let Some(why) = unserved_by_design(model, threads, &run) {
+    run.io_uring = started.io_uring;
+    run.command = started.command;
+    if let Some(why) = model.and_then(|m| unserved_by_design(m, threads, &run)) {
         run.warnings.push(why);
     }
     add_counts(
@@ -190,12 +195,14 @@ fn serve_options(
     }
 }
 
-/// The load of one pass against the server at `target`.
+/// The load of one pass against the server at `target` (`ours`: a model, whose answers'
+/// bodies are known).
 fn load_config(
     opts: &RunOptions,
     at: &PointPlace,
     target: SocketAddr,
     count: Option<Counting>,
+    ours: bool,
 ) -> LoadConfig {
     LoadConfig {
         target,
@@ -208,11 +215,12 @@ fn load_config(
             ..opts.shape.clone()
         },
         threads: at.client_threads,
-        // Our servers' plaintext answer is known: every body is checked.
+        // Our servers' plaintext answer is known: every body is checked. An outside server's
+        // answers are checked as `bench load` checks them (a 200 and a whole response).
         http: (opts.shape.workload == Workload::Http).then(|| HttpRequest {
             host: target.to_string(),
             path: http::PLAINTEXT_PATH.into(),
-            expect_body: Some(http::PLAINTEXT_BODY.to_vec()),
+            expect_body: ours.then(|| http::PLAINTEXT_BODY.to_vec()),
         }),
         count_syscalls: count.is_some_and(|c| c.client),
         cpus: Some(at.place.client.clone()),
@@ -234,7 +242,7 @@ struct Edges {
 
 impl Edges {
     /// Snapshots the server at one edge of the window.
-    fn snapshot(&mut self, server: &mut ServerProcess, count_server: bool) {
+    fn snapshot(&mut self, server: &mut Server, count_server: bool) {
         if count_server {
             self.syscalls.push(server_syscalls(server));
         }
@@ -260,20 +268,16 @@ impl Edges {
 
 /// Stops the server; returns why the pass failed, if it did: the server exited, a signal
 /// interrupted the window, its counters could not be read (`counters_error`), or it did not
-/// stop cleanly.
+/// stop cleanly. An outside server that daemonized is refused: `Err`, the rounds end.
 fn stop_server(
-    mut server: ServerProcess,
+    mut server: Server,
     outcome: &LoadOutcome,
     counters_error: Option<String>,
     connections: usize,
-) -> Option<String> {
+) -> Result<Option<String>, crate::Error> {
     let mut failure = None;
-    if let Some(status) = server.exited() {
-        failure = Some(format!(
-            "the server exited during the run ({}){}",
-            sys::child::describe(Some(status)),
-            server.stderr_note()
-        ));
+    if let Some(gone) = server.gone()? {
+        failure = Some(gone);
     } else if outcome.interrupted {
         failure = Some("interrupted by a signal before the window closed".into());
     } else if let Some(e) = counters_error {
@@ -282,16 +286,11 @@ fn stop_server(
     // Joining 10,000 threads (`blocking`) on a busy CPU took over 5 s here: a second more
     // per thousand connections.
     let grace = Duration::from_secs(5) + Duration::from_millis(connections as u64);
-    let status = server.stop_within(grace);
-    if failure.is_none() && status.is_some_and(|s| !s.success()) {
-        failure = Some(format!(
-            "the server did not stop cleanly within {} s of SIGTERM ({}; SIGKILL follows \
-             the grace period)",
-            grace.as_secs(),
-            sys::child::describe(status)
-        ));
+    let stopped = server.stop_within(grace);
+    if failure.is_none() {
+        failure = stopped.err();
     }
-    failure
+    Ok(failure)
 }
 
 /// The system-call counts of the pass, into `run`: the load generator's and the server's,

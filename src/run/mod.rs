@@ -10,9 +10,13 @@
 mod child;
 mod counting;
 mod measure;
+#[cfg(target_os = "linux")]
+mod outside;
 mod plan;
+mod server;
 mod session;
 mod slo;
+mod subject;
 mod summary;
 
 use std::io::IsTerminal;
@@ -36,6 +40,7 @@ use session::Session;
 use summary::print_summary;
 
 pub use child::{exec_when_released, ServerProcess};
+pub use subject::{OutsideServer, Subject};
 
 /// Exit code after SIGINT or SIGTERM, as shells report a signal death (128 + SIGINT).
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -44,6 +49,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub models: Vec<&'static Model>,
+    /// `--server NAME=COMMAND`: outside servers, run after the models in each round.
+    pub servers: Vec<OutsideServer>,
     /// The load: its workload, connections, lengths, payload (as given: HTTP sends none),
     /// pipeline, timeout, rate and interval.
     pub shape: Shape,
@@ -74,6 +81,16 @@ pub struct RunOptions {
     /// `--accounting` was given: counts that cannot be had are an error (exit 3).
     pub accounting_required: bool,
     pub quiet: bool,
+}
+
+impl RunOptions {
+    /// What each round runs: the models, then the outside servers.
+    pub fn subjects(&self) -> Vec<Subject<'_>> {
+        let models = self.models.iter().map(|&m| Subject::Model(m));
+        models
+            .chain(self.servers.iter().map(Subject::Server))
+            .collect()
+    }
 }
 
 /// Blocks SIGINT and SIGTERM in every thread (on Windows: takes Ctrl-C) and raises the returned

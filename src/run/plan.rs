@@ -68,7 +68,16 @@ pub(super) struct PointPlace {
 /// The result file's scenario: the first point's options.
 pub(super) fn scenario_of(opts: &RunOptions, at: &PointPlace) -> Scenario {
     Scenario {
-        models: opts.models.iter().map(|m| m.name.to_string()).collect(),
+        models: opts
+            .subjects()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+        servers: opts
+            .servers
+            .iter()
+            .map(|s| (s.name.clone(), s.command.clone()))
+            .collect(),
         repeat: opts.repeat,
         server_threads: opts.threads,
         poller: opts
@@ -238,6 +247,7 @@ mod tests {
     fn opts(models: &[&str], workload: Workload) -> RunOptions {
         RunOptions {
             models: models.iter().map(|m| model(m)).collect(),
+            servers: Vec::new(),
             shape: Shape {
                 workload,
                 connections: 50,

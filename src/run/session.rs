@@ -64,7 +64,7 @@ impl Session {
         let total: usize = plan
             .points
             .iter()
-            .map(|p| p.opts.repeat * p.opts.models.len())
+            .map(|p| p.opts.repeat * p.opts.subjects().len())
             .sum();
         for (point, at) in plan.points.iter().zip(places) {
             if !std::ptr::eq(at, &places[0]) {
@@ -74,12 +74,12 @@ impl Session {
                 crate::errln!("point {}", describe_point(&point.values));
             }
             for repeat_index in 0..point.opts.repeat {
-                for model in &point.opts.models {
+                for subject in point.opts.subjects() {
                     if self.stop.load(Ordering::Acquire) {
                         return Ok(None);
                     }
                     let job = Job {
-                        model,
+                        subject,
                         repeat_index,
                         opts: &point.opts,
                         at,
@@ -109,7 +109,7 @@ impl Session {
         crate::errln!(
             "[{}/{total}] {} (repeat {}/{}): {} warm-up + {} measured{}",
             self.done,
-            job.model.name,
+            job.subject,
             job.repeat_index + 1,
             opts.repeat,
             humantime::format_duration(opts.shape.warmup),

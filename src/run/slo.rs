@@ -55,7 +55,7 @@ impl Job<'_> {
         let clean = ceiling.failure.is_none() && ceiling.errors + ceiling.warmup_errors == 0;
         runs.push(ceiling);
         let mut found = SloCapacity {
-            model: self.model.name.to_string(),
+            model: self.subject.name().to_string(),
             repeat_index: self.repeat_index,
             point: serde_json::Map::new(),
             objectives: objectives.clone(),

@@ -19,6 +19,7 @@
 //! stderr ([`StderrTail`]), its exit status in words ([`describe`]), and whether it is stopped
 //! ([`stopped_note`]).
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::{Child, ChildStderr, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,25 @@ pub fn guard(command: &mut Command) {
     platform::configure(command);
 }
 
+/// The processes this one started and has not yet reaped: its own children, as opposed to
+/// orphans reparented to it (see `tree.rs`).
+static OWN: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// The live children this process started itself (every [`GuardedChild`]).
+pub fn own_children() -> BTreeSet<i32> {
+    OWN.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
+fn own(pid: u32, started: bool) {
+    if let Ok(mut set) = OWN.lock() {
+        if started {
+            set.insert(pid as i32);
+        } else {
+            set.remove(&(pid as i32));
+        }
+    }
+}
+
 /// A started child under the guards: killed with its process group, and reaped, when dropped
 /// before it exited.
 pub struct GuardedChild {
@@ -49,6 +69,7 @@ impl GuardedChild {
     /// that cannot join is killed.
     pub fn adopt(child: Child, what: &str) -> anyhow::Result<GuardedChild> {
         let mut child = child;
+        own(child.id(), true);
         platform::adopt(&mut child, what)?;
         Ok(GuardedChild {
             child,
@@ -110,22 +131,32 @@ impl Drop for GuardedChild {
             self.kill();
             self.status = self.child.wait().ok();
         }
+        own(self.child.id(), false);
     }
 }
 
 /// The last bytes of a child's stderr, kept by a thread of their own for error messages.
-pub struct StderrTail(Arc<Mutex<String>>);
+pub struct StderrTail(Arc<Mutex<String>>, &'static str);
 
 impl StderrTail {
     /// Starts a thread named `thread` that keeps the tail of `pipe` until it closes.
     pub fn follow(pipe: ChildStderr, thread: String) -> anyhow::Result<StderrTail> {
+        Self::follow_named(pipe, thread, "stderr")
+    }
+
+    /// [`follow`](Self::follow) for any pipe of the child, `name` saying which ("stdout").
+    pub fn follow_named(
+        pipe: impl Read + Send + 'static,
+        thread: String,
+        name: &'static str,
+    ) -> anyhow::Result<StderrTail> {
         let tail = Arc::new(Mutex::new(String::new()));
         let keep = tail.clone();
         std::thread::Builder::new()
             .name(thread)
             .spawn(move || keep_tail(pipe, &keep))
             .context("cannot start a reader thread")?;
-        Ok(StderrTail(tail))
+        Ok(StderrTail(tail, name))
     }
 
     /// The tail, formatted for an error message ("; its stderr:\n..."; empty when there is
@@ -141,7 +172,7 @@ impl StderrTail {
         if text.is_empty() {
             String::new()
         } else {
-            format!("; its stderr:\n{text}")
+            format!("; its {}:\n{text}", self.1)
         }
     }
 }

@@ -8,6 +8,8 @@
 //! child process, both platforms in one file.
 
 pub mod child;
+#[cfg(target_os = "linux")]
+pub mod tree;
 
 #[cfg(unix)]
 mod unix;

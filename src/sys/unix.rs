@@ -64,6 +64,12 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 
 /// Pins the calling thread (and the threads it creates later) to `cpus`.
 pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
+    pin_pid(0, cpus)
+}
+
+/// Pins the thread `pid` (0: the calling one; a process's main thread by its pid) and the
+/// threads and processes it creates later to `cpus`.
+pub fn pin_pid(pid: i32, cpus: &[usize]) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &cpu in cpus {
@@ -77,7 +83,7 @@ pub fn pin_current_thread(cpus: &[usize]) -> io::Result<()> {
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
     syscall!(sched_setaffinity(
-        0,
+        pid,
         std::mem::size_of::<libc::cpu_set_t>(),
         &set
     ))?;
