@@ -142,7 +142,17 @@ fn compare(a: &CompareArgs) -> anyhow::Result<i32> {
         allow_dirty: a.allow_dirty,
         only_models: None,
     };
-    let c = crate::compare::compare_files(&a.baseline, &a.current, &opts)?;
+    let c = match (&a.current, &a.base, &a.head) {
+        (None, Some(base), Some(head)) => {
+            crate::compare::compare_within(&a.baseline, base, head, &opts)?
+        }
+        (Some(current), _, _) => crate::compare::compare_files(&a.baseline, current, &opts)?,
+        _ => anyhow::bail!(crate::Error::Usage(
+            "give two result files, BASELINE and CURRENT, or one with --base and --head (two \
+             servers of one run)"
+                .into()
+        )),
+    };
     crate::out!("{}", crate::compare::render(&c, a.format));
     Ok(if c.regressions() > 0 { 1 } else { 0 })
 }

@@ -414,3 +414,53 @@ fn runs_left_without_the_baselines_reference_are_said_not_compared() {
         ],
     );
 }
+
+/// `bench compare RESULT --base A --head B` (issue 21): two servers of one file, interleaved in
+/// the same rounds, judged with the gate's rules: a head 30% dearer in CPU is a regression, a
+/// head like its base is not, and names the file lacks are refused.
+#[test]
+fn two_servers_of_one_file_are_judged_as_baseline_and_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = &["base", "head", "reactor"];
+    let within = |name: &str, head: Fig| {
+        let path = file(
+            dir.path(),
+            name,
+            servers,
+            |m, i| if m == "head" { head } else { steady(m, i) },
+            |_| {},
+        );
+        move |extra: &[&str]| {
+            bench()
+                .arg("compare")
+                .arg(&path)
+                .args(["--base", "base", "--head", "head"])
+                .args(extra)
+                .output()
+                .unwrap()
+        }
+    };
+    let slower = within("slower.json", fig(100_000.0, 7.8, 2.0));
+    let o = slower(&[]);
+    expect(&o, 1, &["head", "CPU", "regressed"]);
+    let o = slower(&["--normalize-to", "reactor"]);
+    expect(&o, 1, &["head", "regressed"]);
+    let same = within("same.json", steady("head", 0));
+    expect(&same(&[]), 0, &["no regression"]);
+    let o = same(&["--normalize-to", "head"]);
+    expect(&o, 2, &["names one of the two compared"]);
+    let o = bench()
+        .arg("compare")
+        .arg(dir.path().join("same.json"))
+        .args(["--base", "nginx", "--head", "head"])
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        2,
+        &[
+            "--base nginx: the file has no run of `nginx`",
+            "base, head, reactor",
+        ],
+    );
+}

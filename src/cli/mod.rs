@@ -87,10 +87,19 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct CompareArgs {
-    /// The result file to compare against.
+    /// The result file to compare against (with --base and --head: the one file whose two
+    /// servers are compared).
     pub baseline: PathBuf,
     /// The result file to judge.
-    pub current: PathBuf,
+    pub current: Option<PathBuf>,
+    /// Compare two servers of one file instead of two files: this one's runs are the
+    /// baseline (e.g. `bench run --server base=... --server head=... --repeat 5`, then
+    /// `bench compare RESULT --base base --head head`).
+    #[arg(long, requires = "head", conflicts_with = "current")]
+    pub base: Option<String>,
+    /// With --base: the server judged against it.
+    #[arg(long, requires = "base")]
+    pub head: Option<String>,
     /// The change (percent) a time or rate metric must pass to count, instead of each metric's
     /// default (throughput and CPU 15%, p50 10%, p99 50%, p99.9 100%); counts per request keep
     /// their own 5% and 0.05 per request, except a count that varies between repeats, gated

@@ -17,6 +17,7 @@ mod render;
 mod samples;
 mod setup;
 pub mod stats;
+mod within;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -160,6 +161,24 @@ pub struct Options {
 
 /// Reads both files and compares them; files that cannot be compared are an error (exit 2)
 /// that says what differs.
+/// `bench compare RESULT --base A --head B`: `head`'s runs judged against `base`'s, both from
+/// one file (`within.rs`).
+pub fn compare_within(
+    file: &Path,
+    base: &str,
+    head: &str,
+    opts: &Options,
+) -> anyhow::Result<Comparison> {
+    let f = result::load(file)?;
+    let (b, c) = within::split(&f, base, head, opts.normalize_to.as_deref())?;
+    // One file, one build of the harness: whatever made it, both sides share it.
+    let opts = Options {
+        allow_dirty: true,
+        ..opts.clone()
+    };
+    compare(&b, &c, &opts)
+}
+
 pub fn compare_files(
     baseline: &Path,
     current: &Path,
