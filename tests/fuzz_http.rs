@@ -51,7 +51,7 @@ fn session() -> Session {
 fn buffered(s: &Session) -> usize {
     match s {
         Session::Http(h) => h.buffered(),
-        Session::Echo(_) => unreachable!("the HTTP workload makes HTTP sessions"),
+        _ => unreachable!("the HTTP workload makes HTTP sessions"),
     }
 }
 

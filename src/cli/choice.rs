@@ -80,6 +80,13 @@ impl Choice for Workload {
             Workload::Http => {
                 "HTTP/1.1 keep-alive, `GET /plaintext` answered like the TechEmpower plaintext test"
             }
+            Workload::Resp => {
+                "Redis's protocol: a GET of a preset key whose value is --payload bytes (PING with \
+                 --payload 0)"
+            }
+            Workload::Memcache => {
+                "memcached's text protocol: a get of a preset key whose value is --payload bytes"
+            }
         })
     }
 }
@@ -139,6 +146,9 @@ mod tests {
         let e = parse::<Format>("x").unwrap_err().to_string();
         assert!(e.contains("[possible values: text, markdown, json]"), "{e}");
         let e = parse::<Workload>("ECHO").unwrap_err().to_string();
-        assert!(e.contains("[possible values: echo, http]"), "{e}");
+        assert!(
+            e.contains("[possible values: echo, http, resp, memcache]"),
+            "{e}"
+        );
     }
 }

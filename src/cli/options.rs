@@ -210,8 +210,8 @@ pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
         shape: Shape {
             // HTTP sends no echo payload.
             payload: match target.workload {
-                Workload::Echo => a.shape.payload,
                 Workload::Http => 0,
+                _ => a.shape.payload,
             },
             ..shape_of(&a.shape, target.workload)
         },

@@ -23,11 +23,19 @@ pub(super) fn pattern(payload: usize) -> Vec<u8> {
 }
 
 /// What a connection sends and how the answers are checked.
+#[derive(Clone)]
 pub(super) enum Exchange {
     /// Requests of `payload` bytes cut from `pattern`; each answer is the request itself.
     Echo { payload: usize, pattern: Arc<[u8]> },
     /// The same HTTP request each time.
     Http(Arc<HttpCheck>),
+    /// A command workload (`resp`, `memcache`): `batch` is the request `pipeline` times,
+    /// `replies` its answer as many times, each `reply` bytes long, checked byte for byte.
+    Fixed {
+        batch: Arc<[u8]>,
+        replies: Arc<[u8]>,
+        reply: usize,
+    },
 }
 
 /// What one call of [`step`] did to a connection.
@@ -75,6 +83,7 @@ pub(super) fn step(
             &pattern[offset..offset + payload]
         }
         Exchange::Http(check) => &check.batch,
+        Exchange::Fixed { batch, .. } => batch,
     };
     while c.sent < request.len() {
         match stream.write(&request[c.sent..]) {
@@ -93,6 +102,8 @@ pub(super) fn step(
             Exchange::Echo { .. } if c.recvd >= c.sent => break,
             Exchange::Echo { .. } => (c.sent - c.recvd).min(scratch.len()),
             Exchange::Http(_) => scratch.len(),
+            Exchange::Fixed { replies, .. } if c.recvd >= replies.len() => break,
+            Exchange::Fixed { replies, .. } => (replies.len() - c.recvd).min(scratch.len()),
         };
         let n = match stream.read(&mut scratch[..want]) {
             Ok(0) => return Outcome::Failed(kind::CLOSED, None),
@@ -111,6 +122,18 @@ pub(super) fn step(
                 let done = c.recvd / payload - before;
                 progress.answers += done;
                 progress.bytes += (done * payload) as u64;
+                c.answered += done;
+                Ok(())
+            }
+            Exchange::Fixed { replies, reply, .. } => {
+                if scratch[..n] != replies[c.recvd..c.recvd + n] {
+                    return Outcome::Failed(kind::MISMATCH, None);
+                }
+                let before = c.recvd / reply;
+                c.recvd += n;
+                let done = c.recvd / reply - before;
+                progress.answers += done;
+                progress.bytes += (done * reply) as u64;
                 c.answered += done;
                 Ok(())
             }

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use super::part::Part;
 use super::timeline::{timeline, watch_until, Live, Timeline};
-use super::{exchange, http, schedule, worker, Edge, LoadConfig, Slice};
+use super::{command, exchange, http, schedule, worker, Edge, LoadConfig, Slice};
 use crate::metrics::syscalls::{SyscallCounters, SyscallCounts};
 use crate::protocol::Workload;
 use crate::sys;
@@ -129,13 +129,21 @@ fn start_workers(config: &LoadConfig, slice: Slice, threads: usize) -> anyhow::R
     let shape = &config.shape;
     let pattern: Arc<[u8]> = match shape.workload {
         Workload::Echo => exchange::pattern(shape.payload).into(),
-        Workload::Http => Arc::new([]),
+        _ => Arc::new([]),
     };
     let http = match (shape.workload, &config.http) {
         (Workload::Http, Some(request)) => Some(http::HttpCheck::new(request, shape.pipeline)),
         (Workload::Http, None) => anyhow::bail!("the HTTP workload needs a request to send"),
-        (Workload::Echo, _) => None,
+        _ => None,
     };
+    let fixed = command::fixed(shape.workload, shape.payload).map(|f| {
+        let pipeline = shape.pipeline.max(1);
+        exchange::Exchange::Fixed {
+            batch: f.request.repeat(pipeline).into(),
+            replies: f.reply.repeat(pipeline).into(),
+            reply: f.reply.len(),
+        }
+    });
     let cut = Arc::new(AtomicBool::new(false));
     // Each worker reports once its connections are up (or why it could not start), then waits
     // for the timeline on its own channel. Channels, not barriers: a worker that fails or
@@ -156,9 +164,10 @@ fn start_workers(config: &LoadConfig, slice: Slice, threads: usize) -> anyhow::R
             first: first as u64,
         });
         first += share;
-        let exchange = match &http {
-            Some(check) => exchange::Exchange::Http(check.clone()),
-            None => exchange::Exchange::Echo {
+        let exchange = match (&http, &fixed) {
+            (Some(check), _) => exchange::Exchange::Http(check.clone()),
+            (None, Some(fixed)) => fixed.clone(),
+            _ => exchange::Exchange::Echo {
                 payload: shape.payload,
                 pattern: pattern.clone(),
             },

@@ -27,6 +27,7 @@
 //! `plan.rs`, `split.rs`, `process.rs`, `wire.rs`.
 
 mod alarm;
+pub mod command;
 mod conn;
 mod connect;
 mod exchange;
@@ -103,6 +104,10 @@ pub fn run_load(
     stop: &AtomicBool,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
+    if let Some(fixed) = command::fixed(config.shape.workload, config.shape.payload) {
+        command::preset(config.target, &fixed, config.connect_timeout)
+            .map_err(crate::Error::Measured)?;
+    }
     if config.processes > 1 {
         return split::run(config, stop, on_edge);
     }

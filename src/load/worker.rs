@@ -99,7 +99,7 @@ impl Worker {
         // read on the next pass); HTTP reads whatever is there.
         let scratch = match &exchange {
             Exchange::Echo { payload, .. } => SCRATCH.min((*payload).max(1)),
-            Exchange::Http(_) => SCRATCH,
+            Exchange::Http(_) | Exchange::Fixed { .. } => SCRATCH,
         };
         let poll = Poll::new()?;
         let alarm = match schedule {

@@ -5,12 +5,16 @@
 //! writes back what the session appended to the output buffer, in order. The session applies the
 //! handler's cost ([`Cost`]: `--work-us`, `--block-us`) once per request.
 
+pub mod command;
 pub mod cost;
 pub mod echo;
 pub mod http;
+pub mod memcache;
+pub mod resp;
 
 use serde::Serialize;
 
+pub use command::CommandSession;
 pub use cost::Cost;
 pub use echo::EchoSession;
 pub use http::HttpSession;
@@ -22,6 +26,9 @@ pub use http::HttpSession;
 /// write-buffer high-water mark is 64 KiB too). An echo reply is its read, never larger.
 pub const REPLY_BATCH: usize = 32 * 1024;
 
+/// The preset key's value size of `resp` and `memcache` when the server is not told.
+pub const DEFAULT_VALUE: usize = 64;
+
 /// The workload a server speaks and a client drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,16 +37,27 @@ pub enum Workload {
     Echo,
     /// HTTP/1.1 keep-alive, `GET /plaintext` answered like the TechEmpower plaintext test.
     Http,
+    /// Redis's protocol: a `GET` of a preset key (`PING` with a payload of 0).
+    Resp,
+    /// memcached's text protocol: a `get` of a preset key.
+    Memcache,
 }
 
 impl Workload {
     /// Every workload, in the order `--help` lists them.
-    pub const ALL: &'static [Workload] = &[Workload::Echo, Workload::Http];
+    pub const ALL: &'static [Workload] = &[
+        Workload::Echo,
+        Workload::Http,
+        Workload::Resp,
+        Workload::Memcache,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Echo => "echo",
             Workload::Http => "http",
+            Workload::Resp => "resp",
+            Workload::Memcache => "memcache",
         }
     }
 }
@@ -58,7 +76,7 @@ impl std::str::FromStr for Workload {
             .iter()
             .copied()
             .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload `{s}`: write echo or http"))
+            .ok_or_else(|| format!("unknown workload `{s}`: write echo, http, resp or memcache"))
     }
 }
 
@@ -76,7 +94,8 @@ pub enum Flow {
 pub struct Protocol {
     pub workload: Workload,
     /// Size of one echo request in bytes, so that the cost is charged once per request; `None`
-    /// charges it once per read (an outside echo client's message size is unknown).
+    /// charges it once per read (an outside echo client's message size is unknown). For
+    /// `resp` and `memcache`: the preset key's value size (`None`: [`DEFAULT_VALUE`]).
     pub message_size: Option<usize>,
     pub cost: Cost,
 }
@@ -87,6 +106,18 @@ impl Protocol {
         match self.workload {
             Workload::Echo => Session::Echo(EchoSession::new(self.message_size, self.cost.clone())),
             Workload::Http => Session::Http(HttpSession::new(self.cost.clone())),
+            Workload::Resp | Workload::Memcache => {
+                let dialect = match self.workload {
+                    Workload::Resp => command::Dialect::Resp,
+                    _ => command::Dialect::Memcache,
+                };
+                let value = command::value(self.message_size.unwrap_or(DEFAULT_VALUE));
+                Session::Command(CommandSession::new(
+                    dialect,
+                    value.into(),
+                    self.cost.clone(),
+                ))
+            }
         }
     }
 }
@@ -97,6 +128,8 @@ impl Protocol {
 pub enum Session {
     Echo(EchoSession),
     Http(HttpSession),
+    /// `resp` and `memcache`.
+    Command(CommandSession),
 }
 
 impl Session {
@@ -108,6 +141,7 @@ impl Session {
         match self {
             Session::Echo(s) => s.on_data(input, out),
             Session::Http(s) => s.on_data(input, out),
+            Session::Command(s) => s.on_data(input, out),
         }
     }
 
@@ -120,6 +154,7 @@ impl Session {
         match self {
             Session::Echo(_) => false,
             Session::Http(s) => s.unanswered(),
+            Session::Command(s) => s.unanswered(),
         }
     }
 
@@ -130,6 +165,7 @@ impl Session {
         match self {
             Session::Echo(s) => s.completed(),
             Session::Http(s) => s.completed(),
+            Session::Command(s) => s.completed(),
         }
     }
 
@@ -143,7 +179,7 @@ impl Session {
     pub fn reply_in_place(&mut self, input: &[u8]) -> Option<Flow> {
         match self {
             Session::Echo(s) => Some(s.consume(input)),
-            Session::Http(_) => None,
+            Session::Http(_) | Session::Command(_) => None,
         }
     }
 }

@@ -152,8 +152,8 @@ impl Scenario {
             client_threads,
             // HTTP sends no echo payload, whatever was given.
             payload: match shape.workload {
-                Workload::Echo => shape.payload,
                 Workload::Http => 0,
+                _ => shape.payload,
             },
             pipeline: shape.pipeline,
             timeout_s: shape.timeout.map(|t| t.as_secs_f64()),

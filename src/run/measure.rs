@@ -188,7 +188,7 @@ fn serve_options(
         uring: uring.unwrap_or_default(),
         // Options that are all defaults need not be passed.
         uring_given: uring.is_some_and(|u| u != UringOptions::default()),
-        message_size: (opts.shape.workload == Workload::Echo).then_some(opts.shape.payload),
+        message_size: (opts.shape.workload != Workload::Http).then_some(opts.shape.payload),
         idle_timeout: opts.idle_timeout,
         duration: None,
         stdin_control: false,
@@ -209,8 +209,8 @@ fn load_config(
         shape: Shape {
             // HTTP sends no echo payload.
             payload: match opts.shape.workload {
-                Workload::Echo => opts.shape.payload,
                 Workload::Http => 0,
+                _ => opts.shape.payload,
             },
             ..opts.shape.clone()
         },
