@@ -272,3 +272,55 @@ fn a_scenario_file_names_its_outside_servers_in_a_servers_table() {
     assert_eq!(models, ["reactor", "py"]);
     assert!(left_with(&t).is_empty(), "left behind: {:?}", left_with(&t));
 }
+
+/// `[[points]]`: each point its own options and its own models and servers, one result file
+/// (the counterparts scenario's shape); a key set at the top and in a point is refused.
+#[test]
+fn listed_points_run_their_own_models_and_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let t = tag("points");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/outside/server.py");
+    let file = dir.path().join("s.toml");
+    let text = format!(
+        "accounting = \"off\"\n\n[[points]]\nconnections = 3\nmodels = [\"reactor\"]\n\n\
+         [[points]]\nconnections = 2\n[points.servers.py]\ncommand = \"python3 {} {{port}} \
+         --tag {t}\"\n",
+        script.display()
+    );
+    std::fs::write(&file, &text).unwrap();
+    let o = bench()
+        .args(["run", "-d", "1s", "--warmup", "0.3s", "--no-report", "--quiet"])
+        .arg("--scenario")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let r = result(&out);
+    let runs: Vec<(String, u64)> = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["point"]["connections"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(runs, [("reactor".into(), 3), ("py".into(), 2)]);
+    assert!(left_with(&t).is_empty(), "left behind: {:?}", left_with(&t));
+    std::fs::write(&file, format!("connections = 4\n{text}")).unwrap();
+    let o = bench()
+        .args(["run", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    expect(
+        &o,
+        2,
+        &["point 1 of [[points]]: `connections` is set at the top level too"],
+    );
+}

@@ -12,6 +12,7 @@
 mod check;
 pub mod choice;
 pub mod options;
+mod points;
 pub mod scenario;
 mod sweep;
 mod target;

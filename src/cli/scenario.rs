@@ -68,9 +68,14 @@ fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded,
         .iter()
         .filter(|d| !given.ids.contains(&d.id))
         .collect();
-    let points = points(&file, &swept, &mut cmd)?;
+    let listed = !file.listed.is_empty();
+    let points = if listed {
+        file.listed.clone()
+    } else {
+        points(&file, &swept, &mut cmd)?
+    };
     let (head, user) = args.split_at(2);
-    let points = points
+    let points: Vec<Point> = points
         .into_iter()
         .map(|(values, options)| {
             let mut line = head.to_vec();
@@ -80,17 +85,36 @@ fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded,
             Point { values, args: line }
         })
         .collect();
-    let matrix = (!swept.is_empty()).then(|| {
-        swept
-            .iter()
-            .map(|d| (d.name.clone(), d.values.clone()))
-            .collect()
-    });
+    let matrix = if listed {
+        listed_matrix(&points)
+    } else {
+        (!swept.is_empty()).then(|| {
+            swept
+                .iter()
+                .map(|d| (d.name.clone(), d.values.clone()))
+                .collect()
+        })
+    };
     Ok(Expanded {
         points,
         matrix,
         expect,
     })
+}
+
+/// What listed points vary: each key of theirs with its values in point order (distinct).
+fn listed_matrix(points: &[Point]) -> Option<Vec<(String, Vec<serde_json::Value>)>> {
+    let mut keys: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for point in points {
+        for (key, value) in &point.values {
+            match keys.iter_mut().find(|(k, _)| k == key) {
+                Some((_, seen)) if !seen.contains(value) => seen.push(value.clone()),
+                Some(_) => {}
+                None => keys.push((key.clone(), vec![value.clone()])),
+            }
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
 }
 
 /// The value of `--scenario` among `bench run`'s arguments (the last one, as clap takes it).
@@ -181,6 +205,8 @@ fn read<'a>(
         }
         dims = matrix.dims;
     }
+    let listed = super::points::read(src, &table, cmd, &base, skip_models, models_at.is_some())?;
+    // Points that pick their own models leave the top level without: check it as if it had.
     let add_all = skip_models || models_at.is_none();
     check_options(src, &table, cmd, &base, models_at, add_all)?;
     check_values(src, cmd, &base, &dims, add_all)?;
@@ -191,6 +217,7 @@ fn read<'a>(
             base,
             add_all,
             dims,
+            listed,
         },
         expect,
     ))
@@ -218,7 +245,7 @@ fn read_top_level<'t>(
     let mut base: Vec<String> = Vec::new();
     let mut models_key = None;
     for (key, value) in table {
-        if key == "matrix" || key == "expect" {
+        if key == "matrix" || key == "expect" || key == "points" {
             continue;
         }
         let name = key.replace('_', "-");
@@ -281,6 +308,17 @@ fn servers_args(value: &toml::Value) -> Result<Vec<String>, String> {
             }
         })
         .collect()
+}
+
+/// The options of one table of the file (a `[[points]]` entry), as the top level's are read,
+/// and the key that picks its models.
+pub(super) fn read_options<'t>(
+    src: Src,
+    table: &'t toml::Table,
+    run: &Command,
+    skip_models: bool,
+) -> Result<(Vec<String>, Option<&'t str>), Error> {
+    read_top_level(src, table, run, skip_models)
 }
 
 /// Why a value of the top level does not fit its option.

@@ -219,7 +219,7 @@ fn dim_value(
 }
 
 /// A point of a sweep: its keys and values, and its options.
-type PointParts = (Vec<(String, Json)>, Vec<String>);
+pub(super) type PointParts = (Vec<(String, Json)>, Vec<String>);
 
 /// The points of the sweep over `swept` (the first varying slowest): each point's keys
 /// and values, and its options; every point checked with the file's options.
@@ -323,6 +323,8 @@ pub(super) struct File<'a> {
     pub(super) add_all: bool,
     /// The matrix's keys, models left out, command-line fixed ones included.
     pub(super) dims: Vec<Dim>,
+    /// The points `[[points]]` lists, when it does (then there is no matrix).
+    pub(super) listed: Vec<PointParts>,
 }
 
 /// Each value of the matrix with the file's options (the points, values together, are checked

@@ -196,9 +196,14 @@ impl OutsideProcess {
         }
     }
 
-    /// `Some(status)` once the first process has exited.
+    /// `Some(status)` once the first process has exited (and was reaped: its pid no longer
+    /// names the tree).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.exited()
+        let status = self.child.exited();
+        if status.is_some() {
+            self.tree.root_reaped();
+        }
+        status
     }
 
     /// Why the server stopped during the run, if it did (it exited); `Err` when it
@@ -227,6 +232,8 @@ impl OutsideProcess {
             self.tree.signal(libc::SIGCONT);
         }
         let status = self.child.wait_within(grace);
+        // Waited for, whatever the status: its pid may name another process now.
+        self.tree.root_reaped();
         let left = self.tree.kill_others();
         let clean = status.is_some_and(|s| {
             use std::os::unix::process::ExitStatusExt;

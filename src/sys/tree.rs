@@ -14,7 +14,7 @@
 //! (`/proc/PID/task/*/status`: live threads only), memory (`VmHWM` and `VmRSS` summed: the sum
 //! of the processes' peaks is an upper bound of the tree's peak) and threads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,8 +35,8 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(())
 }
 
-/// The parent of every live process (pid -> ppid), from `/proc/*/stat`.
-fn parents() -> BTreeMap<i32, i32> {
+/// Every live process's `/proc/PID/stat`, by pid.
+fn parents() -> BTreeMap<i32, Stat> {
     let mut map = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return map;
@@ -50,7 +50,7 @@ fn parents() -> BTreeMap<i32, i32> {
             continue;
         };
         if let Some(stat) = Stat::read(pid) {
-            map.insert(pid, stat.ppid);
+            map.insert(pid, stat);
         }
     }
     map
@@ -65,6 +65,9 @@ struct Stat {
     /// user + system + waited-for children's, in clock ticks.
     utime: u64,
     stime: u64,
+    /// When it started, in clock ticks after boot: with the pid, names one process for good
+    /// (a pid alone may be reused once its process is gone).
+    start: u64,
 }
 
 impl Stat {
@@ -83,22 +86,24 @@ impl Stat {
             zombie: f.first()? == &"Z",
             utime: num(14)? + num(16)?,
             stime: num(15)? + num(17)?,
+            start: num(22)?,
         })
     }
 }
 
-/// One tree: its root and every process seen in it since.
+/// One tree: its root and every process seen in it since (pid and start time).
 #[derive(Debug)]
 pub struct Tree {
     root: i32,
-    known: BTreeSet<i32>,
+    known: BTreeMap<i32, u64>,
 }
 
 impl Tree {
     pub fn new(root: i32) -> Tree {
+        let start = Stat::read(root).map_or(0, |s| s.start);
         Tree {
             root,
-            known: BTreeSet::from([root]),
+            known: BTreeMap::from([(root, start)]),
         }
     }
 
@@ -107,32 +112,34 @@ impl Tree {
         let parents = parents();
         let me = std::process::id() as i32;
         let own = super::child::own_children();
+        // Those known that are gone, or whose pid now names another process, leave.
+        self.known
+            .retain(|pid, start| parents.get(pid).is_some_and(|s| s.start == *start));
         // Orphans of the tree reparented to us.
         if SUBREAPER.load(Ordering::Acquire) {
-            for (&pid, &ppid) in &parents {
-                if ppid == me && !own.contains(&pid) {
-                    self.known.insert(pid);
+            for (&pid, stat) in &parents {
+                if stat.ppid == me && !own.contains(&pid) {
+                    self.known.insert(pid, stat.start);
                 }
             }
         }
         // Descendants of any process known, to a fixed point.
         loop {
             let before = self.known.len();
-            for (&pid, ppid) in &parents {
-                if self.known.contains(ppid) {
-                    self.known.insert(pid);
+            for (&pid, stat) in &parents {
+                if self.known.contains_key(&stat.ppid) {
+                    self.known.entry(pid).or_insert(stat.start);
                 }
             }
             if self.known.len() == before {
                 break;
             }
         }
-        self.known.retain(|pid| parents.contains_key(pid));
         let mut live: Vec<i32> = self
             .known
-            .iter()
+            .keys()
             .copied()
-            .filter(|&p| Stat::read(p).is_some_and(|s| !s.zombie))
+            .filter(|p| parents.get(p).is_some_and(|s| !s.zombie))
             .collect();
         live.sort_by_key(|&p| p != self.root);
         live
@@ -168,6 +175,13 @@ impl Tree {
             *sum.involuntary_ctx_switches.get_or_insert(0) += involuntary;
         }
         sum
+    }
+
+    /// The root has been waited for: its pid may be reused by any process from now on, so it
+    /// stops naming the tree (its children were reparented to the harness, and are found as
+    /// orphans).
+    pub fn root_reaped(&mut self) {
+        self.known.remove(&self.root);
     }
 
     /// Sends `signal` to every live process of the tree.
@@ -242,9 +256,12 @@ mod tests {
 
     #[test]
     fn a_stat_line_with_parentheses_in_the_name_parses() {
-        let line = "42 (a) b) (c) S 7 42 42 0 -1 4194560 100 0 0 0 250 30 5 6 20 0 1 0 1 1 1";
+        let line = "42 (a) b) (c) S 7 42 42 0 -1 4194560 100 0 0 0 250 30 5 6 20 0 1 0 987 1 1";
         let s = Stat::parse(line).unwrap();
-        assert_eq!((s.ppid, s.zombie, s.utime, s.stime), (7, false, 255, 36));
+        assert_eq!(
+            (s.ppid, s.zombie, s.utime, s.stime, s.start),
+            (7, false, 255, 36, 987)
+        );
         assert!(Stat::parse("garbage").is_none());
     }
 
