@@ -290,7 +290,15 @@ fn listed_points_run_their_own_models_and_servers() {
     );
     std::fs::write(&file, &text).unwrap();
     let o = bench()
-        .args(["run", "-d", "1s", "--warmup", "0.3s", "--no-report", "--quiet"])
+        .args([
+            "run",
+            "-d",
+            "1s",
+            "--warmup",
+            "0.3s",
+            "--no-report",
+            "--quiet",
+        ])
         .arg("--scenario")
         .arg(&file)
         .arg("--out")

@@ -480,3 +480,30 @@ fn a_swept_poller_is_a_model_not_a_point() {
         assert!(!j.why.contains("sweep points"), "{}", j.why);
     }
 }
+
+/// Issue 21: an outside server beside an exhibit gets a finding that compares their mechanism
+/// figure by figure: calls by name, the calls only one makes, switches, CPU through the spread.
+#[test]
+fn an_outside_server_is_compared_with_the_exhibit_beside_it() {
+    let file = edited(|r| {
+        if r.model.as_deref() == Some("blocking") {
+            r.command = Some("my-server --port {port}".into());
+        }
+    });
+    let found = iomodels::report::findings::findings(&file).join("\n");
+    let line = found
+        .lines()
+        .find(|l| {
+            l.contains("counterparts: blocking (an outside server) beside the exhibit reactor")
+        })
+        .unwrap_or_else(|| panic!("{found}"));
+    for part in [
+        "system calls per request blocking",
+        "against reactor",
+        "CPU per request",
+    ] {
+        assert!(line.contains(part), "{line}");
+    }
+    let plain = iomodels::report::findings::findings(&edited(|_| {})).join("\n");
+    assert!(!plain.contains("counterparts:"), "{plain}");
+}

@@ -95,6 +95,28 @@ pub const NAMES: &[&str] = &[
     "rt_sigprocmask",
     "getrusage",
     "shutdown",
+    // What real servers make besides (`bench run --server`): files, socket options,
+    // descriptor flags, clocks, timers.
+    "pread64",
+    "pwrite64",
+    "sendfile64",
+    "splice",
+    "sendmmsg",
+    "recvmmsg",
+    "fcntl",
+    "ioctl",
+    "setsockopt",
+    "getsockopt",
+    "openat",
+    "newfstatat",
+    "statx",
+    "lseek",
+    "clock_gettime",
+    "gettimeofday",
+    "getpid",
+    "getrandom",
+    "brk",
+    "timerfd_settime",
 ];
 
 /// Counts over a window: the total, and each name's.

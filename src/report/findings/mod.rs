@@ -4,6 +4,7 @@
 //! that failed or left connections unserved is never ranked, and a lead must clear the
 //! run-to-run spread ([`lead`]).
 
+mod counterpart;
 mod lead;
 
 pub(crate) use lead::unranked;
@@ -141,6 +142,7 @@ fn point_findings(out: &mut Vec<String>, at: &str, plain: &[&Run]) {
         if let Some(m) = mechanism(&figs) {
             out.push(format!("{at}{m}"));
         }
+        out.extend(counterpart::counterparts(at, plain, &figs));
     } else if let [f] = figs.as_slice() {
         out.push(format!(
             "{at}{}: {} req/s, p99 {} (one ranked model: nothing to compare).",
