@@ -85,6 +85,7 @@ impl Gate {
             out,
             &crate::compare::Options {
                 threshold: None,
+                metric_thresholds: Vec::new(),
                 normalize_to: self.normalize_to.clone(),
                 only_models: Some(ran),
                 allow_dirty: self.allow_dirty,
@@ -136,7 +137,18 @@ fn docs(files: &[std::path::PathBuf], check: bool) -> anyhow::Result<i32> {
 /// compared.
 fn compare(a: &CompareArgs) -> anyhow::Result<i32> {
     let opts = crate::compare::Options {
-        threshold: a.threshold,
+        threshold: a.threshold.iter().rev().find_map(|t| match t {
+            crate::cli::Threshold::All(t) => Some(*t),
+            crate::cli::Threshold::Metric(..) => None,
+        }),
+        metric_thresholds: a
+            .threshold
+            .iter()
+            .filter_map(|t| match t {
+                crate::cli::Threshold::Metric(name, t) => Some((name.clone(), *t)),
+                crate::cli::Threshold::All(_) => None,
+            })
+            .collect(),
         normalize_to: a.normalize_to.clone(),
         allow_missing: a.allow_missing,
         allow_dirty: a.allow_dirty,

@@ -445,6 +445,9 @@ fn two_servers_of_one_file_are_judged_as_baseline_and_current() {
     expect(&o, 1, &["head", "CPU", "regressed"]);
     let o = slower(&["--normalize-to", "reactor"]);
     expect(&o, 1, &["head", "regressed"]);
+    // A metric's own threshold: 30% dearer is inside 40%, and one metric's leaves the others'.
+    expect(&slower(&["--threshold", "cpu=40"]), 0, &["no regression"]);
+    expect(&slower(&["--threshold", "p99=40"]), 1, &["regressed"]);
     let same = within("same.json", steady("head", 0));
     expect(&same(&[]), 0, &["no regression"]);
     let o = same(&["--normalize-to", "head"]);

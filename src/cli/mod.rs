@@ -105,8 +105,10 @@ pub struct CompareArgs {
     /// default (throughput and CPU 15%, p50 10%, p99 50%, p99.9 100%); counts per request keep
     /// their own 5% and 0.05 per request, except a count that varies between repeats, gated
     /// like a time (50% by default).
-    #[arg(long, value_parser = parse_percent)]
-    pub threshold: Option<f64>,
+    /// Or NAME=PERCENT for one metric (repeatable): throughput, p50, p99, p99.9, cpu,
+    /// syscalls, ctxsw; e.g. --threshold cpu=5 for an interleaved A/B, whose noise is lower.
+    #[arg(long, value_name = "PERCENT|NAME=PERCENT", value_parser = parse_threshold)]
+    pub threshold: Vec<Threshold>,
     /// How to print the verdict.
     #[arg(long, value_parser = choice::<Format>(), default_value_t = Format::Text)]
     pub format: Format,
@@ -123,6 +125,33 @@ pub struct CompareArgs {
     /// default it is refused, since nobody can rebuild the code it measured.
     #[arg(long)]
     pub allow_dirty: bool,
+}
+
+/// `--threshold`: every time and rate metric's, or one metric's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Threshold {
+    All(f64),
+    Metric(String, f64),
+}
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    let Some((name, pct)) = text.split_once('=') else {
+        return parse_percent(text).map(Threshold::All);
+    };
+    let names: Vec<&str> = crate::compare::METRICS
+        .iter()
+        .map(|m| crate::compare::short_name(m.key))
+        .collect();
+    if !names.contains(&name.trim()) {
+        return Err(format!(
+            "`{name}` names no metric: write one of {}",
+            names.join(", ")
+        ));
+    }
+    Ok(Threshold::Metric(
+        name.trim().to_string(),
+        parse_percent(pct)?,
+    ))
 }
 
 /// A percentage above 0: `5`, `2.5`, `5%`.

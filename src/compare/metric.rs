@@ -126,6 +126,20 @@ pub const METRICS: &[Metric] = &[
     }),
 ];
 
+/// The short name `--threshold NAME=PCT` gives each metric.
+pub fn short_name(key: &str) -> &'static str {
+    match key {
+        "throughput_rps" => "throughput",
+        "p50_us" => "p50",
+        "p99_us" => "p99",
+        "p999_us" => "p99.9",
+        "cpu_us_per_request" => "cpu",
+        "syscalls_per_request" => "syscalls",
+        "ctx_switches_per_request" => "ctxsw",
+        _ => "",
+    }
+}
+
 /// The threshold of a count that varies between repeats (io_uring's system calls per request):
 /// gated like a time. Measured: DESIGN.md, "Comparing".
 pub const VARYING_COUNT_THRESHOLD: f64 = 0.50;

@@ -28,7 +28,7 @@ use crate::output::format::label;
 use crate::result::{self, describe_point, ResultFile, Run};
 use crate::Error;
 pub use common::CommonChange;
-pub use metric::{Metric, METRICS, VARYING_COUNT_THRESHOLD};
+pub use metric::{short_name, Metric, METRICS, VARYING_COUNT_THRESHOLD};
 pub use render::{render, Format};
 use samples::{Experiments, Repeats};
 pub use stats::{Change, Verdict};
@@ -148,6 +148,9 @@ impl Comparison {
 pub struct Options {
     /// One threshold (relative) for every time and rate metric instead of the defaults.
     pub threshold: Option<f64>,
+    /// Thresholds of single metrics by short name (`cpu`, `syscalls`: [`short_name`]), over
+    /// both the defaults and `threshold`.
+    pub metric_thresholds: Vec<(String, f64)>,
     pub normalize_to: Option<String>,
     /// A run of the baseline that failed or is absent in the current file is noted, not a
     /// regression.
@@ -388,11 +391,18 @@ fn compare_runs(
         // baseline alone decides, so a change that makes a count noisier cannot loosen its
         // own gate.
         let varies = m.count && stats::spread(&bv) > m.threshold;
-        let threshold = match (m.count && !varies, opts.threshold) {
-            (true, _) => m.threshold,
-            (false, Some(t)) => t,
-            (false, None) if varies => VARYING_COUNT_THRESHOLD,
-            (false, None) => m.threshold,
+        let own = opts
+            .metric_thresholds
+            .iter()
+            .rev()
+            .find(|(name, _)| name == short_name(m.key))
+            .map(|(_, t)| *t);
+        let threshold = match (own, m.count && !varies, opts.threshold) {
+            (Some(t), _, _) => t,
+            (None, true, _) => m.threshold,
+            (None, false, Some(t)) => t,
+            (None, false, None) if varies => VARYING_COUNT_THRESHOLD,
+            (None, false, None) => m.threshold,
         };
         // (Counts under the floor cannot regress anyway: not worth a note.)
         if varies && stats::median(&bv).max(stats::median(&cv)) > m.floor {
