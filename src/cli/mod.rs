@@ -11,6 +11,7 @@
 
 mod check;
 pub mod choice;
+mod keys;
 pub mod options;
 mod points;
 pub mod scenario;

@@ -75,7 +75,7 @@ pub(super) fn read(
                 "`{key}` is set at the top level too: set it in one place"
             )));
         }
-        let (options, picks) = super::scenario::read_options(src, point, &run, skip_models)
+        let (options, picks) = super::keys::read_top_level(src, point, &run, skip_models)
             .map_err(|e| at(e.to_string()))?;
         let mut values = Vec::new();
         for (key, value) in point {

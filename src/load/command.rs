@@ -1,14 +1,14 @@
 //! The command workloads, client side (`--workload resp` and `memcache`): the request every
 //! connection sends, the one answer it must get back, byte for byte, and the preset that makes
 //! a real server hold the key the exhibits answer without storing (a `SET` on a connection of
-//! its own before the run). The value is the server's: [`crate::protocol::command::value`] of
+//! its own before the run). The value is the server's: [`crate::protocol::preset::value`] of
 //! the payload's size.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::protocol::command::{value, KEY};
+use crate::protocol::preset::{value, KEY};
 use crate::protocol::Workload;
 
 /// A command workload's request and its answer.

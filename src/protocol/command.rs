@@ -2,7 +2,8 @@
 //! memcached's text protocol (`--workload memcache`), each with one preset key, so that the
 //! exhibits and the real servers (Redis, memcached) are compared on the same bytes.
 //!
-//! The key is [`KEY`]; its value is [`value`] of the run's payload size, the same bytes the load
+//! The key is [`KEY`](super::preset::KEY); its value is [`value`](super::preset::value) of the
+//! run's payload size, the same bytes the load
 //! generator expects. The exhibits do not store anything: a `GET` of the key answers the value
 //! and a `SET` is acknowledged and dropped (the load generator sets the key once before the run,
 //! for the real servers' sake). Requests are parsed as they arrive, pipelined or cut anywhere;
@@ -14,36 +15,8 @@
 
 use std::sync::Arc;
 
+use super::preset::{Dialect, Parsed, MAX_REQUEST};
 use super::{memcache, resp, Cost, Flow};
-
-/// The preset key.
-pub const KEY: &str = "iomodels";
-/// The longest request taken (a `SET` with its value included); past it, an error and close.
-pub const MAX_REQUEST: usize = 1024 * 1024 + 1024;
-
-/// The preset key's value: `size` letters, `a` to `z` over and over.
-pub fn value(size: usize) -> Vec<u8> {
-    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
-}
-
-/// Which command protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    Resp,
-    Memcache,
-}
-
-/// What parsing the start of a buffer found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
-    /// The request is not complete yet.
-    Incomplete,
-    /// One request of `used` bytes, answered into the output; `close` after its reply (then
-    /// `used` does not matter: the rest of the input is dropped).
-    Answered { used: usize, close: bool },
-    /// `used` bytes that are no request (an empty line): no reply, no cost.
-    Skipped { used: usize },
-}
 
 #[derive(Debug)]
 pub struct CommandSession {
@@ -149,17 +122,11 @@ impl CommandSession {
     }
 }
 
-/// The line at the start of `buf` without its end (`\n`, or `\r\n`) and the bytes it takes
-/// with its end; `None` while it has no end.
-pub(super) fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
-    let end = buf.iter().position(|&b| b == b'\n')?;
-    let text = &buf[..end];
-    Some((text.strip_suffix(b"\r").unwrap_or(text), end + 1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::protocol::preset::value;
 
     fn session(dialect: Dialect) -> CommandSession {
         CommandSession::new(dialect, value(5).into(), Cost::default())

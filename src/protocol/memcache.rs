@@ -5,7 +5,7 @@
 //! storage command whose data does not end with `\r\n`, or a line past [`MAX_LINE`], also
 //! closes the connection.
 
-use super::command::{line, Parsed, KEY};
+use super::preset::{line, Parsed, KEY};
 
 /// The longest command line taken (memcached's keys are at most 250 bytes).
 pub const MAX_LINE: usize = 2048;

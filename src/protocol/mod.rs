@@ -10,6 +10,7 @@ pub mod cost;
 pub mod echo;
 pub mod http;
 pub mod memcache;
+pub mod preset;
 pub mod resp;
 
 use serde::Serialize;
@@ -108,10 +109,10 @@ impl Protocol {
             Workload::Http => Session::Http(HttpSession::new(self.cost.clone())),
             Workload::Resp | Workload::Memcache => {
                 let dialect = match self.workload {
-                    Workload::Resp => command::Dialect::Resp,
-                    _ => command::Dialect::Memcache,
+                    Workload::Resp => preset::Dialect::Resp,
+                    _ => preset::Dialect::Memcache,
                 };
-                let value = command::value(self.message_size.unwrap_or(DEFAULT_VALUE));
+                let value = preset::value(self.message_size.unwrap_or(DEFAULT_VALUE));
                 Session::Command(CommandSession::new(
                     dialect,
                     value.into(),

@@ -4,7 +4,7 @@
 //! Anything else gets an `-ERR` reply, as Redis gives; a malformed request gets
 //! `-ERR Protocol error` and the connection closes, as Redis does.
 
-use super::command::{line, Parsed, KEY};
+use super::preset::{line, Parsed, KEY};
 
 /// The most arguments a request may have.
 const MAX_ARGS: usize = 1024;

@@ -185,7 +185,16 @@ impl OutsideProcess {
                 describe(Some(status))
             );
         }
-        Ok(self.tree.counters())
+        let c = self.tree.counters();
+        Ok(ProcessCounters {
+            cpu_user_s: c.user_s,
+            cpu_sys_s: c.sys_s,
+            voluntary_ctx_switches: Some(c.voluntary_ctx_switches),
+            involuntary_ctx_switches: Some(c.involuntary_ctx_switches),
+            peak_rss_bytes: c.peak_rss_bytes,
+            rss_bytes: c.rss_bytes,
+            threads: c.threads,
+        })
     }
 
     /// The tree's system calls so far, as a model's are counted.

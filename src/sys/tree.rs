@@ -18,7 +18,24 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::metrics::process::ProcessCounters;
+/// A tree's counters summed over its live processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TreeCounters {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub voluntary_ctx_switches: u64,
+    pub involuntary_ctx_switches: u64,
+    /// The sum of the processes' peaks: an upper bound of the tree's.
+    pub peak_rss_bytes: u64,
+    pub rss_bytes: u64,
+    pub threads: u64,
+}
+
+impl TreeCounters {
+    pub fn cpu_s(&self) -> f64 {
+        self.user_s + self.sys_s
+    }
+}
 
 /// Whether this process is a subreaper: only then are its unknown children orphans of a tree.
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
@@ -153,26 +170,22 @@ impl Tree {
     }
 
     /// The tree's counters now, summed over its live processes.
-    pub fn counters(&mut self) -> ProcessCounters {
+    pub fn counters(&mut self) -> TreeCounters {
         let tick = clock_ticks();
-        let mut sum = ProcessCounters {
-            voluntary_ctx_switches: Some(0),
-            involuntary_ctx_switches: Some(0),
-            ..ProcessCounters::default()
-        };
+        let mut sum = TreeCounters::default();
         for pid in self.members() {
             let Some(stat) = Stat::read(pid) else {
                 continue;
             };
-            sum.cpu_user_s += stat.utime as f64 / tick;
-            sum.cpu_sys_s += stat.stime as f64 / tick;
+            sum.user_s += stat.utime as f64 / tick;
+            sum.sys_s += stat.stime as f64 / tick;
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             sum.peak_rss_bytes += kib(&status, "VmHWM:") * 1024;
             sum.rss_bytes += kib(&status, "VmRSS:") * 1024;
             sum.threads += kib(&status, "Threads:");
             let (voluntary, involuntary) = switches(pid);
-            *sum.voluntary_ctx_switches.get_or_insert(0) += voluntary;
-            *sum.involuntary_ctx_switches.get_or_insert(0) += involuntary;
+            sum.voluntary_ctx_switches += voluntary;
+            sum.involuntary_ctx_switches += involuntary;
         }
         sum
     }
