@@ -196,6 +196,7 @@ pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
         points,
         matrix,
         expect,
+        ..
     } = expanded;
     // A file without a sweep runs as its one command line would, unless it has expectations
     // for the result to carry.

@@ -86,6 +86,26 @@ fn accepted(x: &iomodels::cli::scenario::Expanded) -> Result<(), TestCaseError> 
             prop_assert_eq!(n, 1);
             prop_assert!(x.points[0].values.is_empty());
         }
+        Some(matrix) if x.listed => {
+            // `[[points]]`: each point's values among the keys' values, no point twice.
+            let mut seen = HashSet::new();
+            for p in &x.points {
+                for (key, value) in &p.values {
+                    let listed = matrix.iter().find(|(dim, _)| dim == key);
+                    prop_assert!(
+                        listed.is_some_and(|(_, values)| values.contains(value)),
+                        "{} = {} is not listed",
+                        key,
+                        value
+                    );
+                }
+                prop_assert!(
+                    seen.insert(format!("{:?}", p.values)),
+                    "a point twice: {:?}",
+                    p.values
+                );
+            }
+        }
         Some(matrix) => {
             let product: usize = matrix.iter().map(|(_, values)| values.len()).product();
             prop_assert_eq!(n, product, "points against the matrix {:?}", matrix);
@@ -578,7 +598,10 @@ fn a_files_all_gives_way_to_the_command_lines_models() {
 #[test]
 fn a_missing_required_argument_is_named() {
     let e = expand_text("models = []\n", &[]).unwrap_err();
-    assert!(e.ends_with("not provided: <--model <MODEL>|--all>"), "{e}");
+    assert!(
+        e.ends_with("not provided: <--model <MODEL>|--all|--server <NAME=COMMAND>>"),
+        "{e}"
+    );
     let e = expand_text("models = \"all\"\nnormalize_to = \"reactor\"\n", &[]).unwrap_err();
     assert!(e.ends_with("not provided: --baseline <BASELINE>"), "{e}");
 }
@@ -599,5 +622,8 @@ fn a_value_with_a_line_break_is_shown_whole() {
         "{e}"
     );
     let e = expand_text("models = \"all\"\nworkload = \"x\"\n", &[]).unwrap_err();
-    assert!(e.ends_with("[possible values: echo, http]"), "{e}");
+    assert!(
+        e.ends_with("[possible values: echo, http, resp, memcache]"),
+        "{e}"
+    );
 }

@@ -90,6 +90,23 @@ pub(super) fn read(
         if let Err(e) = check(cmd, &line, &[], add_all) {
             return Err(at(explain(&e).1));
         }
+        // A point is its options: two with the same could not be told apart in the result.
+        if let Some(j) = out.iter().position(|(v, _)| *v == values) {
+            return Err(at(format!(
+                "it sets what point {} sets ({}): put the models and servers of one set of \
+                 options in one point",
+                j + 1,
+                if values.is_empty() {
+                    "no option".to_string()
+                } else {
+                    values
+                        .iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
         out.push((values, options));
     }
     Ok(out)

@@ -98,6 +98,7 @@ fn expand_file(args: Vec<OsString>, path: &Path, text: &str) -> Result<Expanded,
         points,
         matrix,
         expect,
+        listed,
     })
 }
 

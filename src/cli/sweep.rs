@@ -31,6 +31,9 @@ pub struct Expanded {
     pub matrix: Option<Vec<(String, Vec<Json>)>>,
     /// The file's `[[expect]]`, checked; empty without.
     pub expect: Vec<crate::result::Expectation>,
+    /// The points are a `[[points]]` list (then `matrix` holds each key's values, not a
+    /// product of them).
+    pub listed: bool,
 }
 
 /// One point of a sweep.
@@ -53,6 +56,7 @@ impl Expanded {
             }],
             matrix: None,
             expect: Vec::new(),
+            listed: false,
         }
     }
 }
