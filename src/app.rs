@@ -23,7 +23,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Models { json } => models(json),
         Command::Serve(a) => serve(&options::serve_options(a)),
         Command::Load(a) => load(&a),
-        Command::Run(a) => run_models(a),
+        Command::Run(a) => run_models(*a),
         Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
         Command::Docs { files, check } => docs(&files, check),
@@ -225,7 +225,7 @@ pub fn execute_expanded(expanded: Expanded) -> anyhow::Result<i32> {
         if gate.is_none() {
             gate = Some(Gate::of(&args));
         }
-        let opts = run_options(args, i == 0).map_err(|e| {
+        let opts = run_options(*args, i == 0).map_err(|e| {
             let at = crate::result::describe_point(&values);
             match e.downcast::<Error>() {
                 Ok(Error::Usage(why)) if at.is_empty() => Error::Usage(why).into(),

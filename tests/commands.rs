@@ -69,7 +69,7 @@ fn bench_run_drives_resp_and_memcache_with_every_answer_checked() {
     for (workload, pipeline) in [("resp", "1"), ("memcache", "8")] {
         let out = dir.path().join(format!("{workload}.json"));
         let o = common::bench()
-            .args(["run", "--model", "reactor", "--model", "proactor-emulated"])
+            .args(["run", "--model", "reactor", "--model", "blocking"])
             .args([
                 "--workload",
                 workload,

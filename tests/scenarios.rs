@@ -23,7 +23,7 @@ fn scenarios() -> Vec<PathBuf> {
 
 fn run_args(args: &[std::ffi::OsString]) -> RunArgs {
     match Cli::try_parse_from(args).unwrap().command {
-        Command::Run(a) => a,
+        Command::Run(a) => *a,
         other => panic!("not bench run: {other:?}"),
     }
 }

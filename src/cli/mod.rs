@@ -63,7 +63,7 @@ pub enum Command {
     /// Drive load against any echo or HTTP/1.1 server and measure it.
     Load(LoadArgs),
     /// Start each model as a child process, drive it, and compare.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Turn result files into a report: report.md, a self-contained index.html and the charts
     /// (SVG and PNG).
     Report(ReportArgs),
