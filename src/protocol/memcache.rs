@@ -5,6 +5,8 @@
 //! storage command whose data does not end with `\r\n`, or a line past [`MAX_LINE`], also
 //! closes the connection.
 
+use std::io::Write;
+
 use super::preset::{line, Parsed, KEY};
 
 /// The longest command line taken (memcached's keys are at most 250 bytes).
@@ -33,7 +35,8 @@ pub(super) fn answer(buf: &[u8], value: &[u8], out: &mut Vec<u8>) -> Parsed {
                 if key == KEY.as_bytes() {
                     out.extend_from_slice(b"VALUE ");
                     out.extend_from_slice(KEY.as_bytes());
-                    out.extend_from_slice(format!(" 0 {}", value.len()).as_bytes());
+                    // Formatted straight into the reply: no string per request.
+                    let _ = write!(out, " 0 {}", value.len());
                     if command == b"gets" {
                         out.extend_from_slice(b" 1");
                     }

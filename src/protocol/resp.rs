@@ -4,6 +4,8 @@
 //! Anything else gets an `-ERR` reply, as Redis gives; a malformed request gets
 //! `-ERR Protocol error` and the connection closes, as Redis does.
 
+use std::io::Write;
+
 use super::preset::{line, Parsed, KEY};
 
 /// The most arguments a request may have.
@@ -35,25 +37,32 @@ pub(super) fn answer(buf: &[u8], value: &[u8], out: &mut Vec<u8>) -> Parsed {
     Parsed::Answered { used, close }
 }
 
+/// The commands answered; anything else is unknown.
+const COMMANDS: [&str; 4] = ["ping", "get", "set", "quit"];
+
 /// The reply to a command of `count` arguments (the first three in `args`); whether to close.
+/// Nothing is allocated but the reply's bytes: this runs once per request.
 fn reply(args: &[&[u8]], count: usize, value: &[u8], out: &mut Vec<u8>) -> bool {
-    let name = args[0].to_ascii_uppercase();
-    match (name.as_slice(), count) {
-        (b"PING", 1) => out.extend_from_slice(b"+PONG\r\n"),
-        (b"PING", 2) => bulk(args[1], out),
-        (b"GET", 2) if args[1] == KEY.as_bytes() => bulk(value, out),
-        (b"GET", 2) => out.extend_from_slice(b"$-1\r\n"),
-        (b"SET", n) if n >= 3 => out.extend_from_slice(b"+OK\r\n"),
-        (b"QUIT", _) => {
+    let name = COMMANDS
+        .iter()
+        .find(|c| args[0].eq_ignore_ascii_case(c.as_bytes()))
+        .copied();
+    match (name, count) {
+        (Some("ping"), 1) => out.extend_from_slice(b"+PONG\r\n"),
+        (Some("ping"), 2) => bulk(args[1], out),
+        (Some("get"), 2) if args[1] == KEY.as_bytes() => bulk(value, out),
+        (Some("get"), 2) => out.extend_from_slice(b"$-1\r\n"),
+        (Some("set"), n) if n >= 3 => out.extend_from_slice(b"+OK\r\n"),
+        (Some("quit"), _) => {
             out.extend_from_slice(b"+OK\r\n");
             return true;
         }
-        (b"PING" | b"GET" | b"SET", _) => {
+        (Some(known), _) => {
             out.extend_from_slice(b"-ERR wrong number of arguments for '");
-            out.extend_from_slice(&args[0].to_ascii_lowercase());
+            out.extend_from_slice(known.as_bytes());
             out.extend_from_slice(b"' command\r\n");
         }
-        _ => {
+        (None, _) => {
             out.extend_from_slice(b"-ERR unknown command '");
             out.extend(args[0].iter().take(64).filter(|b| b.is_ascii_graphic()));
             out.extend_from_slice(b"'\r\n");
@@ -63,9 +72,8 @@ fn reply(args: &[&[u8]], count: usize, value: &[u8], out: &mut Vec<u8>) -> bool 
 }
 
 fn bulk(data: &[u8], out: &mut Vec<u8>) {
-    out.push(b'$');
-    out.extend_from_slice(data.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // Formatted straight into the reply: no string per request.
+    let _ = write!(out, "${}\r\n", data.len());
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
