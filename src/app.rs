@@ -27,6 +27,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(a) => report(&a),
         Command::Compare(a) => compare(&a),
         Command::Docs { files, check } => docs(&files, check),
+        Command::Merge { files, out } => merge(&files, &out),
         Command::LoadPart => crate::load::run_client_process(),
     }
 }
@@ -310,8 +311,11 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
         announce_load(&config);
     }
     let line = ProgressLine::new(show, &target.to_string());
-    let outcome = run_load(&config, stop, &mut |edge| line.on_edge(&edge))?;
+    let mut outcome = run_load(&config, stop, &mut |edge| line.on_edge(&edge))?;
     line.finish();
+    if let Some(segment) = outcome.segment.as_mut() {
+        segment.host = Some(env.hostname.clone());
+    }
     if outcome.connected == 0 {
         return Err(Error::Environment(format!(
             "cannot connect to {target}: no connection succeeded (is a server listening there?)"
@@ -329,7 +333,7 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
             work_us: 0,
             block_us: 0,
         },
-        &config,
+        &config.segment_view(),
         outcome,
         None,
         interrupted.then(|| "interrupted by a signal before the window closed".to_string()),
@@ -354,18 +358,64 @@ fn load(a: &LoadArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// `bench merge`: the segments' files merged into `out`, printed as `bench load` prints a run;
+/// exit 1 when requests failed, as `bench load`.
+fn merge(files: &[std::path::PathBuf], out: &std::path::Path) -> anyhow::Result<i32> {
+    let read = files
+        .iter()
+        .map(|path| {
+            Ok(result::segments::SegmentFile {
+                path: path.clone(),
+                file: result::load(path)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = result::segments::merge_files(read)?;
+    let run = &merged.runs[0];
+    print_load_run(run);
+    for p in &run.client.per_process {
+        crate::outln!(
+            "  segment {} on {}: {} connections, {} requests, {} errors, client busy {:.0}%, \
+             started {:.3} s late",
+            p.segment.as_deref().unwrap_or("?"),
+            p.host.as_deref().unwrap_or("?"),
+            p.connections,
+            p.requests,
+            p.errors + p.warmup_errors,
+            p.busy_fraction.unwrap_or_default() * 100.0,
+            p.late_s.unwrap_or_default()
+        );
+    }
+    let code = if run.failure.is_some() || run.errors > 0 || run.warmup_errors > 0 {
+        1
+    } else {
+        0
+    };
+    merged.write_atomic(out)?;
+    crate::errln!("merged result written to {}", out.display());
+    Ok(code)
+}
+
 /// What `bench load` is about to do, on a terminal.
 fn announce_load(config: &LoadConfig) {
+    let mine = config.segment_view();
     crate::errln!(
-        "driving {} with {} connections on {} threads{}: {} warm-up + {} measured",
+        "driving {}{} with {} connections on {} threads{}: {}{} warm-up + {} measured",
         config.target,
-        config.shape.connections,
-        config.threads,
+        config.segment.map_or(String::new(), |s| format!(
+            " (segment {s} of a run of {} connections)",
+            config.shape.connections
+        )),
+        mine.shape.connections,
+        mine.threads,
         if config.processes > 1 {
             format!(" in {} processes", config.processes)
         } else {
             String::new()
         },
+        config
+            .start_at
+            .map_or(String::new(), |at| format!("from {at}, ")),
         humantime::format_duration(config.shape.warmup),
         humantime::format_duration(config.shape.duration)
     );
@@ -381,7 +431,9 @@ fn print_load_run(run: &Run) {
         run.errors + run.warmup_errors,
         table::kinds(&run.error_kinds, &run.warmup_error_kinds),
         run.client.busy_fraction * 100.0,
-        if run.client.processes > 1 {
+        if run.client.per_process.iter().any(|p| p.host.is_some()) {
+            format!(" (over {} segments)", run.client.processes)
+        } else if run.client.processes > 1 {
             format!(" (over {} client processes)", run.client.processes)
         } else {
             String::new()
@@ -400,6 +452,7 @@ fn load_scenario(a: &LoadArgs, config: &LoadConfig, run: &Run) -> Scenario {
     Scenario {
         target: Some(a.target.clone()),
         client_cpus: run.client_cpus.clone(),
+        start_at: config.start_at.map(|at| at.to_string()),
         ..Scenario::of_shape("load", &config.shape, config.threads)
     }
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare::Format;
+use crate::load::{Segment, StartAt};
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, UringListener, UringOptions};
 use crate::protocol::Workload;
@@ -80,6 +81,18 @@ pub enum Command {
         /// Only check: exit 1, naming the file, when a table is not what its data gives.
         #[arg(long)]
         check: bool,
+    },
+    /// Merge the result files of a run's segments (`bench load --segment I/N --start-at TIME
+    /// --json FILE`, one per host) into one result: histograms added exactly, the time series
+    /// aligned on the common start, counts and client CPU summed, every segment's warnings
+    /// kept. Files that are not every segment of one run are refused.
+    Merge {
+        /// The segments' result files, one per segment, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The merged result file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// One client process of a load generator split over processes: started by `load` and
     /// `run`, which send it its share on stdin (not for use by hand).
@@ -325,6 +338,18 @@ pub struct LoadArgs {
     /// Also write the result to this JSON file (the same format as `bench run`).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Drive only segment I of N of the run the other options describe (I from 1): its stripe
+    /// of the connections and threads, and its part of the open loop's schedule, so that N
+    /// segments on N hosts together send exactly what one process would. --connections,
+    /// --rate and --threads are the whole run's (default threads: this host's client CPUs
+    /// times N). Merge the segments' --json files with `bench merge`.
+    #[arg(long, value_name = "I/N", value_parser = crate::load::parse_segment)]
+    pub segment: Option<Segment>,
+    /// Start at this wall-clock time, RFC 3339 (e.g. 2026-12-02T18:00:00Z), instead of as
+    /// soon as every connection is up: segments on several hosts given one time warm up and
+    /// measure the same window. Each records how late it started.
+    #[arg(long, value_name = "TIME", value_parser = crate::load::parse_start_at)]
+    pub start_at: Option<StartAt>,
     #[command(flatten)]
     pub shape: LoadShape,
 }

@@ -4,11 +4,12 @@
 //! is no address) happen here, before anything starts: exit code 2.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::target::parse_target;
 pub use super::target::Target;
 use super::{LoadArgs, LoadShape, RunArgs, ServeArgs};
-use crate::load::{LoadConfig, Shape};
+use crate::load::{LoadConfig, Segment, Shape, StartAt};
 use crate::metrics::syscalls::Accounting;
 use crate::models::{Model, Poller, FD_SETSIZE, MODELS, SELECT_MAX_CONNECTIONS, SERVER_OWN_FDS};
 use crate::protocol::Workload;
@@ -185,25 +186,35 @@ pub fn load_target(a: &LoadArgs) -> Result<Target, Error> {
 }
 
 /// `bench load`'s configuration: the client threads (default: one per client CPU, at most one
-/// per connection) and the client processes (said when the open-file limit asks for more
-/// than one).
+/// per connection; with `--segment I/N`, that many per segment) and the client processes (said
+/// when the open-file limit asks for more than one).
 pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
     let client_cpus = match &a.cpus {
         Some(cpus) => cpus.len(),
         None => sys::allowed_cpus().map_or(1, |c| c.len()),
     };
+    let of = a.segment.map_or(1, |s| s.of);
     let threads = a
         .threads
-        .unwrap_or(client_cpus)
+        .unwrap_or(client_cpus * of)
         .clamp(1, a.shape.connections);
-    let split = run::client_processes(
-        a.shape.connections,
-        threads,
-        a.shape.client_processes,
-        false,
-    )?;
-    if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
-        crate::errln!("note: {why}");
+    let processes = match a.segment {
+        None => {
+            let split = run::client_processes(
+                a.shape.connections,
+                threads,
+                a.shape.client_processes,
+                false,
+            )?;
+            if let Some(why) = split.reason.as_ref().filter(|_| !a.shape.quiet) {
+                crate::errln!("note: {why}");
+            }
+            split.processes
+        }
+        Some(segment) => segment_fits(a, segment, threads)?,
+    };
+    if let Some(at) = a.start_at {
+        start_in_reach(at, &a.shape)?;
     }
     Ok(LoadConfig {
         target: target.addr,
@@ -220,8 +231,61 @@ pub fn load_config(a: &LoadArgs, target: Target) -> anyhow::Result<LoadConfig> {
         count_syscalls: false,
         cpus: a.cpus.clone(),
         connect_timeout: crate::load::connect_timeout(a.shape.connections),
-        processes: split.processes,
+        processes,
+        segment: a.segment,
+        start_at: a.start_at,
     })
+}
+
+/// A segment runs in one process: it needs a connection of its own at least, and its stripe
+/// must fit under the open-file limit (more segments make the stripes smaller). Returns 1.
+fn segment_fits(a: &LoadArgs, segment: Segment, threads: usize) -> anyhow::Result<usize> {
+    let connections = a.shape.connections;
+    if a.shape.client_processes.is_some_and(|p| p > 1) {
+        anyhow::bail!(Error::Usage(
+            "--segment runs in one process: drop --client-processes and give the run more \
+             segments instead (--segment I/N with a larger N, one per process or host)"
+                .into()
+        ));
+    }
+    if segment.of > connections {
+        anyhow::bail!(Error::Usage(format!(
+            "--segment {segment}: {} segments need at least {} connections, one each, and the \
+             run has {connections} (raise --connections or use fewer segments)",
+            segment.of, segment.of
+        )));
+    }
+    let stripe = connections.div_ceil(segment.of);
+    let mine = threads.div_ceil(segment.of);
+    let split = run::client_processes(stripe, mine, None, false)?;
+    if split.processes > 1 {
+        anyhow::bail!(Error::Environment(format!(
+            "--segment {segment}: a stripe of about {stripe} connections does not fit in one \
+             process here ({}): split the run into more segments",
+            split.reason.unwrap_or_default()
+        )));
+    }
+    Ok(1)
+}
+
+/// `--start-at` must leave the run something to measure, and be no further ahead than a day
+/// (a further one is a typo more often than a plan).
+fn start_in_reach(at: StartAt, shape: &LoadShape) -> Result<(), Error> {
+    let now = std::time::SystemTime::now();
+    let end = at.time() + shape.warmup + shape.duration;
+    if end <= now {
+        return Err(Error::Usage(format!(
+            "--start-at {at} has passed, and the run it starts (warm-up and window) would be \
+             over already: give a time ahead (`date -u -d '+1 min' +%FT%TZ`)"
+        )));
+    }
+    if at.time() > now + Duration::from_secs(24 * 3600) {
+        return Err(Error::Usage(format!(
+            "--start-at {at} is more than a day ahead: is it the time you meant (RFC 3339, in \
+             UTC with Z, or with its offset)?"
+        )));
+    }
+    Ok(())
 }
 
 /// The load's shape as the command line gave it, with `workload`.

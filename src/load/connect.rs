@@ -211,6 +211,8 @@ mod tests {
             count_syscalls: false,
             connect_timeout: Duration::ZERO,
             processes: 1,
+            segment: None,
+            start_at: None,
         };
         let exchange = Exchange::Echo {
             payload: 8,

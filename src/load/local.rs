@@ -24,7 +24,6 @@ pub(super) struct Local {
     pub(super) interrupted: bool,
     /// The window's real length.
     pub(super) window: Duration,
-    pub(super) timeline: Timeline,
     /// With `count_syscalls`: the load threads' system calls over the window, or why not.
     pub(super) client_syscalls: Option<Result<SyscallCounts, String>>,
     pub(super) threads: usize,
@@ -118,7 +117,6 @@ pub(super) fn run_local(
         cpu,
         interrupted,
         window: window_end.saturating_duration_since(line.window_start),
-        timeline: line,
         client_syscalls,
         threads,
     })

@@ -39,8 +39,10 @@ mod part;
 mod plan;
 mod process;
 mod schedule;
+mod segment;
 mod shape;
 mod split;
+mod start;
 mod tally;
 mod timeline;
 mod wire;
@@ -54,15 +56,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::sys;
 use crate::units::CpuList;
-use local::run_local;
-use outcome::client_cost;
 
 pub use http::HttpRequest;
 pub use outcome::{ClientCost, Interval, LoadOutcome, ProcessFigures, SATURATED_BUSY, STALL_AFTER};
 pub use part::OpenLoop;
 pub use plan::{plan_processes, ProcessPlan};
 pub use process::run_client_process;
+pub use segment::{merge_segments, parse_segment, stripe, Segment, SegmentRecord};
 pub use shape::Shape;
+pub use start::{parse_start_at, StartAt};
 pub use timeline::{Edge, Tick};
 
 /// What to drive and how hard.
@@ -84,6 +86,12 @@ pub struct LoadConfig {
     /// more splits connections, threads and rate evenly over that many child processes
     /// ([`plan_processes`] says how many are needed).
     pub processes: usize,
+    /// `--segment I/N`: drive only this segment of the run the rest describes (its stripe of
+    /// the connections and threads, its part of the open loop's schedule); `None`: all of it.
+    pub segment: Option<Segment>,
+    /// `--start-at`: start the timeline at this wall-clock time instead of as soon as every
+    /// connection is up.
+    pub start_at: Option<StartAt>,
 }
 
 /// How long the connect phase may take for `connections`: 10 s, and a millisecond more per
@@ -111,30 +119,38 @@ pub fn run_load(
     if config.processes > 1 {
         return split::run(config, stop, on_edge);
     }
-    let whole = Slice {
-        first: 0,
-        total: config.shape.connections as u64,
-    };
     let stopped = || stop.load(Ordering::Acquire);
-    let local = run_local(
-        config,
-        whole,
-        &stopped,
-        &mut || Some(Instant::now()),
-        on_edge,
-    )?;
-    let cpu = local.cpu.unwrap_or_default();
-    let client = client_cost(cpu, local.window, client_cpus(config, local.threads));
-    let mut outcome = part::merge(
-        local.parts,
-        local.window,
-        client,
-        local.interrupted,
-        local.timeline,
-    );
-    outcome.threads = local.threads;
-    outcome.client_syscalls = local.client_syscalls;
+    let mut start = || start_time(config.start_at, &stopped);
+    let segment = config.segment.unwrap_or(Segment::WHOLE);
+    let ran = segment::run_segment(config, segment, &stopped, &mut start, on_edge)?;
+    let record = match config.segment {
+        Some(_) => Some(ran.measured.record()?),
+        None => None,
+    };
+    let mut outcome = segment::merge(vec![ran.measured], config.shape.interval);
+    outcome.client_syscalls = ran.client_syscalls;
+    outcome.segment = record;
     Ok(outcome)
+}
+
+/// The go time once every connection is up: now, or `start_at` (waited for, in short sleeps
+/// that `stopped` can cut: `None` then; when it has passed, it is returned as it is, and the
+/// segment is late).
+fn start_time(start_at: Option<StartAt>, stopped: &dyn Fn() -> bool) -> Option<Instant> {
+    let Some(at) = start_at else {
+        return Some(Instant::now());
+    };
+    let at = at.instant();
+    loop {
+        if stopped() {
+            return None;
+        }
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(at);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
 }
 
 /// Which of the run's connections a process drives: `first` (the run-wide index of its first

@@ -74,6 +74,18 @@ pub struct ProcessFigures {
     /// Its own CPU time over the window.
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
+    /// Which segment it was (`I/N`); absent in files written before segments existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// The host it ran on (`bench merge` of segments from several hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// How long after the common start it began (its connections were not up in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_s: Option<f64>,
+    /// Its CPU time over (its window x the CPUs its threads could use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_fraction: Option<f64>,
 }
 
 /// What a load run measured.
@@ -110,6 +122,8 @@ pub struct LoadOutcome {
     pub open_loop: Option<OpenLoop>,
     /// Client threads that ran, over every client process.
     pub threads: usize,
+    /// `--segment I/N`: what this segment measured, exactly, for `bench merge`.
+    pub segment: Option<super::SegmentRecord>,
 }
 
 impl LoadOutcome {

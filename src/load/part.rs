@@ -1,18 +1,17 @@
 //! A client thread's tally ([`Part`]), and the merge of every tally into one outcome.
 //!
-//! Tallies are merged once, at the end, wherever they were made: the threads of this process
-//! and the threads of every client process (`split.rs`) alike. A client process therefore
-//! sends its threads' tallies as they are (`wire.rs`: histograms in HdrHistogram's V2 form),
-//! and the merge
-//! sees exactly what it would have seen had every thread run here: nothing is summarised
-//! twice, and the requests older than every answer (`stalled`) are found over the whole run.
+//! Tallies are added ([`combine`]: exact, in any order) wherever they were made: the threads of
+//! a process into its segment's tally, the segments of a run (client processes, or hosts
+//! through `bench merge`) into the run's. A segment sends its tally as it is (`wire.rs`:
+//! histograms in HdrHistogram's V2 form), and only the whole run's tally is summarised
+//! ([`finish`]): nothing is summarised twice, and the requests older than every answer
+//! (`stalled`) are found over the whole run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::timeline::Timeline;
 use super::{ClientCost, Interval, LoadOutcome};
 use crate::metrics::histogram::{new_histogram, new_interval_histogram, MAX_US};
 
@@ -101,85 +100,124 @@ pub struct OpenLoop {
     pub unsent: u64,
 }
 
-/// Merges the workers' tallies into one outcome.
+impl Part {
+    /// Adds `other`'s tally to this one: histograms added (exact), counts and errors summed,
+    /// intervals added slot by slot (every tally's slot `k` is the same stretch of the shared
+    /// timeline), the first error text of each kind kept from whichever tally had it first.
+    pub(super) fn absorb(&mut self, other: Part) {
+        // Every histogram has the same bounds, so adding cannot fail.
+        let _ = self.histogram.add(&other.histogram);
+        if let (Some(uncorrected), Some(pacing)) = (&other.uncorrected, &other.pacing) {
+            let _ = self
+                .uncorrected
+                .get_or_insert_with(new_histogram)
+                .add(uncorrected);
+            let _ = self.pacing.get_or_insert_with(new_histogram).add(pacing);
+        }
+        for (kind, n) in other.errors {
+            *self.errors.entry(kind).or_insert(0) += n;
+        }
+        for (kind, n) in other.warmup_errors {
+            *self.warmup_errors.entry(kind).or_insert(0) += n;
+        }
+        for (kind, text) in other.first_errors {
+            self.first_errors.entry(kind).or_insert(text);
+        }
+        for (slot, (h, errs)) in other.intervals.into_iter().enumerate() {
+            if self.intervals.len() <= slot {
+                self.intervals
+                    .resize_with(slot + 1, || (new_interval_histogram(), 0));
+            }
+            let _ = self.intervals[slot].0.add(&h);
+            self.intervals[slot].1 += errs;
+        }
+        let _ = self.unfinished.add(&other.unfinished);
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.unsent += other.unsent;
+        self.sent += other.sent;
+        self.starved += other.starved;
+        self.connected += other.connected;
+    }
+}
+
+/// Every tally added into one ([`Part::absorb`]): the threads of a process, or the segments of
+/// a run. Adding is exact and in any order gives the same tally, so a run merged from its
+/// segments is the run one process would have tallied.
+pub(super) fn combine(parts: impl IntoIterator<Item = Part>) -> Part {
+    let mut all = Part::new();
+    for part in parts {
+        all.absorb(part);
+    }
+    all
+}
+
+/// The outcome of a run from its whole tally.
 ///
 /// Unanswered requests older than the slowest answered one (`stalled`) go into the histogram at
 /// their age, a lower bound of their latency: without them a server that never answers some
 /// connections would show only its fast answers to the others. Younger ones say nothing the
 /// answered requests do not, and would only drag the low percentiles down (in a closed loop
-/// every connection has one in flight when the window closes), so they are only counted.
-pub(super) fn merge(
-    parts: Vec<Part>,
+/// every connection has one in flight when the window closes), so they are only counted. This
+/// is done once, on the whole run's tally: never per thread or per segment.
+pub(super) fn finish(
+    part: Part,
     window: Duration,
     client: ClientCost,
     interrupted: bool,
-    timeline: Timeline,
+    interval: Duration,
 ) -> LoadOutcome {
-    let mut histogram = new_histogram();
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    let mut warmup_errors: BTreeMap<String, u64> = BTreeMap::new();
-    let mut first_errors: BTreeMap<String, String> = BTreeMap::new();
-    let mut intervals: Vec<(Histogram<u64>, u64)> = Vec::new();
-    let mut ages = new_histogram();
-    let mut open: Option<OpenLoop> = None;
-    let (mut requests, mut bytes, mut starved, mut connected) = (0, 0, 0, 0);
-    for part in parts {
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = histogram.add(&part.histogram);
-        if let (Some(uncorrected), Some(pacing)) = (&part.uncorrected, &part.pacing) {
-            let o = open.get_or_insert_with(|| OpenLoop {
-                uncorrected: new_histogram(),
-                pacing: new_histogram(),
-                sent: 0,
-                unsent: 0,
-            });
-            let _ = o.uncorrected.add(uncorrected);
-            let _ = o.pacing.add(pacing);
-            o.sent += part.sent;
-            o.unsent += part.unsent;
-        }
-        for (kind, n) in part.errors {
-            *errors.entry(kind.to_string()).or_insert(0) += n;
-        }
-        for (kind, n) in part.warmup_errors {
-            *warmup_errors.entry(kind.to_string()).or_insert(0) += n;
-        }
-        for (kind, text) in part.first_errors {
-            first_errors.entry(kind.to_string()).or_insert(text);
-        }
-        for (slot, (h, errs)) in part.intervals.into_iter().enumerate() {
-            if intervals.len() <= slot {
-                intervals.resize_with(slot + 1, || (new_interval_histogram(), 0));
-            }
-            let _ = intervals[slot].0.add(&h);
-            intervals[slot].1 += errs;
-        }
-        let _ = ages.add(&part.unfinished);
-        requests += part.requests;
-        bytes += part.bytes;
-        starved += part.starved;
-        connected += part.connected;
-    }
-    let stalled = add_stalled(&mut histogram, &ages);
-    let timeseries = timeseries(intervals, timeline.interval, window);
-    LoadOutcome {
-        histogram,
+    let Part {
+        mut histogram,
+        intervals,
         requests,
         bytes,
         errors,
         warmup_errors,
         first_errors,
-        timeseries,
+        unfinished,
+        unsent,
+        uncorrected,
+        pacing,
+        sent,
+        starved,
+        connected,
+    } = part;
+    let named = |m: BTreeMap<&'static str, u64>| -> BTreeMap<String, u64> {
+        m.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
+    };
+    let open_loop = match (uncorrected, pacing) {
+        (Some(uncorrected), Some(pacing)) => Some(OpenLoop {
+            uncorrected,
+            pacing,
+            sent,
+            unsent,
+        }),
+        _ => None,
+    };
+    let stalled = add_stalled(&mut histogram, &unfinished);
+    LoadOutcome {
+        histogram,
+        requests,
+        bytes,
+        errors: named(errors),
+        warmup_errors: named(warmup_errors),
+        first_errors: first_errors
+            .into_iter()
+            .map(|(k, text)| (k.to_string(), text))
+            .collect(),
+        timeseries: timeseries(intervals, interval, window),
         window,
         client,
-        unfinished: ages.len(),
+        unfinished: unfinished.len(),
         stalled,
-        open_loop: open,
+        open_loop,
         starved_connections: starved,
         connected,
         interrupted,
         client_syscalls: None,
         threads: 0,
+        segment: None,
     }
 }
 

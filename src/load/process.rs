@@ -1,10 +1,11 @@
 //! A client process: `bench load-part` (hidden), started by `split.rs` with its share of a run.
 //!
-//! It reads its [`PartConfig`](super::wire::PartConfig) from stdin, connects its connections
-//! with its own threads (the same code as an unsplit run: `run_local`), says `ready`, waits for
+//! It reads its [`PartConfig`](super::wire::PartConfig) from stdin, connects its segment's
+//! connections with its own threads (the same code as an unsplit run or `bench load --segment`:
+//! `run_segment`), says `ready`, waits for
 //! the go time, runs the timeline the parent runs, keeps its connections open at the window's
-//! close until the parent has read the server's counters (`release`), and writes its threads'
-//! tallies on stdout. The end of stdin (the parent is gone) or `cut` stops it at once; it also
+//! close until the parent has read the server's counters (`release`), and writes its segment's
+//! tally on stdout. The end of stdin (the parent is gone) or `cut` stops it at once; it also
 //! dies with its parent's thread (PR_SET_PDEATHSIG, set by the parent before exec).
 
 use std::io::{BufRead, Write};
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::local::run_local;
-use super::wire::{Done, FromChild, PartWire, ToChild};
+use super::segment::run_segment;
+use super::wire::{Done, FromChild, ToChild};
 use super::Edge;
 use crate::{sys, Error};
 
@@ -39,7 +40,8 @@ pub fn run_client_process() -> anyhow::Result<i32> {
         )),
     };
     let load = config.load_config();
-    let faulty = config.index == 1 && crate::hooks::fault(crate::hooks::FAULT_CLIENT_PROCESS_EXIT);
+    let faulty =
+        config.segment.index == 2 && crate::hooks::fault(crate::hooks::FAULT_CLIENT_PROCESS_EXIT);
     let stopped = || stop.load(Ordering::Acquire);
     let mut go = || {
         send(&FromChild::Ready);
@@ -79,18 +81,10 @@ pub fn run_client_process() -> anyhow::Result<i32> {
         },
         Edge::WindowStart => {}
     };
-    let local = run_local(&load, config.slice, &stopped, &mut go, &mut on_edge)?;
-    let parts = local
-        .parts
-        .iter()
-        .map(PartWire::of)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ran = run_segment(&load, config.segment, &stopped, &mut go, &mut on_edge)?;
     send(&FromChild::Done(Box::new(Done {
-        parts,
-        cpu: local.cpu,
-        interrupted: local.interrupted,
-        threads: local.threads,
-        client_syscalls: local.client_syscalls,
+        segment: ran.measured.record()?,
+        client_syscalls: ran.client_syscalls,
     })));
     Ok(0)
 }

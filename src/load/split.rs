@@ -3,12 +3,11 @@
 //! One process may open only so many descriptors (RLIMIT_NOFILE; 20,000 on the machines this
 //! is built on, and it cannot be raised there), and each connection is one. When the
 //! connections and the client's own descriptors do not fit in one process, or when
-//! `--client-processes N` asks for it, the run's connections are dealt over N client processes
-//! (`plan.rs` says how many; `bench load-part`, this binary again, `process.rs`): connections,
-//! threads and the open
-//! loop's schedule evenly, each process taking a contiguous slice of the run's connections so
-//! that the wrk2 schedule (request `n` due at `start + n/R`, dealt round robin over every
-//! connection) is the same as in one process.
+//! `--client-processes N` asks for it, the run is driven by N client processes (`plan.rs` says
+//! how many; `bench load-part`, this binary again, `process.rs`), client process `i` running
+//! segment `i/N` of it: the same segments `bench load --segment I/N` runs on other hosts
+//! (`segment.rs`), so that the wrk2 schedule (request `n` due at `start + n/R`, dealt round
+//! robin over every connection) is the same as in one process.
 //!
 //! The parent drives no connection itself. It starts the children under the guards the server
 //! has (own process group, SIGKILL when the parent's thread dies, SIGKILL on any early return:
@@ -16,9 +15,10 @@
 //! time on CLOCK_MONOTONIC a little ahead, and then follows the same timeline itself: its
 //! `on_edge` reads the server's counters at the window's edges while the children measure. At
 //! the close it releases them (they close their connections only then, as threads do), takes
-//! every child's thread tallies and merges them with the in-process merge: one histogram, the
-//! counts and errors summed, the time series added interval by interval. The client's CPU time
-//! is the parent's own plus each child's over the window, as each measured it.
+//! every child's segment and merges them as `bench merge` merges segments' files
+//! ([`segment::merge`]): one histogram, the counts and errors summed, the time series added
+//! interval by interval. The client's CPU time is the parent's own plus each child's over the
+//! window, as each measured it. With `--start-at` the go time is that time instead.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::outcome::client_cost;
-use super::plan::{shares, Share};
-use super::timeline::{timeline, watch_until, Live, Timeline};
+use super::segment::{self, Measured, Segment};
+use super::timeline::{timeline, watch_until, Live};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
-use super::{client_cpus, part, Edge, LoadConfig, LoadOutcome, ProcessFigures, Shape};
+use super::{client_cpus, Edge, LoadConfig, LoadOutcome};
 use crate::metrics::syscalls::SyscallCounts;
 use crate::sys::child::{describe, GuardedChild, StderrTail};
 use crate::{sys, Error};
@@ -60,25 +60,20 @@ pub(super) fn run(
     stop: &AtomicBool,
     on_edge: &mut dyn FnMut(Edge),
 ) -> anyhow::Result<LoadOutcome> {
-    let shares = shares(config.shape.connections, config.threads, config.processes);
-    let n = shares.len();
+    let n = config.processes;
     // Raised by a reader thread when its child dies: the run stops and says which.
     let failed = Arc::new(AtomicBool::new(false));
     let (tx, events) = mpsc::channel::<(usize, Event)>();
     let lives: Vec<Arc<Live>> = (0..n).map(|_| Arc::new(Live::default())).collect();
-    let mut children = spawn_children(config, &shares, tx, &lives, &failed)?;
+    let mut children = spawn_children(config, tx, &lives, &failed)?;
     let stopped = || stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire);
 
     let mut interrupted = wait_ready(&events, &mut children, config, &stopped)?;
     let mut cpu = None;
-    let line = if interrupted {
-        timeline(Instant::now(), config)
-    } else {
+    if !interrupted {
         let followed = follow(&mut children, config, &stopped, &lives, on_edge)?;
         (cpu, interrupted) = (followed.cpu, followed.interrupted);
-        followed.line
-    };
-    let window_end = Instant::now().clamp(line.window_start, line.end);
+    }
     let verdict = if interrupted {
         ToChild::Cut
     } else {
@@ -92,45 +87,39 @@ pub(super) fn run(
         child.finish();
     }
 
-    let Merged {
-        parts,
-        per_process,
-        threads,
-        syscalls,
-    } = merge_reports(
-        reports,
-        &children,
-        &shares,
-        config,
-        &mut cpu,
-        &mut interrupted,
-    )?;
-    let window = window_end.saturating_duration_since(line.window_start);
-    let client = super::ClientCost {
+    let (segments, syscalls) = take_reports(reports, &children, config)?;
+    // The children share the client CPUs: the parent's CPU time and theirs, over those CPUs
+    // (`None` unless every process measured the whole window).
+    let cpu = segments.iter().fold(cpu, |sum, m| {
+        let r = &m.record;
+        Some((sum?.0 + r.cpu_user_s?, sum?.1 + r.cpu_sys_s?))
+    });
+    let mut outcome = segment::merge(segments, config.shape.interval);
+    let client = client_cost(
+        cpu.unwrap_or_default(),
+        outcome.window,
+        client_cpus(config, outcome.threads),
+    );
+    outcome.client = super::ClientCost {
         processes: n,
-        per_process,
-        ..client_cost(
-            cpu.unwrap_or_default(),
-            window,
-            client_cpus(config, threads),
-        )
+        per_process: std::mem::take(&mut outcome.client.per_process),
+        ..client
     };
-    let mut outcome = part::merge(parts, window, client, interrupted, line);
-    outcome.threads = threads;
+    outcome.interrupted |= interrupted;
     outcome.client_syscalls = syscalls;
     Ok(outcome)
 }
 
 /// How the timeline went in the parent.
 struct Followed {
-    line: Timeline,
     /// The parent's CPU time over the window (user, system); `None` when it did not complete.
     cpu: Option<(f64, f64)>,
     /// The run was stopped (or a child died) before the close.
     interrupted: bool,
 }
 
-/// Sends every child the go time, a little ahead, and follows the timeline with them.
+/// Sends every child the go time (a little ahead, or `--start-at`), and follows the timeline
+/// with them.
 fn follow(
     children: &mut [ClientProcess],
     config: &LoadConfig,
@@ -140,12 +129,17 @@ fn follow(
 ) -> anyhow::Result<Followed> {
     let mut cpu = None;
     let (now, now_ns) = (Instant::now(), sys::monotonic_ns()?);
-    let start_mono_ns = now_ns + GO_AHEAD.as_nanos() as u64;
+    let start = config.start_at.map_or(now + GO_AHEAD, |at| at.instant());
+    let start_mono_ns = if start >= now {
+        now_ns + (start - now).as_nanos() as u64
+    } else {
+        now_ns.saturating_sub((now - start).as_nanos() as u64)
+    };
     for child in children.iter_mut() {
         // A child that cannot be told is gone: its reader says so and the run stops.
         let _ = child.send(&ToChild::Go { start_mono_ns });
     }
-    let line = timeline(now + GO_AHEAD, config);
+    let line = timeline(start, config);
     let mut interrupted = watch_until(line.start, line.window_start, stopped, None, on_edge);
     if !interrupted {
         let before = sys::rusage_self().unwrap_or_default();
@@ -158,43 +152,38 @@ fn follow(
             (after.sys_s - before.sys_s).max(0.0),
         ));
     }
-    Ok(Followed {
-        line,
-        cpu,
-        interrupted,
-    })
+    Ok(Followed { cpu, interrupted })
 }
 
-/// Starts one client process per share, each with a thread reading its lines into `events`.
+/// Starts one client process per segment, each with a thread reading its lines into
+/// `events`.
 fn spawn_children(
     config: &LoadConfig,
-    shares: &[Share],
     events: mpsc::Sender<(usize, Event)>,
     lives: &[Arc<Live>],
     failed: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<ClientProcess>> {
-    let n = shares.len();
+    let n = config.processes;
     let mut children = Vec::with_capacity(n);
-    for (i, share) in shares.iter().enumerate() {
+    for (i, live) in lives.iter().enumerate() {
         let part = PartConfig {
-            index: i,
-            of: n,
-            target: config.target,
-            shape: Shape {
-                connections: share.connections,
-                ..config.shape.clone()
+            segment: Segment {
+                index: i + 1,
+                of: n,
             },
-            slice: share.slice,
-            threads: share.threads,
+            target: config.target,
+            shape: config.shape.clone(),
+            threads: config.threads,
             http: config.http.clone(),
             cpus: config.cpus.as_ref().map(|c| c.cpus().to_vec()),
             count_syscalls: config.count_syscalls,
             connect_timeout: config.connect_timeout,
+            start_at: config.start_at,
         };
         let reader = Reader {
             index: i,
             events: events.clone(),
-            live: lives[i].clone(),
+            live: live.clone(),
             failed: failed.clone(),
         };
         children.push(ClientProcess::spawn(i, n, part, reader)?);
@@ -202,55 +191,20 @@ fn spawn_children(
     Ok(children)
 }
 
-/// The children's reports taken together: their threads' tallies, what each process did, and
-/// their system calls summed.
-struct Merged {
-    parts: Vec<part::Part>,
-    per_process: Vec<ProcessFigures>,
-    threads: usize,
-    syscalls: Option<Result<SyscallCounts, String>>,
-}
+/// The client's system calls, when counted: their sum, or why there is none.
+type Counted = Option<Result<SyscallCounts, String>>;
 
-/// Takes every child's report, in order: its tallies back from the wire, its CPU time added to
-/// `cpu` (which stays `None` unless every process measured the whole window), its interruption
-/// to `interrupted`.
-fn merge_reports(
+/// Every child's segment back from the wire, in order, and their system calls summed.
+fn take_reports(
     reports: Vec<Done>,
     children: &[ClientProcess],
-    shares: &[Share],
     config: &LoadConfig,
-    cpu: &mut Option<(f64, f64)>,
-    interrupted: &mut bool,
-) -> anyhow::Result<Merged> {
-    let mut parts = Vec::new();
-    let mut per_process = Vec::with_capacity(reports.len());
-    let mut threads = 0;
-    let mut syscalls: Option<Result<SyscallCounts, String>> =
-        config.count_syscalls.then(|| Ok(SyscallCounts::default()));
-    for ((done, child), share) in reports.into_iter().zip(children).zip(shares) {
-        let mine: Vec<part::Part> = done
-            .parts
-            .into_iter()
-            .map(|p| p.into_part())
-            .collect::<anyhow::Result<_>>()
+) -> anyhow::Result<(Vec<Measured>, Counted)> {
+    let mut segments = Vec::with_capacity(reports.len());
+    let mut syscalls: Counted = config.count_syscalls.then(|| Ok(SyscallCounts::default()));
+    for (done, child) in reports.into_iter().zip(children) {
+        let measured = Measured::of_record(done.segment)
             .with_context(|| format!("client process {} sent a damaged tally", child.index + 1))?;
-        let (user, sys) = done.cpu.unwrap_or_default();
-        *cpu = cpu
-            .map(|(u, s)| (u + user, s + sys))
-            .filter(|_| done.cpu.is_some());
-        per_process.push(ProcessFigures {
-            pid: child.pid(),
-            connections: share.connections,
-            threads: done.threads,
-            connected: mine.iter().map(|p| p.connected).sum(),
-            requests: mine.iter().map(|p| p.requests).sum(),
-            errors: mine.iter().flat_map(|p| p.errors.values()).sum(),
-            warmup_errors: mine.iter().flat_map(|p| p.warmup_errors.values()).sum(),
-            cpu_user_s: round3(user),
-            cpu_sys_s: round3(sys),
-        });
-        threads += done.threads;
-        *interrupted |= done.interrupted;
         syscalls = match (syscalls, done.client_syscalls) {
             (Some(Ok(mut sum)), Some(Ok(counts))) => {
                 sum.add(&counts);
@@ -260,18 +214,9 @@ fn merge_reports(
             (Some(_), None) => Some(Err("a client process did not count".into())),
             (None, _) => None,
         };
-        parts.extend(mine);
+        segments.push(measured);
     }
-    Ok(Merged {
-        parts,
-        per_process,
-        threads,
-        syscalls,
-    })
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
+    Ok((segments, syscalls))
 }
 
 /// Waits until every child has its connections up; `true` when the run was stopped first (the

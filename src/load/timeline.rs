@@ -59,7 +59,6 @@ pub(super) struct Timeline {
     pub(super) start: Instant,
     pub(super) window_start: Instant,
     pub(super) end: Instant,
-    pub(super) interval: Duration,
 }
 
 /// The run's timeline from its go time.
@@ -69,7 +68,6 @@ pub(super) fn timeline(start: Instant, config: &LoadConfig) -> Timeline {
         start,
         window_start,
         end: window_start + config.shape.duration,
-        interval: config.shape.interval,
     }
 }
 

@@ -21,29 +21,27 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::part::{kind, Part};
-use super::{HttpRequest, LoadConfig, Shape, Slice};
+use super::{HttpRequest, LoadConfig, Segment, SegmentRecord, Shape, StartAt};
 use crate::metrics::histogram::{decode, encode};
 use crate::metrics::syscalls::SyscallCounts;
 use crate::units::CpuList;
 
-/// What one client process drives: its share of the run's [`LoadConfig`].
+/// What one client process drives: a segment of the run's [`LoadConfig`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct PartConfig {
-    /// Its place among the client processes (0-based), and how many there are.
-    pub index: usize,
-    pub of: usize,
+    /// Its segment: client process `i` (from 1) of `n` runs segment `i/n`.
+    pub segment: Segment,
     pub target: SocketAddr,
-    /// The run's shape with its own connections (`slice.first` is the run-wide index of the
-    /// first) and the run's whole rate (the schedule deals it over every connection of every
-    /// process); its fields sit in the line beside the others.
+    /// The whole run's shape and client threads (the segment takes its stripe of them); the
+    /// shape's fields sit in the line beside the others.
     #[serde(flatten)]
     pub shape: Shape,
-    pub slice: Slice,
     pub threads: usize,
     pub http: Option<HttpRequest>,
     pub cpus: Option<Vec<usize>>,
     pub count_syscalls: bool,
     pub connect_timeout: Duration,
+    pub start_at: Option<StartAt>,
 }
 
 impl PartConfig {
@@ -58,6 +56,8 @@ impl PartConfig {
             count_syscalls: self.count_syscalls,
             connect_timeout: self.connect_timeout,
             processes: 1,
+            segment: Some(self.segment),
+            start_at: self.start_at,
         }
     }
 }
@@ -81,22 +81,18 @@ pub(super) enum FromChild {
     Done(Box<Done>),
 }
 
-/// What a child measured.
+/// What a child measured: its segment, and its threads' system calls when counted.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Done {
-    pub parts: Vec<PartWire>,
-    /// Its CPU time over the window (user, system); null when the window did not complete.
-    pub cpu: Option<(f64, f64)>,
-    pub interrupted: bool,
-    pub threads: usize,
+    pub segment: SegmentRecord,
     pub client_syscalls: Option<Result<SyscallCounts, String>>,
 }
 
 /// A [`Part`] as a client process sends it to the parent: every histogram in HdrHistogram's V2
 /// form (compressed, base64, as in the result file), so the parent merges exactly what the
 /// child counted.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct PartWire {
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartWire {
     histogram: String,
     /// Each interval's histogram and errors.
     intervals: Vec<(String, u64)>,
@@ -237,12 +233,11 @@ mod tests {
     #[test]
     fn a_part_config_crosses_the_pipe_with_its_shape_flattened() {
         let part = PartConfig {
-            index: 1,
-            of: 2,
+            segment: Segment { index: 2, of: 2 },
             target: "127.0.0.1:7000".parse().unwrap(),
             shape: Shape {
                 workload: crate::protocol::Workload::Echo,
-                connections: 3,
+                connections: 6,
                 duration: Duration::from_millis(1500),
                 warmup: Duration::ZERO,
                 payload: 64,
@@ -251,25 +246,33 @@ mod tests {
                 rate: Some(1000.0),
                 interval: Duration::from_secs(1),
             },
-            slice: Slice { first: 3, total: 6 },
             threads: 1,
             http: None,
             cpus: Some(vec![0, 1]),
             count_syscalls: false,
             connect_timeout: Duration::from_secs(10),
+            start_at: Some(crate::load::parse_start_at("2026-12-02T18:00:00.123456789Z").unwrap()),
         };
         let line = serde_json::to_string(&ToChild::Config(Box::new(part))).unwrap();
         // One level: the shape's fields beside the others.
-        assert!(line.contains(r#""connections":3"#), "{line}");
+        assert!(line.contains(r#""connections":6"#), "{line}");
         let Ok(ToChild::Config(back)) = serde_json::from_str::<ToChild>(&line) else {
             panic!("{line}");
         };
         let load = back.load_config();
-        assert_eq!(load.shape.connections, 3);
+        assert_eq!(load.shape.connections, 6);
+        assert_eq!(load.segment, Some(Segment { index: 2, of: 2 }));
+        // The start time crosses to the nanosecond.
+        assert_eq!(load.start_at, back.start_at);
+        assert_eq!(
+            load.start_at.unwrap().time(),
+            crate::load::parse_start_at("2026-12-02T18:00:00.123456789Z")
+                .unwrap()
+                .time()
+        );
         assert_eq!(load.shape.rate, Some(1000.0));
         assert_eq!(load.shape.timeout, Some(Duration::from_secs(2)));
         assert_eq!(load.shape.duration, Duration::from_millis(1500));
-        assert_eq!((back.slice.first, back.slice.total), (3, 6));
         assert_eq!(load.processes, 1);
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::warning::{Shortfall, Warning};
+use super::warning::{Shortfall, Warning, LATE_S};
 use super::{OpenLoopFigures, PacingError, Run, ServerCosts};
 use crate::load::{self, LoadConfig, LoadOutcome};
 use crate::metrics::histogram::{encode, LatencySummary};
@@ -196,6 +196,13 @@ pub fn to_run(
             text: text.clone(),
         });
     }
+    if let Some(seg) = outcome.segment.as_ref().filter(|s| s.late_s > LATE_S) {
+        warnings.push(Warning::StartedLate {
+            segment: format!("{}/{}", seg.index, seg.of),
+            late_s: seg.late_s,
+            warmup_s: config.shape.warmup.as_secs_f64(),
+        });
+    }
     let failure = stalled(&mut outcome, failure);
     let window_s = outcome.window.as_secs_f64();
     let errors = outcome.error_count();
@@ -260,6 +267,7 @@ pub fn to_run(
         io_uring: None,
         failure,
         warnings,
+        segment: outcome.segment,
     })
 }
 

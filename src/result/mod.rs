@@ -15,6 +15,7 @@
 //! - [`warning`]: a run's warnings, typed, written as their text;
 //! - [`measured`]: a run made from the load generator's outcome and the server's counters;
 //! - [`expect`]: a claim scenario's expectations, carried for the report to judge;
+//! - [`segments`]: `bench merge`, one run from its segments' files;
 //! - [`env`]: the machine and the tool that measured;
 //! - [`io`]: reading a file back, and the one atomic writer.
 
@@ -23,6 +24,7 @@ pub mod expect;
 pub mod io;
 pub mod measured;
 pub mod record;
+pub mod segments;
 pub mod warning;
 
 use std::collections::BTreeMap;
@@ -108,6 +110,12 @@ pub struct Scenario {
     /// they ran with (the fields above then hold the first point's). Absent without a sweep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matrix: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `bench load --start-at`: the common start of the run's segments (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// `bench merge`: the run was merged from this many segments' files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<usize>,
     /// `--slo`: the objectives searched for; absent without.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<String>,
@@ -173,6 +181,8 @@ impl Scenario {
             idle_timeout_s: None,
             file: None,
             matrix: None,
+            start_at: None,
+            segments: None,
             slo: Vec::new(),
             expect: Vec::new(),
         }

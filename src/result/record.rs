@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::syscalls::SyscallFigures;
 use super::warning::Warning;
-use crate::load::{ClientCost, Interval};
+use crate::load::{ClientCost, Interval, SegmentRecord};
 use crate::metrics::histogram::LatencySummary;
 use crate::models::UringSetup;
 
@@ -105,6 +105,11 @@ pub struct Run {
     /// Why the run failed (the server died, it was interrupted); null when it did not.
     pub failure: Option<String>,
     pub warnings: Vec<Warning>,
+    /// `bench load --segment I/N`: this segment's place, clock and whole tally, which `bench
+    /// merge` adds to the other segments'; the figures above are this segment's alone (its
+    /// connections, its share of the rate). Absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentRecord>,
 }
 
 /// What an open-loop run adds to a run.

@@ -47,9 +47,20 @@ pub enum Warning {
     WarmupErrors { count: u64, kinds: String },
     /// An SLO search whose probe at the bracket's edge had a saturated client.
     ClientBound { busy_percent: f64, rate: String },
+    /// A segment (`--segment I/N`) began its timeline this long after its start (`--start-at`,
+    /// or its parent's go time): its connections were not up in time.
+    StartedLate {
+        segment: String,
+        late_s: f64,
+        warmup_s: f64,
+    },
     /// A warning as a result file holds it.
     Text(String),
 }
+
+/// A segment that began more than this late (s) is warned about: a sleep until the start time
+/// overshoots by well under a millisecond.
+pub const LATE_S: f64 = 0.010;
 
 /// Why an open loop answered less than it asked.
 #[derive(Clone, Debug, PartialEq)]
@@ -217,6 +228,28 @@ impl Warning {
                  --client-threads)",
                 f(Figure::fixed(*busy_percent, 0))
             ),
+            Warning::StartedLate {
+                segment,
+                late_s,
+                warmup_s,
+            } => {
+                let late = f(Figure::fixed(*late_s, 3));
+                if late_s > warmup_s {
+                    format!(
+                        "segment {segment} started {late} s after its start time, past its \
+                         warm-up: its connections were not up in time, and its share of the \
+                         window's first {} s is missing (start later, or connect fewer \
+                         connections per segment)",
+                        f(Figure::fixed(late_s - warmup_s, 3))
+                    )
+                } else {
+                    format!(
+                        "segment {segment} started {late} s after its start time (its \
+                         connections were not up in time), inside its warm-up: the open loop's \
+                         requests due meanwhile went out at once, late, before the window"
+                    )
+                }
+            }
             Warning::Text(text) => text.clone(),
         }
     }

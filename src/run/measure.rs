@@ -223,6 +223,8 @@ fn load_config(
             expect_body: ours.then(|| http::PLAINTEXT_BODY.to_vec()),
         }),
         count_syscalls: count.is_some_and(|c| c.client),
+        segment: None,
+        start_at: None,
         cpus: Some(at.place.client.clone()),
         connect_timeout: load::connect_timeout(opts.shape.connections),
         processes: at.client_processes,
