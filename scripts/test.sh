@@ -32,6 +32,18 @@ if [ "$(uname -s)" = Linux ] && [ ! -d /sys/kernel/tracing/events ]; then
   fi
 fi
 
+# tests/namespaces.rs makes network namespaces as hosts with iproute2's `ip` (root only).
+if [ "$(uname -s)" = Linux ] && ! command -v ip >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing iproute2 (ip) for tests/namespaces.rs" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 >/dev/null; } ||
+      echo "warning: cannot install iproute2; tests/namespaces.rs will fail (apt-get install iproute2)" >&2
+  else
+    echo "warning: ip (iproute2) is missing and this is not root: tests/namespaces.rs will fail" >&2
+  fi
+fi
+
 # --no-fail-fast: every test binary runs and every failure is reported, not only the first
 # binary's; cargo still exits non-zero on any failure.
 cargo test --all-targets --no-fail-fast "$@"

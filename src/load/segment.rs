@@ -354,6 +354,160 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::histogram::{new_histogram, new_interval_histogram, record};
+
+    /// A tally of `samples` (latency µs, interval slot), with `unanswered` ages and an open
+    /// loop's histograms.
+    fn tally(samples: &[(u64, usize)], unanswered: &[u64]) -> Part {
+        let mut part = Part::new();
+        part.uncorrected = Some(new_histogram());
+        part.pacing = Some(new_histogram());
+        for &(us, slot) in samples {
+            record(&mut part.histogram, us);
+            record(part.uncorrected.as_mut().unwrap(), us / 2 + 1);
+            record(part.pacing.as_mut().unwrap(), us % 97 + 1);
+            if part.intervals.len() <= slot {
+                part.intervals
+                    .resize_with(slot + 1, || (new_interval_histogram(), 0));
+            }
+            record(&mut part.intervals[slot].0, us);
+            part.requests += 1;
+            part.sent += 1;
+            part.bytes += 64;
+        }
+        for &age in unanswered {
+            record(&mut part.unfinished, age);
+        }
+        part.connected = 1;
+        part
+    }
+
+    fn measured(index: usize, of: usize, part: Part) -> Measured {
+        Measured {
+            record: SegmentRecord {
+                index,
+                of,
+                connections: 1,
+                first_connection: index as u64 - 1,
+                threads: 1,
+                cpus: 1,
+                pid: 1,
+                host: Some(format!("h{index}")),
+                start_at: Some("2026-12-02T18:00:00Z".into()),
+                started_unix_s: 1_796_234_400.0,
+                late_s: 0.0,
+                window_ns: 3_000_000_000,
+                cpu_user_s: Some(0.1),
+                cpu_sys_s: Some(0.2),
+                interrupted: false,
+                tally: PartWire::default(),
+            },
+            part,
+        }
+    }
+
+    #[test]
+    fn merged_segments_are_the_run_one_tally_of_every_sample_gives() {
+        // 20,000 samples over 3 one-second intervals, some far in the tail, and unanswered
+        // requests (two older than every answer: stalled), dealt unevenly over 4 segments.
+        let mut rng = fastrand::Rng::with_seed(22);
+        let samples: Vec<(u64, usize)> = (0..20_000)
+            .map(|_| {
+                let us = if rng.u32(..100) == 0 {
+                    rng.u64(10_000..2_000_000)
+                } else {
+                    rng.u64(20..900)
+                };
+                (us, rng.usize(..3))
+            })
+            .collect();
+        let unanswered = [50, 3_000_000, 4_000_000];
+        let whole = tally(&samples, &unanswered);
+        let cuts = [0, 1_000, 7_500, 7_501, 20_000];
+        let segments: Vec<SegmentRecord> = (0..4)
+            .map(|i| {
+                let mine = &samples[cuts[i]..cuts[i + 1]];
+                let ages: &[u64] = if i == 2 { &unanswered } else { &[] };
+                measured(i + 1, 4, tally(mine, ages)).record().unwrap()
+            })
+            .collect();
+        // Through the wire form, as a file or a pipe carries them.
+        let json = serde_json::to_string(&segments).unwrap();
+        let back: Vec<SegmentRecord> = serde_json::from_str(&json).unwrap();
+        let interval = Duration::from_secs(1);
+        let merged = merge_segments(back, interval).unwrap();
+        let one = part::finish(
+            whole,
+            Duration::from_secs(3),
+            merged.client.clone(),
+            false,
+            interval,
+        );
+        assert_eq!(merged.histogram, one.histogram);
+        assert_eq!(
+            merged.histogram.len(),
+            20_002,
+            "every answer and the 2 stalled"
+        );
+        assert_eq!((merged.requests, merged.stalled), (20_000, 2));
+        assert_eq!(merged.unfinished, 3);
+        assert_eq!(merged.timeseries, one.timeseries);
+        assert_eq!(merged.timeseries.len(), 3);
+        let (m, o) = (merged.open_loop.unwrap(), one.open_loop.unwrap());
+        assert_eq!(
+            (m.uncorrected, m.pacing, m.sent),
+            (o.uncorrected, o.pacing, o.sent)
+        );
+        // The client: every segment's CPU over every segment's CPUs; each listed.
+        assert_eq!(merged.client.processes, 4);
+        assert!((merged.client.cpu_user_s - 0.4).abs() < 1e-9);
+        assert!((merged.client.busy_fraction - 0.1).abs() < 1e-9);
+        let hosts: Vec<_> = merged
+            .client
+            .per_process
+            .iter()
+            .map(|p| p.host.clone().unwrap())
+            .collect();
+        assert_eq!(hosts, ["h1", "h2", "h3", "h4"]);
+        let requests: u64 = merged.client.per_process.iter().map(|p| p.requests).sum();
+        assert_eq!(requests, 20_000);
+    }
+
+    #[test]
+    fn the_segments_together_send_exactly_the_whole_schedule() {
+        // 7 connections at 700 req/s in 3 segments: every request n of the first 70 is due at
+        // n ms in exactly one segment, as in one process.
+        let (connections, rate) = (7usize, 700.0);
+        let origin = std::time::Instant::now();
+        let mut due_ms: Vec<u64> = Vec::new();
+        for index in 1..=3 {
+            let share = Segment { index, of: 3 }.share(connections, 2);
+            let schedule = super::super::schedule::Schedule {
+                rate,
+                connections: connections as u64,
+                first: share.slice.first,
+            };
+            for i in 0..share.connections {
+                for k in 0..10 {
+                    let at = schedule.due(origin, i, k).duration_since(origin);
+                    due_ms.push((at.as_secs_f64() * rate).round() as u64);
+                }
+            }
+        }
+        due_ms.sort_unstable();
+        assert_eq!(due_ms, (0..70).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn one_saturated_segment_makes_the_client_saturated() {
+        let mut busy = measured(2, 2, tally(&[(100, 0)], &[]));
+        busy.record.cpu_user_s = Some(2.9);
+        let calm = measured(1, 2, tally(&[(100, 0)], &[]));
+        let merged = merge(vec![calm, busy], Duration::from_secs(1));
+        // 3.5 s of 6 CPU-seconds: 58% busy in all, but segment 2 was 97% busy.
+        assert!(merged.client.busy_fraction < 0.9);
+        assert!(merged.client.saturated);
+    }
 
     #[test]
     fn segments_read_as_i_of_n() {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use iomodels::models::{Model, Poller, RunningServer, ServerConfig, UringListener, UringOptions};
 use iomodels::protocol::Protocol;
 
+pub mod segments;
+
 /// `bench`, with every test hook of the environment removed.
 pub fn bench() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_bench"));
