@@ -9,22 +9,27 @@
 //! are recorded; the caller is told when the window opens and closes, so that it can snapshot
 //! the server's counters at the same edges.
 //!
-//! One process may open only so many descriptors (20,000 on the machines this is
-//! built on, DESIGN.md "Descriptors", which one process
-//! cannot fill with 20,000 sockets and still have room for itself), so the connections can
-//! also be driven by several client processes (`--client-processes N`, or on its own when the
-//! connections would not fit in one): `split.rs` is the parent's side, `process.rs` the
-//! child's, `wire.rs` what they say to each other. Every process follows the same timeline
-//! and the parent merges their tallies as if every thread had run in it.
+//! A run can be split into segments (`segment.rs`): segment `I` of `N` drives the `I`-th stripe
+//! of the connections and threads and their part of the open loop's schedule, so that `N`
+//! segments together send exactly what one process would. Segments run on other hosts
+//! (`bench load --segment I/N --start-at TIME`, merged by `bench merge`), or as client
+//! processes of this one: one process may open only so many descriptors (20,000 on the machines
+//! this is built on, DESIGN.md "Descriptors"), so the connections can be driven by several
+//! client processes (`--client-processes N`, or on its own when the connections would not fit
+//! in one), process `i` running segment `i/N`: `split.rs` is the parent's side, `process.rs` the
+//! child's, `wire.rs` what they say to each other. Every segment follows the same timeline and
+//! the merge (`merge.rs`) adds their tallies as if every thread had run in one process.
 //!
 //! The files, top down: this one (the configuration and [`run_load`]); `shape.rs` (the load's
 //! shape); `outcome.rs` (what a run measured); `timeline.rs` (the shared timeline and its
-//! watcher); `local.rs` (the worker threads of one process); the worker's steps `connect.rs`,
-//! `open_loop.rs` and `tally.rs` (connecting and failing, the open loop's releases, the
-//! recording) over `worker.rs` (one thread's event loop); below it `conn.rs`, `exchange.rs` and
-//! `schedule.rs` (a connection, the bytes and their checks, the open loop's due times);
-//! `part.rs` (a thread's tally and the merge); `http.rs`, `alarm.rs`; and for several processes
-//! `plan.rs`, `split.rs`, `process.rs`, `wire.rs`.
+//! watcher); `segment.rs` and `start.rs` (a segment run here, and the common start time);
+//! `merge.rs` (what a segment measured, and the merge); `local.rs` (the worker threads of one
+//! process); the worker's steps `connect.rs`, `open_loop.rs` and `tally.rs` (connecting and
+//! failing, the open loop's releases, the recording) over `worker.rs` (one thread's event
+//! loop); below it `conn.rs`, `exchange.rs` and `schedule.rs` (a connection, the bytes and their
+//! checks, the open loop's due times); `part.rs` (a thread's tally and the adding of tallies);
+//! `http.rs`, `alarm.rs`; and for several processes `plan.rs`, `split.rs`, `process.rs`,
+//! `wire.rs`.
 
 mod alarm;
 pub mod command;
@@ -33,6 +38,7 @@ mod connect;
 mod exchange;
 pub mod http;
 mod local;
+mod merge;
 mod open_loop;
 mod outcome;
 mod part;
@@ -58,11 +64,12 @@ use crate::sys;
 use crate::units::CpuList;
 
 pub use http::HttpRequest;
+pub use merge::{merge_segments, SegmentRecord};
 pub use outcome::{ClientCost, Interval, LoadOutcome, ProcessFigures, SATURATED_BUSY, STALL_AFTER};
 pub use part::OpenLoop;
 pub use plan::{plan_processes, ProcessPlan};
 pub use process::run_client_process;
-pub use segment::{merge_segments, parse_segment, stripe, Segment, SegmentRecord};
+pub use segment::{parse_segment, stripe, Segment};
 pub use shape::Shape;
 pub use start::{parse_start_at, StartAt};
 pub use timeline::{Edge, Tick};
@@ -127,7 +134,7 @@ pub fn run_load(
         Some(_) => Some(ran.measured.record()?),
         None => None,
     };
-    let mut outcome = segment::merge(vec![ran.measured], config.shape.interval);
+    let mut outcome = merge::merge(vec![ran.measured], config.shape.interval);
     outcome.client_syscalls = ran.client_syscalls;
     outcome.segment = record;
     Ok(outcome)

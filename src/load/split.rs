@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::merge::{self, Measured};
 use super::outcome::client_cost;
-use super::segment::{self, Measured, Segment};
+use super::segment::Segment;
 use super::timeline::{timeline, watch_until, Live};
 use super::wire::{Done, FromChild, PartConfig, ToChild};
 use super::{client_cpus, Edge, LoadConfig, LoadOutcome};
@@ -94,7 +95,7 @@ pub(super) fn run(
         let r = &m.record;
         Some((sum?.0 + r.cpu_user_s?, sum?.1 + r.cpu_sys_s?))
     });
-    let mut outcome = segment::merge(segments, config.shape.interval);
+    let mut outcome = merge::merge(segments, config.shape.interval);
     let client = client_cost(
         cpu.unwrap_or_default(),
         outcome.window,
