@@ -28,6 +28,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Compare(a) => compare(&a),
         Command::Docs { files, check } => docs(&files, check),
         Command::Merge { files, out } => merge(&files, &out),
+        Command::Deploy(a) => {
+            crate::out!("{}", crate::cli::deploy::render(&a)?);
+            Ok(0)
+        }
         Command::LoadPart => crate::load::run_client_process(),
     }
 }

@@ -11,6 +11,7 @@
 
 mod check;
 pub mod choice;
+pub mod deploy;
 mod keys;
 pub mod options;
 mod points;
@@ -94,10 +95,40 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print the Kubernetes manifest (deploy/kubernetes/load-job.yaml) that runs a load from
+    /// many hosts: an Indexed Job of one pod per segment, all started at --start-at, each
+    /// writing its result to a shared volume, and a job that merges them (`kubectl apply -f`).
+    Deploy(DeployArgs),
     /// One client process of a load generator split over processes: started by `load` and
     /// `run`, which send it its share on stdin (not for use by hand).
     #[command(hide = true)]
     LoadPart,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    /// Segments of the run: one pod each, on nodes of their own.
+    #[arg(long, value_parser = parse_count)]
+    pub segments: usize,
+    /// The server to drive, as the pods reach it: HOST:PORT (a Service's name resolves in the
+    /// pod), or http://HOST:PORT/PATH.
+    #[arg(long)]
+    pub target: String,
+    /// The common start, RFC 3339 (e.g. 2026-12-02T18:00:00Z): far enough ahead for every pod
+    /// to be scheduled, pulled and connected.
+    #[arg(long, value_name = "TIME", value_parser = crate::load::parse_start_at)]
+    pub start_at: StartAt,
+    /// The container image holding `bench` and a shell (deploy/Dockerfile builds one).
+    #[arg(long, default_value = "iomodels:latest")]
+    pub image: String,
+    /// The name the objects are made under (jobs NAME-RUN and NAME-RUN-merge, the claim
+    /// NAME-results).
+    #[arg(long, default_value = "iomodels-load")]
+    pub name: String,
+    /// `bench load`'s options for the run, after `--` (e.g. -- --rate 20k -c 200 -d 30s):
+    /// --connections, --rate and --threads are the whole run's.
+    #[arg(last = true)]
+    pub load: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
