@@ -65,6 +65,7 @@ impl Worker {
         c.sending = Some(sending);
         c.in_flight = len;
         c.ops += 1;
+        self.sent.push(slot);
         self.push(entry);
     }
 

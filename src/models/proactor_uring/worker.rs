@@ -29,6 +29,11 @@ use crate::sys;
 /// How long a stopping ring waits for its operations to end.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// The longest a wait for its sends' completions plus one more event may take ([`Worker::run`]):
+/// it matters only when a send did not complete when submitted (its socket was full) while
+/// nothing else happened.
+const SEND_WAIT: Duration = Duration::from_millis(1);
+
 /// What a ring's thread shares with the server that started it.
 pub(super) struct Shared {
     pub(super) stop: AtomicBool,
@@ -73,6 +78,8 @@ pub(super) struct Worker {
     pub(super) loop_ops: u32,
     pub(super) retrying: bool,
     pub(super) stopping: bool,
+    /// Connections whose send was queued since the last wait (see [`Worker::wait_nr`]).
+    pub(super) sent: Vec<usize>,
 }
 
 impl Worker {
@@ -138,6 +145,7 @@ impl Worker {
             loop_ops: 0,
             retrying: false,
             stopping: false,
+            sent: Vec::new(),
         };
         Ok((worker, setup))
     }
@@ -150,13 +158,19 @@ impl Worker {
         self.arm_sweep();
         let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(CQ_ENTRIES as usize);
         let mut deadline = None;
+        let send_wait = types::Timespec::from(SEND_WAIT);
         loop {
             self.bufs.publish();
+            let wait_nr = self.wait_nr();
+            self.sent.clear();
             let waited = if self.stopping {
                 // Bounded waits while stopping, so a stuck operation cannot hang `stop`.
                 let ts = types::Timespec::new().nsec(50_000_000);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
+            } else if wait_nr > 1 {
+                let args = types::SubmitArgs::new().timespec(&send_wait);
+                self.ring.submitter().submit_with_args(wait_nr, &args)
             } else {
                 self.ring.submit_and_wait(1)
             };
@@ -195,6 +209,31 @@ impl Worker {
                     )));
                 }
             }
+        }
+    }
+
+    /// How many completions the next `io_uring_enter` waits for: one, plus one for each send
+    /// queued since the last wait when none of their completions would lead to anything but a
+    /// buffer going back. A send to a socket with room completes as it is submitted, inside the
+    /// same call, so waiting for it too costs nothing, and the call returns with the next
+    /// request instead of returning at once with the send's completion and entering again (two
+    /// calls per request on one connection, one with this; liburing's `io_uring_submit_and_wait`
+    /// takes the count for this). A send whose completion would start something (more bytes
+    /// queued behind it, held requests, a paused recv, a connection closing) keeps the wait at
+    /// one; a send that could not complete at once delays the return by at most [`SEND_WAIT`].
+    fn wait_nr(&self) -> usize {
+        if self.sent.is_empty() {
+            return 1;
+        }
+        let waits_on_it = |slot: &usize| {
+            self.conns.get(*slot).map_or(true, |c| {
+                !c.backlog.is_empty() || c.ending() || !c.recv.armed() || c.session.unanswered()
+            })
+        };
+        if self.sent.iter().any(waits_on_it) {
+            1
+        } else {
+            1 + self.sent.len()
         }
     }
 
