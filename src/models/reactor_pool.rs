@@ -204,13 +204,20 @@ fn work(shared: &Shared) {
 }
 
 impl Shared {
-    fn submit(&self, job: Job) {
-        let idle = {
+    /// Hands every job of `outbox` to the workers under one lock, and wakes as many sleeping
+    /// workers as there are jobs (at most): one futex wake per worker per wake-up of the
+    /// reactor, not one per job (a condvar's notify is a system call whenever a thread waits).
+    fn submit_all(&self, outbox: &mut Vec<Job>) {
+        if outbox.is_empty() {
+            return;
+        }
+        let wake = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.jobs.push_back(job);
-            queue.idle
+            let wake = queue.idle.min(outbox.len());
+            queue.jobs.extend(outbox.drain(..));
+            wake
         };
-        if idle > 0 {
+        for _ in 0..wake {
             self.job_ready.notify_one();
         }
     }
@@ -274,6 +281,8 @@ fn run(
     let mut conns: Slab<Conn> = Slab::new();
     let mut scratch = vec![0u8; SCRATCH];
     let mut done: Vec<Job> = Vec::new();
+    // Jobs made during one wake-up of the loop, handed to the workers together at its end.
+    let mut outbox: Vec<Job> = Vec::new();
     let mut next_id = 0u64;
     // Set when accept failed for lack of descriptors or memory: the listener's edge is spent,
     // so the loop wakes up on its own to retry instead of waiting for a new connection.
@@ -302,8 +311,14 @@ fn run(
                         return Ok(());
                     }
                     let idle_timeout = sweep.as_ref().map(Sweep::timeout);
-                    let (done, scratch) = (&mut done, &mut scratch);
-                    take_results(&poll, &mut conns, shared, done, scratch, idle_timeout, now);
+                    let (done, scratch, outbox) = (&mut done, &mut scratch, &mut outbox);
+                    let taken = Taken {
+                        shared,
+                        done,
+                        scratch,
+                        outbox,
+                    };
+                    take_results(&poll, &mut conns, taken, idle_timeout, now);
                 }
                 LISTENER => {
                     let retrying = accept_retry.is_some();
@@ -320,7 +335,7 @@ fn run(
                     let Some(conn) = conns.get_mut(key) else {
                         continue;
                     };
-                    if !conn.on_event(event, key, &mut scratch, shared) {
+                    if !conn.on_event(event, key, &mut scratch, &mut outbox) {
                         close(&poll, &mut conns, key);
                     }
                 }
@@ -329,7 +344,18 @@ fn run(
         if let Some(timeout) = sweep_due(&mut sweep, now) {
             close_idle(&poll, &mut conns, &mut expired, now, timeout);
         }
+        // Every job this wake-up made, handed over at once.
+        shared.submit_all(&mut outbox);
     }
+}
+
+/// What [`take_results`] works with: the finished jobs' list, the loop's reusable list, the
+/// scratch buffer, and the outbox the next jobs go to.
+struct Taken<'a> {
+    shared: &'a Shared,
+    done: &'a mut Vec<Job>,
+    scratch: &'a mut [u8],
+    outbox: &'a mut Vec<Job>,
 }
 
 /// Takes the jobs the workers finished (into `done`, the loop's reusable list) and hands each
@@ -337,12 +363,16 @@ fn run(
 fn take_results(
     poll: &Poll,
     conns: &mut Slab<Conn>,
-    shared: &Shared,
-    done: &mut Vec<Job>,
-    scratch: &mut [u8],
+    taken: Taken,
     idle_timeout: Option<Duration>,
     now: Instant,
 ) {
+    let Taken {
+        shared,
+        done,
+        scratch,
+        outbox,
+    } = taken;
     std::mem::swap(
         &mut *shared.results.lock().unwrap_or_else(|e| e.into_inner()),
         done,
@@ -353,7 +383,7 @@ fn take_results(
         let Some(conn) = conns.get_mut(key).filter(|c| c.id == job.id) else {
             continue;
         };
-        if !conn.on_result(job, key, scratch, shared) {
+        if !conn.on_result(job, key, scratch, outbox) {
             close(poll, conns, key);
             continue;
         }
@@ -443,7 +473,7 @@ impl Conn {
         event: &mio::event::Event,
         key: usize,
         scratch: &mut [u8],
-        shared: &Shared,
+        outbox: &mut Vec<Job>,
     ) -> bool {
         if event.is_writable() && self.pending() > 0 && !self.flush() {
             return false;
@@ -451,12 +481,18 @@ impl Conn {
         // Sticky: a FIN seen once must not be forgotten while reading is paused.
         self.peer_closed |= event.is_read_closed() || event.is_error();
         let readable = event.is_readable() || self.peer_closed;
-        self.drive(readable, key, scratch, shared)
+        self.drive(readable, key, scratch, outbox)
     }
 
     /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
     /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
-    fn on_result(&mut self, job: Job, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+    fn on_result(
+        &mut self,
+        job: Job,
+        key: usize,
+        scratch: &mut [u8],
+        outbox: &mut Vec<Job>,
+    ) -> bool {
         self.completed = job.session.completed();
         self.session = Some(job.session);
         if self.pending() == 0 {
@@ -475,15 +511,21 @@ impl Conn {
         if !self.flush() {
             return false;
         }
-        self.drive(false, key, scratch, shared)
+        self.drive(false, key, scratch, outbox)
     }
 
     /// Dispatches a job if none is in flight, reads what is ready (or what a pause left in the
     /// socket), and dispatches again; `false` when the connection is finished.
-    fn drive(&mut self, readable: bool, key: usize, scratch: &mut [u8], shared: &Shared) -> bool {
+    fn drive(
+        &mut self,
+        readable: bool,
+        key: usize,
+        scratch: &mut [u8],
+        outbox: &mut Vec<Job>,
+    ) -> bool {
         // First what accumulated while a job was away: that may bring `input` back under its
         // high-water mark, so a paused connection reads again now rather than after one more job.
-        self.dispatch(key, shared);
+        self.dispatch(key, outbox);
         // Data (or a FIN) that arrives while over the mark stays in the socket: remember to
         // read it once under the mark, since no new edge will come for it.
         if (readable || self.peer_closed) && self.over_high_water() {
@@ -496,7 +538,7 @@ impl Conn {
                 return false;
             }
         }
-        self.dispatch(key, shared);
+        self.dispatch(key, outbox);
         // An ending connection stays until every byte it read is handled and written.
         let idle =
             self.session.is_some() && !self.held() && self.input.is_empty() && self.pending() == 0;
@@ -550,7 +592,7 @@ impl Conn {
     /// that holds requests gets no new input until it has answered them: the input waits here,
     /// under its mark, so that a client that pipelines without reading cannot grow the
     /// session's buffer.
-    fn dispatch(&mut self, key: usize, shared: &Shared) {
+    fn dispatch(&mut self, key: usize, outbox: &mut Vec<Job>) {
         let held = self.held();
         let work = !self.input.is_empty() || held;
         if self.closing || !work || self.pending() > OUT_HIGH_WATER {
@@ -564,7 +606,7 @@ impl Conn {
         } else {
             std::mem::replace(&mut self.input, std::mem::take(&mut self.spare_in))
         };
-        shared.submit(Job {
+        outbox.push(Job {
             key,
             id: self.id,
             session,
