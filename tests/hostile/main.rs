@@ -204,7 +204,7 @@ fn trial(
         String::new()
     });
     problems.extend(report.failures.iter().take(3).cloned());
-    if report.answers < 10 {
+    if report.answers < good::MIN_ANSWERS {
         problems.push(format!(
             "only {} well-behaved requests answered",
             report.answers
