@@ -15,6 +15,7 @@ use crate::result::{Metric, Run};
 pub(super) struct Figures {
     pub(super) model: String,
     pub(super) throughput: Option<Sample>,
+    pub(super) p50: Option<Sample>,
     pub(super) p99: Option<Sample>,
     pub(super) cpu: Option<Sample>,
     pub(super) syscalls: Option<f64>,
@@ -58,6 +59,7 @@ pub(super) fn figures(runs: &[&Run]) -> Vec<Figures> {
             by_name.truncate(3);
             Figures {
                 throughput: Sample::of(&mine, Metric::Throughput),
+                p50: Sample::of(&mine, Metric::P50),
                 p99: Sample::of(&mine, Metric::P99),
                 cpu: Sample::of(&mine, Metric::Cpu),
                 syscalls: med(&|r: &Run| r.syscalls.as_ref()?.per_request),

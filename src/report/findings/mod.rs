@@ -6,6 +6,7 @@
 
 mod counterpart;
 mod lead;
+mod tail;
 
 pub(crate) use lead::unranked;
 use lead::{figures, lead, mechanism, Figures};
@@ -142,6 +143,7 @@ fn point_findings(out: &mut Vec<String>, at: &str, plain: &[&Run]) {
         if let Some(m) = mechanism(&figs) {
             out.push(format!("{at}{m}"));
         }
+        out.extend(tail::tails(at, &figs));
         out.extend(counterpart::counterparts(at, plain, &figs));
     } else if let [f] = figs.as_slice() {
         out.push(format!(
