@@ -529,6 +529,7 @@ fn a_tail_out_of_proportion_is_named_with_its_cause() {
         "{found}"
     );
     assert!(found.contains("where reactor's is 6.0x"), "{found}");
+    assert!(found.contains("in every one of 2 repeats"), "{found}");
     assert!(found.contains("its scheduler's doing"), "{found}");
     let found = iomodels::report::findings::findings(&edited(skewed("someone"))).join("\n");
     assert!(

@@ -24,8 +24,8 @@ const CAUSES: &[(&str, &str)] = &[(
 
 /// The tail findings at one point (`at` its prefix), over the ranked models.
 pub(super) fn tails(at: &str, figs: &[&Figures]) -> Vec<String> {
-    // (model, median p50, median p99, median ratio, smallest ratio of any repeat).
-    let ratios: Vec<(&str, f64, f64, f64, f64)> = figs
+    // (model, median p50, median p99, median ratio, smallest ratio of any repeat, repeats).
+    let ratios: Vec<(&str, f64, f64, f64, f64, usize)> = figs
         .iter()
         .filter(|f| f.ranked())
         .filter_map(|f| {
@@ -37,6 +37,7 @@ pub(super) fn tails(at: &str, figs: &[&Figures]) -> Vec<String> {
                     p99.median,
                     p99.median / p50.median,
                     p99.min / p50.max,
+                    p99.n.min(p50.n),
                 )
             })
         })
@@ -47,14 +48,19 @@ pub(super) fn tails(at: &str, figs: &[&Figures]) -> Vec<String> {
     ratios
         .iter()
         .filter(|r| r.4 >= RATIO && r.3 >= AGAINST_BEST * best.3)
-        .map(|&(model, p50, p99, ratio, least)| {
+        .map(|&(model, p50, p99, ratio, least, n)| {
+            let spread = if n > 1 {
+                format!("at least {least:.0}x in every one of {n} repeats")
+            } else {
+                "one run: no spread of its own".to_string()
+            };
             let cause = CAUSES
                 .iter()
                 .find(|(name, _)| model.split_whitespace().next() == Some(*name))
                 .map_or(String::new(), |(_, why)| format!(" {why}"));
             format!(
                 "{at}{model}'s tail is out of proportion: p99 {} is {ratio:.0}x its p50 {} \
-                 (at least {least:.0}x in every repeat), where {}'s is {:.1}x: some requests \
+                 ({spread}), where {}'s is {:.1}x: some requests \
                  waited far longer than the rest, which its median and throughput do not \
                  show.{cause}",
                 fmt_us(p99),
