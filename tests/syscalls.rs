@@ -74,6 +74,44 @@ fn a_known_server_makes_the_counted_calls_per_request() {
     }
 }
 
+/// `proactor-uring` with one connection makes one `io_uring_enter` per echo (issue 23): the
+/// call that submits the answer's send also waits for its completion and the next request,
+/// where it made two (submit and reap the send, then wait). Nothing else: the ring's setup
+/// happens before the window.
+#[test]
+fn the_proactor_makes_one_enter_per_request_at_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("uring.json");
+    let o = bench()
+        .args([
+            "run",
+            "--model",
+            "proactor-uring",
+            "-c",
+            "1",
+            "-d",
+            "1s",
+            "--quiet",
+        ])
+        .args(["--accounting", "same", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    expect(&o, 0, &[]);
+    let doc = valid_result(&out);
+    let s = &doc["runs"][0]["syscalls"];
+    assert!(!s.is_null(), "system calls not counted: {}", doc["runs"][0]);
+    let requests = s["requests"].as_u64().unwrap() as f64;
+    assert!(requests > 1000.0, "{s}");
+    let enters = s["by_name"]["io_uring_enter"].as_u64().unwrap_or(0) as f64;
+    assert!(
+        (enters / requests - 1.0).abs() < 0.01,
+        "{enters} io_uring_enter for {requests} requests: {s}"
+    );
+    let total = s["total"].as_u64().unwrap() as f64;
+    assert!(total - enters < 0.01 * requests, "{s}");
+}
+
 /// Counting refused (as the kernel would refuse it: IOMODELS_REFUSE_PERF): by default the run
 /// goes on with `syscalls` null and the reason; asked for explicitly, exit 3 with the reason.
 #[test]

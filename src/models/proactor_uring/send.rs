@@ -54,8 +54,10 @@ impl Worker {
                 .user_data(user_data(Op::Send, slot, key as u16 + 1));
             (entry, Sending::ZeroCopy { key, off })
         } else {
+            // MSG_WAITALL: the kernel retries a short send itself, so the completion comes
+            // when every byte is sent (or the connection failed); `Worker::wait_nr` counts on it.
             let entry = opcode::Send::new(file, ptr, remaining)
-                .flags(libc::MSG_NOSIGNAL)
+                .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
                 .build()
                 .user_data(user_data(Op::Send, slot, 0));
             (entry, Sending::Own { mem, off })

@@ -16,7 +16,7 @@ use io_uring::{cqueue, opcode, types, IoUring};
 use slab::Slab;
 
 use super::buf_ring::BufRing;
-use super::conn::{Conn, Life, Mem, RecvState};
+use super::conn::{Conn, Life, Mem, RecvState, Sending};
 use super::op::{decode, user_data, Op};
 use super::options::{UringOptions, UringSetup, ZC_MIN_BYTES};
 use super::recv_mode::Recv;
@@ -28,11 +28,6 @@ use crate::sys;
 
 /// How long a stopping ring waits for its operations to end.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-
-/// The longest a wait for its sends' completions plus one more event may take ([`Worker::run`]):
-/// it matters only when a send did not complete when submitted (its socket was full) while
-/// nothing else happened.
-const SEND_WAIT: Duration = Duration::from_millis(1);
 
 /// What a ring's thread shares with the server that started it.
 pub(super) struct Shared {
@@ -158,7 +153,6 @@ impl Worker {
         self.arm_sweep();
         let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(CQ_ENTRIES as usize);
         let mut deadline = None;
-        let send_wait = types::Timespec::from(SEND_WAIT);
         loop {
             self.bufs.publish();
             let wait_nr = self.wait_nr();
@@ -168,11 +162,8 @@ impl Worker {
                 let ts = types::Timespec::new().nsec(50_000_000);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
-            } else if wait_nr > 1 {
-                let args = types::SubmitArgs::new().timespec(&send_wait);
-                self.ring.submitter().submit_with_args(wait_nr, &args)
             } else {
-                self.ring.submit_and_wait(1)
+                self.ring.submit_and_wait(wait_nr)
             };
             match waited {
                 Ok(_) => {}
@@ -219,15 +210,26 @@ impl Worker {
     /// request instead of returning at once with the send's completion and entering again (two
     /// calls per request on one connection, one with this; liburing's `io_uring_submit_and_wait`
     /// takes the count for this). A send whose completion would start something (more bytes
-    /// queued behind it, held requests, a paused recv, a connection closing) keeps the wait at
-    /// one; a send that could not complete at once delays the return by at most [`SEND_WAIT`].
+    /// queued behind it, held requests, a paused recv, a connection closing, buffers that a
+    /// starved recv waits for) keeps the wait at one, and so does a zero-copy send (its rest
+    /// after a short send goes from the backlog). A plain send cannot end short: it is
+    /// submitted with MSG_WAITALL, which the kernel retries until every byte is sent or the
+    /// connection fails (`io_net_retry` in io_uring/net.c), so its completion never has a rest
+    /// to send, and waiting for it plus one more event is what the loop would do anyway after
+    /// reaping it. The wait needs no timeout: an earlier one (1 ms, in case a send ended short)
+    /// cost 19% more CPU per request at one connection on the reference VM (arming and
+    /// cancelling a timer on every wait; results/reference/exhibits/README.md).
     fn wait_nr(&self) -> usize {
-        if self.sent.is_empty() {
+        if self.sent.is_empty() || !self.starved.is_empty() {
             return 1;
         }
         let waits_on_it = |slot: &usize| {
             self.conns.get(*slot).map_or(true, |c| {
-                !c.backlog.is_empty() || c.ending() || !c.recv.armed() || c.session.unanswered()
+                !c.backlog.is_empty()
+                    || c.ending()
+                    || !c.recv.armed()
+                    || c.session.unanswered()
+                    || matches!(c.sending, Some(Sending::ZeroCopy { .. }))
             })
         };
         if self.sent.iter().any(waits_on_it) {
