@@ -23,23 +23,25 @@
 //! handler's CPU spreads over the workers. Bad: every request crosses threads twice (a queue
 //! lock, a futex wake when a worker sleeps, an eventfd write back), and one reactor thread
 //! still does every system call.
+//!
+//! Here: the reactor's loop; `conn.rs` a connection on the reactor's side; `pool.rs` the job
+//! queue and the workers.
 
-use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener as MioListener, TcpStream};
+use mio::net::TcpListener as MioListener;
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use super::contract::{Model, RunningServer, ServerConfig, Threads};
 use super::parts::backlog::Backlog;
 use super::parts::idle::{earliest, sweep_due, Idle, Sweep};
-use crate::protocol::{Flow, Protocol, Session};
+use crate::protocol::Protocol;
 
 pub const MODEL: Model = Model {
     name: "reactor-pool",
@@ -69,36 +71,11 @@ const WAKER: Token = Token(usize::MAX - 2);
 const IN_HIGH_WATER: usize = crate::protocol::REPLY_BATCH;
 const EVENTS: usize = 1024;
 
-/// One connection's work, on its way to a worker and back.
-struct Job {
-    /// The connection's slab key and id: a slot reused by a later connection has another id.
-    key: usize,
-    id: u64,
-    session: Session,
-    /// The bytes to handle; a worker hands it back cleared.
-    input: Vec<u8>,
-    /// Empty on the way out; the reply on the way back.
-    out: Vec<u8>,
-    flow: Flow,
-}
+mod conn;
+mod pool;
 
-/// What the reactor and the workers share.
-struct Shared {
-    stop: AtomicBool,
-    /// Wakes the reactor: for results, and for `stop`.
-    waker: Waker,
-    queue: Mutex<Queue>,
-    job_ready: Condvar,
-    /// Finished jobs; a worker wakes the reactor only when it finds the list empty.
-    results: Mutex<Vec<Job>>,
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Workers waiting on `job_ready`: with none, a new job needs no futex wake.
-    idle: usize,
-}
+use conn::Conn;
+use pool::{stop_workers, work, Job, Queue, Shared};
 
 struct ReactorPool {
     shared: Arc<Shared>,
@@ -152,21 +129,6 @@ fn start(listener: TcpListener, config: &ServerConfig) -> io::Result<Box<dyn Run
     }
 }
 
-/// Tells the workers to return and joins them; `false` if one panicked.
-fn stop_workers(shared: &Shared, workers: Vec<JoinHandle<()>>) -> bool {
-    shared.stop.store(true, Ordering::Release);
-    {
-        // Taking the lock orders this wake-up after any worker's check of `stop`.
-        let _queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-        shared.job_ready.notify_all();
-    }
-    let mut all_fine = true;
-    for w in workers {
-        all_fine &= w.join().is_ok();
-    }
-    all_fine
-}
-
 impl RunningServer for ReactorPool {
     fn stop(self: Box<Self>) -> io::Result<()> {
         self.shared.stop.store(true, Ordering::Release);
@@ -182,91 +144,6 @@ impl RunningServer for ReactorPool {
             Err(io::Error::other("a worker thread panicked"))
         }
     }
-}
-
-/// A worker: takes jobs until the server stops, runs the session, hands the result back.
-fn work(shared: &Shared) {
-    while let Some(mut job) = shared.take() {
-        job.flow = job.session.on_data(&job.input, &mut job.out);
-        job.input.clear();
-        let was_empty = {
-            let mut results = shared.results.lock().unwrap_or_else(|e| e.into_inner());
-            let was_empty = results.is_empty();
-            results.push(job);
-            was_empty
-        };
-        // A non-empty list has a wake-up pending already: the reactor takes the whole list.
-        // A failed wake means the reactor is gone (stopping): the result is dropped.
-        if was_empty {
-            let _ = shared.waker.wake();
-        }
-    }
-}
-
-impl Shared {
-    /// Hands every job of `outbox` to the workers under one lock, and wakes as many sleeping
-    /// workers as there are jobs (at most): one futex wake per worker per wake-up of the
-    /// reactor, not one per job (a condvar's notify is a system call whenever a thread waits).
-    fn submit_all(&self, outbox: &mut Vec<Job>) {
-        if outbox.is_empty() {
-            return;
-        }
-        let wake = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let wake = queue.idle.min(outbox.len());
-            queue.jobs.extend(outbox.drain(..));
-            wake
-        };
-        for _ in 0..wake {
-            self.job_ready.notify_one();
-        }
-    }
-
-    /// The next job; `None` once the server is stopping.
-    fn take(&self) -> Option<Job> {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if self.stop.load(Ordering::Acquire) {
-                return None;
-            }
-            if let Some(job) = queue.jobs.pop_front() {
-                return Some(job);
-            }
-            queue.idle += 1;
-            queue = self
-                .job_ready
-                .wait(queue)
-                .unwrap_or_else(|e| e.into_inner());
-            queue.idle -= 1;
-        }
-    }
-}
-
-struct Conn {
-    stream: TcpStream,
-    id: u64,
-    /// `None` while a job is in flight: the session is on the workers' side.
-    session: Option<Session>,
-    /// Bytes read and not yet handed to a worker.
-    input: Vec<u8>,
-    /// The input buffer a job hands back, for the next swap.
-    spare_in: Vec<u8>,
-    /// Reply bytes not yet written.
-    out: Backlog,
-    /// The buffer the next job appends its reply to.
-    spare_out: Vec<u8>,
-    /// Reading stopped at a high-water mark; it resumes explicitly (no new edge will come).
-    read_paused: bool,
-    /// The peer's FIN (or an error) was reported: read on to EOF, never stop at a short read.
-    peer_closed: bool,
-    /// EOF was read: no more reads; close once every input byte is handled and written.
-    eof: bool,
-    /// The protocol asked to close: no more reads or jobs; close once `out` is written.
-    closing: bool,
-    /// The session's request count as its last job brought it back (the session itself may
-    /// be away on a worker when the idle sweep looks).
-    completed: u64,
-    idle: Idle,
 }
 
 /// The reactor thread: accepts, reads and writes every connection; never runs the handler.
@@ -463,161 +340,5 @@ fn accept_all(
                 }
             }
         }
-    }
-}
-
-impl Conn {
-    /// Handles one readiness event; `false` when the connection is finished.
-    fn on_event(
-        &mut self,
-        event: &mio::event::Event,
-        key: usize,
-        scratch: &mut [u8],
-        outbox: &mut Vec<Job>,
-    ) -> bool {
-        if event.is_writable() && self.pending() > 0 && !self.flush() {
-            return false;
-        }
-        // Sticky: a FIN seen once must not be forgotten while reading is paused.
-        self.peer_closed |= event.is_read_closed() || event.is_error();
-        let readable = event.is_readable() || self.peer_closed;
-        self.drive(readable, key, scratch, outbox)
-    }
-
-    /// Takes a job back from a worker: writes its reply, keeps the session and the buffers,
-    /// and goes on with what accumulated meanwhile. `false` when the connection is finished.
-    fn on_result(
-        &mut self,
-        job: Job,
-        key: usize,
-        scratch: &mut [u8],
-        outbox: &mut Vec<Job>,
-    ) -> bool {
-        self.completed = job.session.completed();
-        self.session = Some(job.session);
-        if self.pending() == 0 {
-            self.spare_in = job.input;
-            self.spare_out = self.out.swap_in(job.out);
-        } else {
-            // The peer is behind: the reply joins the backlog, and no spare buffer is kept for
-            // a connection whose replies are not being taken (memory stays bounded).
-            self.out.buf().extend_from_slice(&job.out);
-            self.spare_out = Vec::new();
-        }
-        if job.flow == Flow::Close {
-            self.closing = true;
-            self.input.clear();
-        }
-        if !self.flush() {
-            return false;
-        }
-        self.drive(false, key, scratch, outbox)
-    }
-
-    /// Dispatches a job if none is in flight, reads what is ready (or what a pause left in the
-    /// socket), and dispatches again; `false` when the connection is finished.
-    fn drive(
-        &mut self,
-        readable: bool,
-        key: usize,
-        scratch: &mut [u8],
-        outbox: &mut Vec<Job>,
-    ) -> bool {
-        // First what accumulated while a job was away: that may bring `input` back under its
-        // high-water mark, so a paused connection reads again now rather than after one more job.
-        self.dispatch(key, outbox);
-        // Data (or a FIN) that arrives while over the mark stays in the socket: remember to
-        // read it once under the mark, since no new edge will come for it.
-        if (readable || self.peer_closed) && self.over_high_water() {
-            self.read_paused = true;
-        }
-        let readable = readable || self.peer_closed;
-        if !self.eof && !self.closing && (readable || self.read_paused) && !self.over_high_water() {
-            self.read_paused = false;
-            if !self.read_all(scratch) {
-                return false;
-            }
-        }
-        self.dispatch(key, outbox);
-        // An ending connection stays until every byte it read is handled and written.
-        let idle =
-            self.session.is_some() && !self.held() && self.input.is_empty() && self.pending() == 0;
-        !((self.eof || self.closing) && idle)
-    }
-
-    fn pending(&self) -> usize {
-        self.out.pending()
-    }
-
-    /// Whether the session (at home) holds requests a job left unanswered.
-    fn held(&self) -> bool {
-        self.session.as_ref().is_some_and(Session::unanswered)
-    }
-
-    fn over_high_water(&self) -> bool {
-        self.input.len() >= IN_HIGH_WATER || self.pending() > OUT_HIGH_WATER
-    }
-
-    /// Reads into `input` until the socket is drained, a high-water mark is reached, or EOF;
-    /// `false` on an error that ends the connection at once. A read takes no more than the
-    /// room left under the input mark.
-    fn read_all(&mut self, scratch: &mut [u8]) -> bool {
-        loop {
-            if self.over_high_water() {
-                self.read_paused = true;
-                return true;
-            }
-            let room = scratch.len().min(IN_HIGH_WATER - self.input.len());
-            match self.stream.read(&mut scratch[..room]) {
-                Ok(0) => {
-                    self.eof = true;
-                    return true;
-                }
-                Ok(n) => {
-                    self.input.extend_from_slice(&scratch[..n]);
-                    if crate::sys::SHORT_READ_DRAINS && n < room && !self.peer_closed {
-                        return true;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-    }
-
-    /// Hands the accumulated input and the session to the workers, if no job is in flight and
-    /// the reply backlog leaves room: when input has accumulated, or the session holds
-    /// requests the last job left unanswered (a job's answers are at most a batch). A session
-    /// that holds requests gets no new input until it has answered them: the input waits here,
-    /// under its mark, so that a client that pipelines without reading cannot grow the
-    /// session's buffer.
-    fn dispatch(&mut self, key: usize, outbox: &mut Vec<Job>) {
-        let held = self.held();
-        let work = !self.input.is_empty() || held;
-        if self.closing || !work || self.pending() > OUT_HIGH_WATER {
-            return;
-        }
-        let Some(session) = self.session.take() else {
-            return;
-        };
-        let input = if held {
-            std::mem::take(&mut self.spare_in)
-        } else {
-            std::mem::replace(&mut self.input, std::mem::take(&mut self.spare_in))
-        };
-        outbox.push(Job {
-            key,
-            id: self.id,
-            session,
-            input,
-            out: std::mem::take(&mut self.spare_out),
-            flow: Flow::Continue,
-        });
-    }
-
-    /// Writes as much of the backlog as the socket takes; `false` on a write error.
-    fn flush(&mut self) -> bool {
-        self.out.flush(&mut self.stream)
     }
 }
