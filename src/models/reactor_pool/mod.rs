@@ -52,23 +52,11 @@ pub const MODEL: Model = Model {
     ..Model::BASE
 };
 
-// The scratch buffer, reply high-water mark and accept retry pause are parts/mio_loop.rs's.
-use super::parts::mio_loop::{accept_failed, listen_on, register_conn, OUT_HIGH_WATER, SCRATCH};
+// The scratch buffer and accept retry pause are parts/mio_loop.rs's.
+use super::parts::mio_loop::{accept_failed, listen_on, register_conn, SCRATCH};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Input waiting for a busy worker is read up to this, then reading from that connection
-/// stops until the next job takes it: a job is at most this much input, and its reply (an
-/// echo's is as long) joins a backlog of at most `OUT_HIGH_WATER`. It was 4 MiB: a
-/// never-reading client's jobs then queued ahead of a well-behaved client's request, which
-/// waited 2.5-3.2 s in issue 18's hostile runs. At 64 KiB a never-reading connection held
-/// 256-287 KiB (echo) and 322-327 KiB (HTTP: the job's input, the session's held requests,
-/// the input read meanwhile, a backlog a reply took past the mark; scripts/never-readers.py,
-/// 1,000 connections), even with a 32 KiB mark while the client is behind; at a reply batch
-/// (32 KiB) 180-200 KiB. The price, measured interleaved against 64 KiB: a 64 KiB echo
-/// message takes two hand-offs, 0.70 times the throughput (1.44 times the CPU per request).
-/// Netty with handlers on an executor pays the same: each read is a task.
-const IN_HIGH_WATER: usize = crate::protocol::REPLY_BATCH;
 const EVENTS: usize = 1024;
 
 mod conn;
