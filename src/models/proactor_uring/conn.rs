@@ -23,8 +23,10 @@ pub(super) enum Mem {
 
 /// The send in flight on a connection.
 pub(super) enum Sending {
-    /// From memory the connection owns, `off` bytes already sent.
-    Own { mem: Mem, off: usize },
+    /// From memory the connection owns, `off` bytes already sent. `parked`: submitted
+    /// without MSG_DONTWAIT after the socket had no room, so it completes whenever the peer
+    /// reads, not inside the call that submits it (see `Worker::wait_nr`).
+    Own { mem: Mem, off: usize, parked: bool },
     /// A SEND_ZC from memory moved to `Worker::held[key]` until its notification.
     ZeroCopy { key: usize, off: usize },
 }

@@ -37,6 +37,16 @@ impl Worker {
 
     /// Submits the send of `mem` from byte `off` (the connection has none in flight).
     pub(super) fn start_send(&mut self, slot: usize, mem: Mem, off: usize) {
+        self.submit_send(slot, mem, off, false);
+    }
+
+    /// Submits a send. Unless `park`, a plain send carries MSG_DONTWAIT: io_uring then
+    /// completes it inside the call that submits it whatever the socket's room (all of it,
+    /// part, or -EAGAIN; `io_sendmsg_prep` turns the flag into REQ_F_NOWAIT), never later,
+    /// which `Worker::wait_nr` counts on. After -EAGAIN the rest goes again with `park`:
+    /// without the flag io_uring waits for room itself (an internal poll), and that send's
+    /// completion comes whenever the peer reads.
+    fn submit_send(&mut self, slot: usize, mem: Mem, off: usize, park: bool) {
         let (ptr, len) = self.mem_bytes(&mem);
         debug_assert!(off < len);
         // SAFETY: `off < len`, inside the memory.
@@ -54,13 +64,13 @@ impl Worker {
                 .user_data(user_data(Op::Send, slot, key as u16 + 1));
             (entry, Sending::ZeroCopy { key, off })
         } else {
-            // MSG_WAITALL: the kernel retries a short send itself, so the completion comes
-            // when every byte is sent (or the connection failed); `Worker::wait_nr` counts on it.
+            let wait = if park { 0 } else { libc::MSG_DONTWAIT };
             let entry = opcode::Send::new(file, ptr, remaining)
-                .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+                .flags(libc::MSG_NOSIGNAL | wait)
                 .build()
                 .user_data(user_data(Op::Send, slot, 0));
-            (entry, Sending::Own { mem, off })
+            let parked = park;
+            (entry, Sending::Own { mem, off, parked })
         };
         let c = &mut self.conns[slot];
         debug_assert!(c.sending.is_none(), "two sends in flight on one connection");
@@ -86,10 +96,13 @@ impl Worker {
             return;
         };
         match sending {
-            Sending::Own { mem, off } => {
+            Sending::Own { mem, off, parked } => {
                 let (_, len) = self.mem_bytes(&mem);
                 let sent = off + res.max(0) as usize;
-                if res < 0 {
+                if res == -libc::EAGAIN && !parked {
+                    // The socket had no room: the send waits for it in the kernel.
+                    self.submit_send(slot, mem, off, true);
+                } else if res < 0 {
                     self.release(mem, None);
                     self.conns[slot].fail();
                 } else if sent < len {

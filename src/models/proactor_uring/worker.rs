@@ -205,20 +205,18 @@ impl Worker {
 
     /// How many completions the next `io_uring_enter` waits for: one, plus one for each send
     /// queued since the last wait when none of their completions would lead to anything but a
-    /// buffer going back. A send to a socket with room completes as it is submitted, inside the
-    /// same call, so waiting for it too costs nothing, and the call returns with the next
-    /// request instead of returning at once with the send's completion and entering again (two
-    /// calls per request on one connection, one with this; liburing's `io_uring_submit_and_wait`
-    /// takes the count for this). A send whose completion would start something (more bytes
-    /// queued behind it, held requests, a paused recv, a connection closing, buffers that a
-    /// starved recv waits for) keeps the wait at one, and so does a zero-copy send (its rest
-    /// after a short send goes from the backlog). A plain send cannot end short: it is
-    /// submitted with MSG_WAITALL, which the kernel retries until every byte is sent or the
-    /// connection fails (`io_net_retry` in io_uring/net.c), so its completion never has a rest
-    /// to send, and waiting for it plus one more event is what the loop would do anyway after
-    /// reaping it. The wait needs no timeout: an earlier one (1 ms, in case a send ended short)
-    /// cost 19% more CPU per request at one connection on the reference VM (arming and
-    /// cancelling a timer on every wait; results/reference/exhibits/README.md).
+    /// buffer going back. Such a send completes inside the call that submits it (a plain send
+    /// carries MSG_DONTWAIT, so io_uring never leaves it waiting for room: see
+    /// `Worker::submit_send`), so waiting for it too costs nothing, and the call returns with
+    /// the next request instead of returning at once with the send's completion and entering
+    /// again (two calls per request on one connection, one with this; liburing's
+    /// `io_uring_submit_and_wait` takes the count for this). The wait stays at one when a
+    /// send's completion would start something (more bytes queued behind it, held requests, a
+    /// paused recv, a connection closing, buffers that a starved recv waits for), or could come
+    /// later (a parked send, waiting for the peer to read; a zero-copy send). No timeout
+    /// bounds the wait, since none is needed: a first version instead bounded it by 1 ms, and
+    /// arming that timer on every wait cost 17% more CPU per request at one connection on the
+    /// reference VM (results/reference/exhibits/README.md).
     fn wait_nr(&self) -> usize {
         if self.sent.is_empty() || !self.starved.is_empty() {
             return 1;
@@ -229,7 +227,7 @@ impl Worker {
                     || c.ending()
                     || !c.recv.armed()
                     || c.session.unanswered()
-                    || matches!(c.sending, Some(Sending::ZeroCopy { .. }))
+                    || !matches!(c.sending, Some(Sending::Own { parked: false, .. }))
             })
         };
         if self.sent.iter().any(waits_on_it) {
