@@ -215,7 +215,7 @@ impl Worker {
     /// paused recv, a connection closing, buffers that a starved recv waits for), or could come
     /// later (a parked send, waiting for the peer to read; a zero-copy send). No timeout
     /// bounds the wait, since none is needed: a first version instead bounded it by 1 ms, and
-    /// arming that timer on every wait cost 17% more CPU per request at one connection on the
+    /// arming that timer on every wait cost 13-17% more CPU per request at one connection on the
     /// reference VM (results/reference/exhibits/README.md).
     fn wait_nr(&self) -> usize {
         if self.sent.is_empty() || !self.starved.is_empty() {
