@@ -346,6 +346,54 @@ fn clients_that_never_read_do_not_starve_the_others() {
     stop(child, out);
 }
 
+/// A reply to a socket with no room: the send that found none (MSG_DONTWAIT, -EAGAIN) goes
+/// again parked until the peer reads, every byte arrives in order, and meanwhile another client
+/// is answered at once (a wait that counted on the parked send's completion would hold it;
+/// with `--idle-timeout 0` no sweep would end that wait).
+#[test]
+fn a_reply_to_a_full_socket_is_sent_whole_and_holds_no_one() {
+    require_io_uring();
+    let (child, out, ready) = serve(&["--threads", "1", "--idle-timeout", "0"], &[]);
+    let addr = ready["listening"].as_str().unwrap().to_string();
+    // 32 MiB, more than loopback's socket buffers hold: the echo fills them while the client
+    // is not reading yet.
+    let msg: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut big = TcpStream::connect(&addr).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut reader = big.try_clone().unwrap();
+    let expected = msg.clone();
+    let read_back = std::thread::spawn(move || {
+        // Read nothing for a while, so the server's sends find the socket full.
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut back = vec![0u8; expected.len()];
+        reader.read_exact(&mut back).unwrap();
+        back == expected
+    });
+    let writer = std::thread::spawn(move || big.write_all(&msg).map(|_| big));
+    // Meanwhile, with the big echo's sends waiting for room:
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 0..5u8 {
+        let started = Instant::now();
+        assert_eq!(
+            echo_once(&addr, &[round; 64]),
+            vec![round; 64],
+            "round {round}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "round {round}: answered after {:?}",
+            started.elapsed()
+        );
+    }
+    let big = writer.join().unwrap().unwrap();
+    assert!(
+        read_back.join().unwrap(),
+        "the 32 MiB echo came back altered"
+    );
+    drop(big);
+    stop(child, out);
+}
+
 /// A full registered file table (more connections than the open-file limit allows) fails
 /// the multishot accept with -ENFILE: the ring backs off, and serves the waiting clients as
 /// the served ones leave.
