@@ -8,11 +8,12 @@
 mod common;
 use common::*;
 
-fn run_counted(extra: &[&str]) -> serde_json::Value {
+/// `bench run --model MODEL -c 1` with `extra`, its result.
+fn run_counted(model: &str, extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("acc.json");
     let o = bench()
-        .args(["run", "--model", "blocking", "-c", "1", "--quiet", "--out"])
+        .args(["run", "--model", model, "-c", "1", "--quiet", "--out"])
         .arg(&out)
         .args(extra)
         .output()
@@ -29,7 +30,10 @@ fn run_counted(extra: &[&str]) -> serde_json::Value {
 #[test]
 fn a_known_server_makes_the_counted_calls_per_request() {
     for (accounting, duration, counted_s) in [("same", "1s", 1.0), ("separate", "2s", 1.0)] {
-        let doc = run_counted(&["--accounting", accounting, "-d", duration, "--warmup", "1s"]);
+        let doc = run_counted(
+            "blocking",
+            &["--accounting", accounting, "-d", duration, "--warmup", "1s"],
+        );
         assert_eq!(doc["scenario"]["accounting"], accounting);
         let run = &doc["runs"][0];
         let s = &run["syscalls"];
@@ -80,25 +84,7 @@ fn a_known_server_makes_the_counted_calls_per_request() {
 /// happens before the window.
 #[test]
 fn the_proactor_makes_one_enter_per_request_at_one_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("uring.json");
-    let o = bench()
-        .args([
-            "run",
-            "--model",
-            "proactor-uring",
-            "-c",
-            "1",
-            "-d",
-            "1s",
-            "--quiet",
-        ])
-        .args(["--accounting", "same", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect(&o, 0, &[]);
-    let doc = valid_result(&out);
+    let doc = run_counted("proactor-uring", &["--accounting", "same", "-d", "1s"]);
     let s = &doc["runs"][0]["syscalls"];
     assert!(!s.is_null(), "system calls not counted: {}", doc["runs"][0]);
     let requests = s["requests"].as_u64().unwrap() as f64;

@@ -43,9 +43,9 @@ impl Worker {
     /// Submits a send. Unless `park`, a plain send carries MSG_DONTWAIT: io_uring then
     /// completes it inside the call that submits it whatever the socket's room (all of it,
     /// part, or -EAGAIN; `io_sendmsg_prep` turns the flag into REQ_F_NOWAIT), never later,
-    /// which `Worker::wait_nr` counts on. After -EAGAIN the rest goes again with `park`:
-    /// without the flag io_uring waits for room itself (an internal poll), and that send's
-    /// completion comes whenever the peer reads.
+    /// which `Worker::wait_nr` counts on. After -EAGAIN or a short send the rest goes again
+    /// with `park`: without the flag io_uring waits for room itself (an internal poll), and
+    /// that send's completion comes whenever the peer reads.
     fn submit_send(&mut self, slot: usize, mem: Mem, off: usize, park: bool) {
         let (ptr, len) = self.mem_bytes(&mem);
         debug_assert!(off < len);
@@ -69,8 +69,14 @@ impl Worker {
                 .flags(libc::MSG_NOSIGNAL | wait)
                 .build()
                 .user_data(user_data(Op::Send, slot, 0));
-            let parked = park;
-            (entry, Sending::Own { mem, off, parked })
+            (
+                entry,
+                Sending::Own {
+                    mem,
+                    off,
+                    parked: park,
+                },
+            )
         };
         let c = &mut self.conns[slot];
         debug_assert!(c.sending.is_none(), "two sends in flight on one connection");
@@ -106,8 +112,10 @@ impl Worker {
                     self.release(mem, None);
                     self.conns[slot].fail();
                 } else if sent < len {
-                    // A short send: the rest goes next, before anything queued behind it.
-                    self.start_send(slot, mem, sent);
+                    // A short send: the socket filled, so the rest goes next parked (a send
+                    // without MSG_DONTWAIT would only come back with -EAGAIN), before anything
+                    // queued behind it.
+                    self.submit_send(slot, mem, sent, true);
                 } else {
                     self.release(mem, Some(slot));
                 }
